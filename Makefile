@@ -1,0 +1,49 @@
+# Every target sets up what it needs on a fresh Debian machine and is quick when done.
+# Stamps under .make/ remember finished set-up steps; `make clean` forgets them.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .make
+RUNNER := android_app/build/host/mobilebench_runner
+RUNNER_SOURCES := $(shell find android_app/runner -type f 2>/dev/null)
+# adb: a second, independent ADB client to check the phone emulator against.
+# bubblewrap: the emulator's private /data and /sys view. cmake/g++: the native runner.
+APT_PACKAGES := adb bubblewrap cmake g++ make
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: demo test runner setup clean
+
+demo: setup runner
+	$(BIN)/mobilebench flops
+
+test: setup runner
+	$(BIN)/python -m pytest
+
+runner: $(RUNNER)
+
+setup: $(STAMPS)/apt $(STAMPS)/venv
+
+$(STAMPS)/apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/venv: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@mkdir -p $(STAMPS) && touch $@
+
+$(RUNNER): $(RUNNER_SOURCES) $(STAMPS)/venv
+	cmake -S android_app/runner -B android_app/build/host -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_PREFIX_PATH="$$($(BIN)/python -c 'import executorch; print(list(executorch.__path__)[0])')"
+	cmake --build android_app/build/host -j2 --target mobilebench_runner
+
+clean:
+	rm -rf $(STAMPS) android_app/build .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,35 @@
+"""Suite-wide set-up: isolate every path mobilebench writes, and gate device/GPU tests.
+
+Area-specific fixtures live in ``tests/<area>/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One throw-away home per test session: tests never touch the user's config, key
+    # pair, artifact cache or results database. The artifact cache is shared across the
+    # session on purpose, so each model is exported once per run.
+    base = config._tmp_path_factory.mktemp("mobilebench-home", numbered=True)  # type: ignore[attr-defined]
+    os.environ["MOBILEBENCH_CONFIG_DIR"] = str(base / "config")
+    os.environ["MOBILEBENCH_CACHE_DIR"] = str(base / "cache")
+    os.environ["MOBILEBENCH_DB"] = str(base / "results.sqlite")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    real_device = os.environ.get("MOBILEBENCH_DEVICE")
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    for item in items:
+        if "device" in item.keywords and not real_device:
+            item.add_marker(pytest.mark.skip(reason="set MOBILEBENCH_DEVICE=<profile> with a phone attached"))
+        if "gpu" in item.keywords and not has_cuda:
+            item.add_marker(pytest.mark.skip(reason="needs CUDA"))
