@@ -1,0 +1,427 @@
+"""Devices over ADB (TCP or USB), driven by adb-shell.
+
+What this adds to adb-shell:
+
+- its own TCP transport (:class:`SocketTransport`): adb-shell's stock one ignores partial
+  ``send()``s on non-blocking sockets and spins until its read timeout when the device
+  closes the connection; ours uses ``sendall`` and reports a closed connection at once;
+- exit statuses for ``shell:`` (protocol v1 has none) via a sentinel line;
+- quoting of every argument;
+- reconnecting: after any timeout the connection is closed (adb-shell's stream state is
+  unusable after one) and the next call reconnects; a dropped connection is retried once
+  when the caller says the operation is safe to repeat;
+- atomic pushes (temporary name, size check, ``chmod`` and ``mv``);
+- errors that say what to do, as :class:`~mobilebench.errors.MobilebenchError`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import socket
+import stat as stat_module
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from adb_shell import exceptions as adb_errors
+from adb_shell.adb_device import AdbDevice as _AdbShellDevice
+from adb_shell.transport.base_transport import BaseTransport
+
+from mobilebench.device.base import (
+    CommandResult,
+    Device,
+    ProgressCallback,
+    RemoteStat,
+    check_local_file,
+    check_mode,
+    check_remote_path,
+)
+from mobilebench.device.keys import ensure_key_pair, load_signer
+from mobilebench.device.profiles import DeviceProfile, split_address
+from mobilebench.device.shell import build_command, split_status, wrap_with_status
+from mobilebench.device.state import DeviceState, parse_state, state_script
+from mobilebench.errors import MobilebenchError
+
+T = TypeVar("T")
+
+STATE_TIMEOUT_S = 20.0
+# Budget for moving bytes: at least this many seconds per MiB on top of the I/O timeout,
+# which is generous for USB 2 (~30 MB/s) and Wi-Fi ADB (~5 MB/s).
+_TRANSFER_S_PER_MIB = 1.0
+
+
+class ConnectionDropped(ConnectionError):
+    """The device closed the connection or the link failed mid-operation."""
+
+
+class SocketTransport(BaseTransport):
+    """ADB over TCP with real timeouts, complete writes and prompt EOF detection."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._host, self._port = host, port
+        self._sock: socket.socket | None = None
+
+    def connect(self, transport_timeout_s: float | None) -> None:
+        self._sock = socket.create_connection((self._host, self._port), timeout=transport_timeout_s)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._sock.close()
+            self._sock = None
+
+    def _socket(self) -> socket.socket:
+        if self._sock is None:
+            raise ConnectionDropped("not connected")
+        return self._sock
+
+    def bulk_read(self, numbytes: int, transport_timeout_s: float | None) -> bytes:
+        sock = self._socket()
+        sock.settimeout(transport_timeout_s)
+        try:
+            data = sock.recv(numbytes)
+        except socket.timeout:
+            raise adb_errors.TcpTimeoutException(f"no data from {self._host}:{self._port} for {transport_timeout_s} s") from None
+        except OSError as exc:
+            raise ConnectionDropped(str(exc)) from None
+        if not data:
+            raise ConnectionDropped("the device closed the connection")
+        return data
+
+    def bulk_write(self, data: bytes, transport_timeout_s: float | None) -> int:
+        sock = self._socket()
+        sock.settimeout(transport_timeout_s)
+        try:
+            sock.sendall(data)
+        except socket.timeout:
+            raise adb_errors.TcpTimeoutException(f"sending to {self._host}:{self._port} timed out after {transport_timeout_s} s") from None
+        except OSError as exc:
+            raise ConnectionDropped(str(exc)) from None
+        return len(data)
+
+
+_TIMEOUTS = (adb_errors.TcpTimeoutException, adb_errors.AdbTimeoutError, socket.timeout)
+# Anything that leaves the connection in an unknown state: reconnect before the next call.
+_DROPS: tuple[type[BaseException], ...] = (
+    ConnectionDropped,
+    ConnectionError,
+    adb_errors.InvalidChecksumError,
+    adb_errors.InvalidCommandError,
+    adb_errors.InvalidResponseError,
+    adb_errors.AdbConnectionError,
+    adb_errors.UsbReadFailedError,
+    adb_errors.UsbWriteFailedError,
+    OSError,
+)
+
+
+def _is_no_space(message: str) -> bool:
+    lowered = message.lower()
+    return "no space" in lowered or "enospc" in lowered or "disk full" in lowered or "quota" in lowered
+
+
+class AdbDevice(Device):
+    """A phone (or the phone emulator) over ADB. Use :func:`mobilebench.device.connect`."""
+
+    def __init__(self, profile: DeviceProfile, *, timeout_s: float = 10.0, key_path: Path | None = None) -> None:
+        if profile.transport not in ("adb-tcp", "adb-usb"):
+            raise ValueError(f"AdbDevice needs an adb-* profile, got {profile.transport!r}")
+        self.profile = profile
+        self._io_timeout_s = float(timeout_s)
+        self._key_path = key_path or (Path(profile.adb_key) if profile.adb_key else None)
+        self._adb: _AdbShellDevice | None = None
+
+    # -- connection ----------------------------------------------------------------------
+
+    def open(self) -> "AdbDevice":
+        self._ensure_connected()
+        return self
+
+    def close(self) -> None:
+        if self._adb is not None:
+            try:
+                self._adb.close()
+            except Exception:  # noqa: BLE001 - closing a broken link must not raise
+                pass
+            self._adb = None
+
+    def _make_transport(self) -> BaseTransport:
+        if self.profile.transport == "adb-tcp":
+            if not self.profile.address:
+                raise MobilebenchError(
+                    f"device {self.profile.name!r} uses ADB over TCP but has no address: pass --address HOST:PORT "
+                    f"or set address in devices.toml ({self.profile.source})"
+                )
+            host, port = split_address(self.profile.address)
+            return SocketTransport(host, port)
+        try:
+            from adb_shell.transport.usb_transport import UsbTransport
+        except ImportError:
+            raise self._fail(
+                "USB needs libusb1: pip install 'adb-shell[usb]'; or use ADB over Wi-Fi "
+                "(`adb tcpip 5555` once, then --address PHONE_IP:5555)"
+            ) from None
+        try:
+            return UsbTransport.find_adb(self.profile.serial, None, self._io_timeout_s)
+        except adb_errors.UsbDeviceNotFoundError:
+            raise self._fail(
+                "no USB device with ADB found: plug the phone in with USB debugging on, and stop any "
+                "adb server holding it (`adb kill-server`)"
+            ) from None
+
+    def _ensure_connected(self) -> _AdbShellDevice:
+        if self._adb is not None:
+            return self._adb
+        key = ensure_key_pair(self._key_path)
+        signer = load_signer(key)
+        transport = self._make_transport()
+        adb = _AdbShellDevice(transport, default_transport_timeout_s=self._io_timeout_s, banner=b"mobilebench")
+        sent_public_key: list[bool] = []  # set when every signature was refused
+        timeout = self._io_timeout_s
+        try:
+            adb.connect(
+                rsa_keys=[signer],
+                transport_timeout_s=timeout,
+                auth_timeout_s=timeout,
+                read_timeout_s=timeout,
+                auth_callback=lambda _device: sent_public_key.append(True),
+            )
+        except BaseException as exc:
+            try:
+                adb.close()
+            except Exception:  # noqa: BLE001
+                pass
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            if sent_public_key:
+                raise self._fail(
+                    f"the device did not accept this computer's ADB key {key}.pub; unlock the phone and accept "
+                    f"the 'Allow USB debugging?' prompt (for the emulator: --accept-key {key}.pub), then retry"
+                ) from None
+            raise MobilebenchError(
+                f"cannot reach device {self.profile.name!r} at {self.profile.endpoint}: {_describe(exc, timeout)}"
+            ) from None
+        self._adb = adb
+        return adb
+
+    def _with_connection(self, label: str, op: Callable[[_AdbShellDevice], T], *, idempotent: bool, timeout_s: float) -> T:
+        """Run ``op`` on a live connection; reconnect and retry once on a drop if allowed."""
+        for attempt in (1, 2):
+            adb = self._ensure_connected()
+            try:
+                return op(adb)
+            except _TIMEOUTS:
+                self.close()  # adb-shell's stream is unusable after a timeout
+                raise self._fail(f"{label} did not finish within {timeout_s:g} s") from None
+            except _DROPS as exc:
+                self.close()
+                if idempotent and attempt == 1:
+                    continue
+                why = "retried once after reconnecting" if attempt == 2 else "not retried because it is not safe to repeat"
+                raise self._fail(f"connection dropped during {label} ({_describe(exc, timeout_s)}); {why}") from None
+        raise AssertionError("unreachable")
+
+    # -- commands -------------------------------------------------------------------------
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout_s: float,
+        idempotent: bool = False,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> CommandResult:
+        script = build_command(argv, env=env, cwd=cwd)
+        return self._run_script(script, label=f"command {os.path.basename(argv[0])!r}", timeout_s=timeout_s, idempotent=idempotent)
+
+    def _run_script(self, script: str, *, label: str, timeout_s: float, idempotent: bool) -> CommandResult:
+        wrapped, sentinel = wrap_with_status(script)
+
+        def op(adb: _AdbShellDevice) -> tuple[bytes, float]:
+            start = time.monotonic()
+            out = adb.shell(wrapped, transport_timeout_s=timeout_s, read_timeout_s=timeout_s, timeout_s=timeout_s, decode=False)
+            return out, time.monotonic() - start
+
+        out, duration_s = self._with_connection(label, op, idempotent=idempotent, timeout_s=timeout_s)
+        parsed = split_status(out, sentinel)
+        if parsed is None:
+            tail = out[-200:].decode("utf-8", "replace")
+            raise self._fail(f"{label} ended without reporting its exit status (the device closed the shell); last output: {tail!r}")
+        stdout, code = parsed
+        return CommandResult(stdout=stdout.decode("utf-8", "replace"), exit_code=code, duration_s=duration_s)
+
+    def _check(self, script: str, label: str, *, idempotent: bool = True) -> str:
+        result = self._run_script(script, label=label, timeout_s=max(self._io_timeout_s, 10.0), idempotent=idempotent)
+        if result.exit_code != 0:
+            raise self._fail(f"{label} failed (exit {result.exit_code}): {result.stdout.strip()[-300:]}")
+        return result.stdout
+
+    # -- files ----------------------------------------------------------------------------
+
+    def _transfer_timeout_s(self, size: int) -> float:
+        return self._io_timeout_s + _TRANSFER_S_PER_MIB * size / (1 << 20)
+
+    def push(self, local: Path, remote: str, *, mode: int = 0o644, progress: ProgressCallback | None = None) -> None:
+        local = check_local_file(local)
+        check_remote_path(remote)
+        check_mode(mode)
+        size = local.stat().st_size
+        tmp = f"{remote}.mbpart-{secrets.token_hex(4)}"
+        label = f"push of {local.name} to {remote}"
+
+        def op(adb: _AdbShellDevice) -> None:
+            done = 0
+
+            def on_chunk(_path: str, nbytes: int, _total: int) -> None:
+                nonlocal done
+                done += nbytes
+                progress(min(done, size), size)  # type: ignore[misc]
+
+            if progress is not None:
+                progress(0, size)
+            adb.push(
+                str(local),
+                tmp,
+                st_mode=stat_module.S_IFREG | mode,
+                progress_callback=on_chunk if progress is not None else None,
+                transport_timeout_s=self._io_timeout_s,
+                read_timeout_s=self._transfer_timeout_s(size),
+            )
+            mode_, pushed_size, _ = adb.stat(tmp, transport_timeout_s=self._io_timeout_s, read_timeout_s=self._io_timeout_s)
+            if mode_ == 0 or pushed_size != size % (1 << 32):
+                raise _PushIncomplete(f"the device has {pushed_size} of {size} bytes")
+
+        try:
+            self._with_connection(label, op, idempotent=True, timeout_s=self._transfer_timeout_s(size))
+        except (adb_errors.PushFailedError, adb_errors.AdbCommandFailureException, _PushIncomplete) as exc:
+            self._discard(tmp)
+            message = _sync_message(exc)
+            if _is_no_space(message):
+                raise self._fail(
+                    f"no space left for {remote} ({size / 1e6:.1f} MB); free space in {self.profile.workdir} and retry"
+                ) from None
+            raise self._fail(f"{label} failed: {message}") from None
+        except MobilebenchError:
+            self._discard(tmp)
+            raise
+        q_tmp, q_remote = shlex.quote(tmp), shlex.quote(remote)
+        self._check(f"chmod {mode:o} {q_tmp} && mv -f {q_tmp} {q_remote}", f"rename of {remote}")
+
+    def _discard(self, remote: str) -> None:
+        """Best effort removal of a temporary file after a failed push."""
+        try:
+            self._run_script(f"rm -f {shlex.quote(remote)}", label="cleanup", timeout_s=self._io_timeout_s, idempotent=True)
+        except MobilebenchError:
+            pass
+
+    def pull(self, remote: str, local: Path, *, progress: ProgressCallback | None = None) -> None:
+        check_remote_path(remote)
+        local = Path(local)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.", suffix=".part")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        remote_stat = self.stat(remote)
+        if remote_stat is None:
+            tmp.unlink(missing_ok=True)
+            raise self._fail(f"cannot pull {remote}: no such file on the device")
+        size = remote_stat.size
+
+        def op(adb: _AdbShellDevice) -> None:
+            done = 0
+
+            def on_chunk(_path: str, nbytes: int, _total: int) -> None:
+                nonlocal done
+                done += nbytes
+                progress(done, max(size, done))  # type: ignore[misc]
+
+            adb.pull(
+                remote,
+                str(tmp),
+                progress_callback=on_chunk if progress is not None else None,
+                transport_timeout_s=self._io_timeout_s,
+                read_timeout_s=self._transfer_timeout_s(size),
+            )
+
+        try:
+            self._with_connection(f"pull of {remote}", op, idempotent=True, timeout_s=self._transfer_timeout_s(size))
+            os.replace(tmp, local)
+        except adb_errors.AdbCommandFailureException as exc:
+            raise self._fail(f"cannot pull {remote}: {_sync_message(exc)}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def stat(self, remote: str) -> RemoteStat | None:
+        check_remote_path(remote)
+        mode, size, mtime = self._with_connection(
+            f"stat of {remote}",
+            lambda adb: adb.stat(remote, transport_timeout_s=self._io_timeout_s, read_timeout_s=self._io_timeout_s),
+            idempotent=True,
+            timeout_s=self._io_timeout_s,
+        )
+        # adb's STAT answers all zeros for a missing path instead of an error.
+        return None if mode == 0 else RemoteStat(remote, mode, size, mtime)
+
+    def remove(self, remote: str) -> None:
+        check_remote_path(remote)
+        self._check(f"rm -f {shlex.quote(remote)}", f"removal of {remote}")
+
+    def _chmod(self, remote: str, mode: int) -> None:
+        self._check(f"chmod {mode:o} {shlex.quote(remote)}", f"chmod of {remote}")
+
+    def _remote_digest(self, remote: str) -> tuple[str, str] | None:
+        q = shlex.quote(remote)
+        script = (
+            f"if command -v sha256sum >/dev/null 2>&1; then printf 'sha256 '; sha256sum {q}; "
+            f"elif command -v md5sum >/dev/null 2>&1; then printf 'md5 '; md5sum {q}; fi"
+        )
+        result = self._run_script(script, label=f"hash of {remote}", timeout_s=self._transfer_timeout_s(0) + 60, idempotent=True)
+        parts = result.stdout.split()
+        if result.exit_code != 0 or len(parts) < 2:
+            return None
+        algorithm, digest = parts[0], parts[1].lower()
+        expected_len = {"sha256": 64, "md5": 32}.get(algorithm)
+        if expected_len is None or len(digest) != expected_len or any(c not in "0123456789abcdef" for c in digest):
+            return None
+        return algorithm, digest
+
+    # -- state ----------------------------------------------------------------------------
+
+    def read_state(self, cpu: int) -> DeviceState:
+        script = state_script(cpu, self.profile.workdir)
+        result = self._run_script(script, label="state read", timeout_s=STATE_TIMEOUT_S, idempotent=True)
+        return parse_state(result.stdout, cpu, thermal_zone=self.profile.thermal_zone)
+
+
+class _PushIncomplete(Exception):
+    pass
+
+
+def _sync_message(exc: BaseException) -> str:
+    """The device's FAIL text out of adb-shell's exception (which may hold bytes)."""
+    arg = exc.args[0] if exc.args else exc
+    if isinstance(arg, (bytes, bytearray)):
+        arg = arg.decode("utf-8", "replace")
+    return " ".join(str(arg).replace("Command failed:", "").split()) or type(exc).__name__
+
+
+def _describe(exc: BaseException, timeout_s: float) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is adbd listening? for the emulator: `mobilebench emulator --port PORT`)"
+    if isinstance(exc, _TIMEOUTS):
+        return f"no answer within {timeout_s:g} s"
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host ({exc.strerror})"
+    if isinstance(exc, ConnectionDropped):
+        return str(exc)
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())

@@ -1,0 +1,198 @@
+"""The interface every device offers, whatever carries the bytes (ADB or this computer).
+
+A :class:`Device` is used from one thread at a time and is a context manager that
+closes its connection on exit. Subclasses: :class:`~mobilebench.device.adb.AdbDevice`
+(phones and the phone emulator, over adb-shell) and
+:class:`~mobilebench.device.local.LocalDevice` (the ``host`` profile).
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import stat as stat_module
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mobilebench.device.profiles import DeviceProfile
+from mobilebench.device.state import DeviceState
+from mobilebench.errors import MobilebenchError, UsageError
+
+ProgressCallback = Callable[[int, int], None]
+"""Called as ``progress(bytes_done, bytes_total)`` while a file is transferred."""
+
+_HASHES = ("sha256", "md5")  # what devices offer, preferred first
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command printed (stdout and stderr together), its exit status, its time.
+
+    Exit statuses follow the shell: 127 command not found, 126 not executable,
+    128 + N killed by signal N (139 = segmentation fault).
+    """
+
+    stdout: str
+    exit_code: int
+    duration_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@dataclass(frozen=True)
+class RemoteStat:
+    path: str
+    mode: int  # st_mode: file type and permission bits
+    size: int  # bytes (ADB's sync protocol reports sizes modulo 2**32)
+    mtime: int  # seconds since the epoch
+
+    @property
+    def is_dir(self) -> bool:
+        return stat_module.S_ISDIR(self.mode)
+
+    @property
+    def is_file(self) -> bool:
+        return stat_module.S_ISREG(self.mode)
+
+    @property
+    def permissions(self) -> int:
+        return stat_module.S_IMODE(self.mode)
+
+
+def check_remote_path(remote: str) -> str:
+    """Device paths must be absolute and printable; everything else is quoted anyway."""
+    if not isinstance(remote, str) or not remote.startswith("/"):
+        raise UsageError(f"device paths must be absolute, got {remote!r}")
+    if any(c in remote for c in "\0\n"):
+        raise UsageError(f"device paths must not contain NUL or newline characters: {remote!r}")
+    return remote
+
+
+def check_local_file(local: Path) -> Path:
+    local = Path(local)
+    if not local.is_file():
+        raise UsageError(f"cannot push {local}: no such file")
+    return local
+
+
+def check_mode(mode: int) -> int:
+    if not isinstance(mode, int) or not 0 <= mode <= 0o7777:
+        raise UsageError(f"file mode must be between 0 and 0o7777, got {mode!r}")
+    return mode
+
+
+_digest_cache: dict[tuple[str, int, int, str], str] = {}
+
+
+def local_digest(path: Path, algorithm: str) -> str:
+    """Hex digest of a local file, cached by (path, size, mtime) so repeated profile runs
+    of a big artifact hash it once."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, algorithm)
+    if key not in _digest_cache:
+        digest = hashlib.new(algorithm)
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        _digest_cache[key] = digest.hexdigest()
+    return _digest_cache[key]
+
+
+class Device(abc.ABC):
+    """One connected device. Use :func:`mobilebench.device.connect` to get one."""
+
+    profile: DeviceProfile
+
+    def __enter__(self) -> "Device":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    # -- the operations every transport implements ------------------------------------
+
+    @abc.abstractmethod
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout_s: float,
+        idempotent: bool = False,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> CommandResult:
+        """Run ``argv`` (each argument quoted, never interpreted by a shell).
+
+        A non-zero exit status is returned, not raised. Raises MobilebenchError when the
+        command does not finish within ``timeout_s`` or the connection drops; a dropped
+        connection is retried once after reconnecting only when ``idempotent``.
+        """
+
+    @abc.abstractmethod
+    def push(self, local: Path, remote: str, *, mode: int = 0o644, progress: ProgressCallback | None = None) -> None:
+        """Copy a file to the device atomically: to a temporary name, then renamed, so an
+        interrupted push never leaves a file that looks complete."""
+
+    @abc.abstractmethod
+    def pull(self, remote: str, local: Path, *, progress: ProgressCallback | None = None) -> None:
+        """Copy a file from the device (written to a temporary name, then renamed)."""
+
+    @abc.abstractmethod
+    def stat(self, remote: str) -> RemoteStat | None:
+        """The file's mode, size and mtime, or None if it does not exist."""
+
+    @abc.abstractmethod
+    def remove(self, remote: str) -> None:
+        """Delete a file; a missing file is not an error."""
+
+    @abc.abstractmethod
+    def read_state(self, cpu: int) -> DeviceState:
+        """Identity, frequency and governor of ``cpu``, temperatures, free space, root."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Drop the connection (idempotent)."""
+
+    @abc.abstractmethod
+    def _remote_digest(self, remote: str) -> tuple[str, str] | None:
+        """(algorithm, hex digest) of a device file, or None if it cannot be hashed."""
+
+    @abc.abstractmethod
+    def _chmod(self, remote: str, mode: int) -> None:
+        """Set a device file's permission bits."""
+
+    # -- shared behaviour ---------------------------------------------------------------
+
+    def push_if_changed(
+        self, local: Path, remote: str, *, mode: int = 0o644, progress: ProgressCallback | None = None
+    ) -> bool:
+        """Push unless the device already has an identical file; True if it pushed.
+
+        Identical means same size and same hash (sha256, or md5 where the device has no
+        sha256sum). A identical file with other permissions is only chmod-ed.
+        """
+        local = check_local_file(local)
+        check_remote_path(remote)
+        check_mode(mode)
+        remote_stat = self.stat(remote)
+        if remote_stat is not None and remote_stat.is_file and remote_stat.size == local.stat().st_size % (1 << 32):
+            digest = self._remote_digest(remote)
+            if digest is not None and digest[0] in _HASHES and digest[1] == local_digest(local, digest[0]):
+                if remote_stat.permissions != mode:
+                    self._chmod(remote, mode)
+                if progress is not None:
+                    size = local.stat().st_size
+                    progress(size, size)
+                return False
+        self.push(local, remote, mode=mode, progress=progress)
+        return True
+
+    def _fail(self, message: str) -> MobilebenchError:
+        return MobilebenchError(f"device {self.profile.name!r} ({self.profile.endpoint}): {message}")

@@ -1,0 +1,72 @@
+"""Building the text sent to a device's shell, and reading the exit status back.
+
+Nothing user-given is ever interpreted by the device's shell: every argument, environment
+value and directory is quoted with :func:`shlex.quote` (POSIX single quotes, understood by
+Android's mksh and by dash/bash).
+
+adb's ``shell:`` service (protocol v1) does not return the exit status, so every command
+is wrapped to print a sentinel line with ``$?`` after it (:func:`wrap_with_status`). The
+sentinel is unique per command and is assembled by ``printf`` from two halves, so its full
+text appears only in the output, never in the command that the shell might echo.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shlex
+from collections.abc import Mapping, Sequence
+
+from mobilebench.errors import UsageError
+
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def quote_argv(argv: Sequence[str]) -> str:
+    """``["ls", "a b; rm x"]`` -> ``ls 'a b; rm x'``."""
+    if isinstance(argv, str) or not argv:
+        raise UsageError("a device command must be a non-empty list of arguments")
+    for arg in argv:
+        if not isinstance(arg, str):
+            raise UsageError(f"device command arguments must be strings, got {arg!r}")
+        if "\0" in arg:
+            raise UsageError("device command arguments must not contain NUL bytes")
+    return " ".join(shlex.quote(arg) for arg in argv)
+
+
+def build_command(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None) -> str:
+    """One shell command line: ``cd DIR && NAME=value ... argv``, all quoted."""
+    parts = []
+    for name, value in (env or {}).items():
+        if not _ENV_NAME_RE.match(name):
+            raise UsageError(f"invalid environment variable name {name!r}")
+        parts.append(f"{name}={shlex.quote(str(value))}")
+    command = " ".join([*parts, quote_argv(argv)])
+    if cwd is not None:
+        command = f"cd {shlex.quote(cwd)} && {command}"
+    return command
+
+
+def wrap_with_status(script: str) -> tuple[str, str]:
+    """Make ``script`` report its exit status; returns (wrapped script, sentinel).
+
+    The script runs in a brace group with stdin from /dev/null (adb's shell stdin is the
+    stream, which never ends) and stderr merged into stdout. Afterwards a newline and
+    ``<sentinel>:<status>`` are printed; :func:`split_status` removes exactly that.
+    """
+    token = secrets.token_hex(8)
+    head, tail = "__MB_RC_", f"{token}__"
+    wrapped = f"{{ {script}\n}} </dev/null 2>&1; printf '\\n%s%s:%d\\n' {head} {tail} \"$?\""
+    return wrapped, head + tail
+
+
+def split_status(output: bytes, sentinel: str) -> tuple[bytes, int] | None:
+    """(command output, exit status), or None when the sentinel line never came."""
+    marker = b"\n" + sentinel.encode() + b":"
+    index = output.rfind(marker)
+    if index < 0:
+        return None
+    match = re.match(rb"(\d+)\r?\n?", output[index + len(marker) :])
+    if not match:
+        return None
+    return output[:index], int(match.group(1))

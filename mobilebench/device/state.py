@@ -1,0 +1,258 @@
+"""Device state: identity, CPU frequency, temperatures, free space, root.
+
+Reading the state of a phone costs ONE shell round trip: :func:`state_script` builds a
+small POSIX shell script (quoted values only) that prints ``key=value`` lines, reading
+sysfs with the ``read`` builtin so that even ~80 thermal zones cost no extra processes.
+:func:`parse_state` turns those lines into a :class:`DeviceState`; the local transport
+produces the same lines from Python (:func:`local_state_lines`), so both share one parser.
+
+Phones differ: every reader tolerates missing files, and ``DeviceState.unavailable``
+names what could not be read.
+
+Units: frequencies in kHz (as sysfs reports them), temperatures in degrees Celsius (sysfs
+reports millidegrees; values below 1000 are taken as degrees already, which some vendor
+zones use), free space in bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shlex
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+_PROPS = {
+    "model": "ro.product.model",
+    "board": "ro.board.platform",
+    "hardware": "ro.hardware",
+    "android_version": "ro.build.version.release",
+    "fingerprint": "ro.build.fingerprint",
+    "emulated": "ro.mobilebench.emulated",
+}
+_CPUFREQ_FILES = ("scaling_governor", "scaling_cur_freq", "scaling_max_freq", "cpuinfo_max_freq")
+
+
+@dataclass(frozen=True)
+class ThermalReading:
+    zone: str  # thermal_zoneN
+    type: str  # what the sensor measures, e.g. "cpu-1-6-usr", "battery"
+    temp_c: float | None  # None when the zone could not be read
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    """A snapshot of the device; :meth:`to_dict` is JSON-able."""
+
+    cpu: int
+    model: str | None
+    board: str | None
+    android_version: str | None
+    fingerprint: str | None
+    governor: str | None
+    cur_freq_khz: int | None
+    max_freq_khz: int | None
+    thermal: list[ThermalReading]
+    cpu_temp_c: float | None
+    cpu_temp_zone: str | None
+    free_bytes: int | None
+    rooted: bool | None
+    emulated: bool
+    unavailable: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def state_script(cpu: int, workdir: str) -> str:
+    """The shell script that prints the state as ``key=value`` lines."""
+    if not isinstance(cpu, int) or isinstance(cpu, bool) or cpu < 0:
+        raise ValueError(f"cpu must be a CPU number, got {cpu!r}")
+    props = " ".join(shlex.quote(p) for p in _PROPS.values())
+    freq_dir = f"/sys/devices/system/cpu/cpu{cpu}/cpufreq"
+    files = " ".join(_CPUFREQ_FILES)
+    return "\n".join(
+        [
+            # r FILE: the file's first line, or nothing (missing/unreadable/EINVAL zones).
+            "r() { v=; read -r v < \"$1\" 2>/dev/null; printf '%s' \"$v\"; }",
+            f"for p in {props}; do printf 'prop.%s=%s\\n' \"$p\" \"$(getprop \"$p\" 2>/dev/null)\"; done",
+            f"for f in {files}; do [ -e {freq_dir}/$f ] && printf 'cpufreq.%s=%s\\n' $f \"$(r {freq_dir}/$f)\"; done",
+            "for z in /sys/class/thermal/thermal_zone*; do [ -e \"$z/temp\" ] || continue;"
+            " printf 'thermal=%s|%s|%s\\n' \"${z##*/}\" \"$(r \"$z/type\")\" \"$(r \"$z/temp\")\"; done",
+            # free space: the work dir, or its nearest existing parent before first push.
+            f"d={shlex.quote(workdir)}; while [ ! -d \"$d\" ] && [ -n \"$d\" ]; do d=${{d%/*}}; done",
+            "printf 'df=%s\\n' \"$(df -k \"${d:-/}\" 2>/dev/null | tail -n 1)\"",
+            "printf 'uid=%s\\n' \"$(id -u 2>/dev/null)\"",
+        ]
+    )
+
+
+def local_state_lines(cpu: int, workdir: str) -> str:
+    """The same ``key=value`` lines as :func:`state_script`, read from this computer."""
+
+    def read(path: Path) -> str | None:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            return None
+        return text.splitlines()[0].strip() if text.strip() else ""
+
+    lines = []
+    dmi = Path("/sys/devices/virtual/dmi/id")
+    model = read(dmi / "product_name") or _cpu_model_name() or platform.machine()
+    lines.append(f"prop.ro.product.model={model}")
+    lines.append(f"prop.ro.board.platform={read(dmi / 'board_name') or platform.machine()}")
+    uname = os.uname()
+    lines.append(f"prop.ro.build.fingerprint={uname.sysname} {uname.release} {uname.version} {uname.machine}")
+    freq_dir = Path(f"/sys/devices/system/cpu/cpu{cpu}/cpufreq")
+    for name in _CPUFREQ_FILES:
+        value = read(freq_dir / name)
+        if value is not None:
+            lines.append(f"cpufreq.{name}={value}")
+    thermal = Path("/sys/class/thermal")
+    for zone in sorted(thermal.glob("thermal_zone*"), key=lambda p: _zone_index(p.name)):
+        if (zone / "temp").exists():
+            lines.append(f"thermal={zone.name}|{read(zone / 'type') or ''}|{read(zone / 'temp') or ''}")
+    existing = Path(workdir)
+    while not existing.is_dir() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        st = os.statvfs(existing)
+        lines.append(f"free_bytes={st.f_bavail * st.f_frsize}")
+    except OSError:
+        pass
+    lines.append(f"uid={os.geteuid()}")
+    return "\n".join(lines)
+
+
+def _cpu_model_name() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.lower().startswith(("model name", "hardware")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def _zone_index(name: str) -> int:
+    digits = re.sub(r"\D", "", name)
+    return int(digits) if digits else -1
+
+
+def _temp_c(raw: str) -> float | None:
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    temp = value / 1000.0 if abs(value) >= 1000 else value
+    # Disabled sensors report things like -273000 or 0xFFFF; drop what cannot be real.
+    return round(temp, 3) if -40.0 <= temp <= 200.0 else None
+
+
+def _int(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _df_free_bytes(line: str) -> int | None:
+    """Available bytes from the last line of ``df -k`` (toybox or coreutils)."""
+    tokens = line.split()
+    for i, token in enumerate(tokens):
+        if token.endswith("%") and i >= 1 and tokens[i - 1].isdigit():
+            return int(tokens[i - 1]) * 1024
+    return None
+
+
+def pick_cpu_zone(thermal: list[ThermalReading], cpu: int, preferred_type: str | None = None) -> ThermalReading | None:
+    """The zone measuring ``cpu``: the profile's named zone, else a type naming this
+    core (``cpu7``, ``cpu-7-...``, ``cpu_7``), else the hottest CPU-ish zone."""
+    readable = [z for z in thermal if z.temp_c is not None]
+    if preferred_type:
+        for zone in readable:
+            if zone.type == preferred_type:
+                return zone
+    # "cpu-1-6-usr" (Qualcomm: cluster 1, sensor 6) must not match cpu 1.
+    exact = re.compile(rf"(?:^|[^a-z0-9])cpu[-_]?{cpu}(?![0-9]|-[0-9])", re.IGNORECASE)
+    matches = [z for z in readable if exact.search(z.type)]
+    if matches:
+        return max(matches, key=lambda z: z.temp_c)
+    cpuish = [z for z in readable if re.search(r"cpu|x86_pkg|soc_therm|tsens", z.type, re.IGNORECASE)]
+    return max(cpuish, key=lambda z: z.temp_c) if cpuish else None
+
+
+def parse_state(text: str, cpu: int, *, thermal_zone: str | None = None) -> DeviceState:
+    """Build a :class:`DeviceState` from ``key=value`` lines."""
+    props: dict[str, str] = {}
+    freq: dict[str, str] = {}
+    thermal: list[ThermalReading] = []
+    df_line = free_line = uid = None
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        value = value.strip()
+        if key.startswith("prop."):
+            props[key[5:]] = value
+        elif key.startswith("cpufreq."):
+            freq[key[8:]] = value
+        elif key == "thermal":
+            zone, _, rest = value.partition("|")
+            ztype, _, raw = rest.partition("|")
+            thermal.append(ThermalReading(zone=zone, type=ztype, temp_c=_temp_c(raw)))
+        elif key == "df":
+            df_line = value
+        elif key == "free_bytes":
+            free_line = value
+        elif key == "uid":
+            uid = value
+
+    unavailable: list[str] = []
+
+    def prop(field_name: str) -> str | None:
+        value = props.get(_PROPS[field_name]) or None
+        if value is None and field_name not in ("emulated", "hardware"):
+            unavailable.append(field_name)
+        return value
+
+    model, board = prop("model"), props.get(_PROPS["board"]) or props.get(_PROPS["hardware"]) or None
+    if board is None:
+        unavailable.append("board")
+    android_version, fingerprint = prop("android_version"), prop("fingerprint")
+    governor = freq.get("scaling_governor") or None
+    cur = _int(freq.get("scaling_cur_freq"))
+    max_khz = _int(freq.get("cpuinfo_max_freq")) or _int(freq.get("scaling_max_freq"))
+    for name, value in (("governor", governor), ("cur_freq_khz", cur), ("max_freq_khz", max_khz)):
+        if value is None:
+            unavailable.append(name)
+    if not thermal:
+        unavailable.append("thermal")
+    zone = pick_cpu_zone(thermal, cpu, thermal_zone)
+    if zone is None:
+        unavailable.append("cpu_temp_c")
+    free = _int(free_line) if free_line is not None else (_df_free_bytes(df_line) if df_line else None)
+    if free is None:
+        unavailable.append("free_bytes")
+    rooted = uid == "0" if uid and uid.isdigit() else None
+    if rooted is None:
+        unavailable.append("rooted")
+    return DeviceState(
+        cpu=cpu,
+        model=model,
+        board=board,
+        android_version=android_version,
+        fingerprint=fingerprint,
+        governor=governor,
+        cur_freq_khz=cur,
+        max_freq_khz=max_khz,
+        thermal=thermal,
+        cpu_temp_c=zone.temp_c if zone else None,
+        cpu_temp_zone=zone.type if zone else None,
+        free_bytes=free,
+        rooted=rooted,
+        emulated=props.get(_PROPS["emulated"]) == "1",
+        unavailable=unavailable,
+    )

@@ -1,0 +1,43 @@
+"""Which stored run stands for a model on a device: the newest successful one.
+
+Runs are keyed by (model, device profile, runtime, dtype, emulated). Emulated runs form
+their own key, so a result from the phone emulator can never stand in for a phone.
+Failed, aborted and still-running rows are never selected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mobilebench.store import ResultsStore, RunRecord
+
+
+@dataclass(frozen=True, order=True)
+class RunKey:
+    model: str
+    device: str
+    runtime: str
+    dtype: str
+    emulated: bool
+
+
+def run_key(record: RunRecord) -> RunKey:
+    m = record.meta
+    return RunKey(m.model, m.device_profile, m.runtime, m.dtype, m.emulated)
+
+
+def newest_ok_runs(
+    store: ResultsStore,
+    *,
+    model: str | None = None,
+    device: str | None = None,
+    runtime: str | None = None,
+    dtype: str | None = None,
+    emulated: bool | None = None,
+) -> dict[RunKey, RunRecord]:
+    """The newest ``ok`` run for every key matching the filters."""
+    newest: dict[RunKey, RunRecord] = {}
+    # runs() is ordered newest first, so the first record seen for a key wins.
+    for record in store.runs(model=model, device=device, runtime=runtime, dtype=dtype, status="ok", emulated=emulated):
+        newest.setdefault(run_key(record), record)
+    return newest

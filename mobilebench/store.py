@@ -1,0 +1,555 @@
+"""The results database: every profile run with its provenance, samples and accuracy.
+
+One SQLite file (default ``results/mobilebench.sqlite``, ``MOBILEBENCH_DB`` overrides),
+opened in WAL mode with foreign keys on, so readers (``table2``, ``regress``) never block
+a profile in progress. The schema is versioned with ``PRAGMA user_version`` and upgraded
+on open by an ordered list of migrations (:data:`MIGRATIONS`); a database written by a
+newer mobilebench is refused rather than guessed at.
+
+Tables (flat, readable with any SQLite client or ``pandas.read_sql``):
+
+- ``runs``: one row per profile run. A run is inserted as ``running`` before the runner
+  starts (:meth:`ResultsStore.start_run`) and turned into ``ok`` together with its samples
+  in one transaction (:meth:`ResultsStore.complete_run`), so a process killed half-way
+  leaves a ``running`` row and never a row that looks like a result. The next profile
+  marks such rows ``aborted`` (:meth:`ResultsStore.mark_stale_runs_aborted`).
+- ``samples``: per-iteration latencies of a run (``warmup`` flags warm-up iterations;
+  ``averaged_over`` > 1 marks a value that is the mean of several iterations).
+- ``accuracy``: measured or quoted top-1/top-5 (percent) of a model and checkpoint.
+
+Timestamps are UTC ISO 8601 with microseconds, so they sort as text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mobilebench import __version__
+from mobilebench.bench.stats import LatencyStats, Sample
+from mobilebench.errors import MobilebenchError, UsageError
+from mobilebench.paths import default_db_path
+
+RUN_STATUSES = ("running", "ok", "failed", "aborted")
+
+#: Ordered schema migrations; migration ``k`` (1-based) takes ``user_version`` k-1 -> k.
+#: Never edit a released migration: append a new one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: the initial schema.
+    (
+        """
+        CREATE TABLE runs (
+            id                INTEGER PRIMARY KEY,
+            created_at        TEXT NOT NULL,
+            finished_at       TEXT,
+            status            TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'aborted')),
+            error             TEXT,
+            model             TEXT NOT NULL,
+            arch              TEXT,
+            checkpoint_sha256 TEXT,              -- NULL: random initialisation
+            artifact_sha256   TEXT,
+            artifact_path     TEXT,
+            runtime           TEXT NOT NULL,     -- executorch | onnx
+            backend           TEXT NOT NULL,     -- xnnpack | cpu
+            dtype             TEXT NOT NULL,     -- fp32 | int8
+            input_shape       TEXT,              -- e.g. 1x3x224x224
+            device_profile    TEXT NOT NULL,
+            emulated          INTEGER NOT NULL DEFAULT 0 CHECK (emulated IN (0, 1)),
+            device_model      TEXT,
+            device_board      TEXT,
+            android_version   TEXT,
+            fingerprint       TEXT,
+            device_serial     TEXT,
+            cpu               INTEGER,           -- the core the runner was pinned to
+            threads           INTEGER NOT NULL DEFAULT 1,
+            governor          TEXT,
+            freq_khz_before   INTEGER,
+            freq_khz_after    INTEGER,
+            max_freq_khz      INTEGER,
+            temp_c_before     REAL,
+            temp_c_after      REAL,
+            runner_name       TEXT,
+            runner_version    TEXT,
+            runtime_version   TEXT,
+            toolkit_version   TEXT,
+            host              TEXT NOT NULL,     -- the machine that drove the run
+            pid               INTEGER NOT NULL,  -- its process, to detect killed runs
+            warmup            INTEGER,
+            iterations        INTEGER,           -- requested timed iterations
+            n                 INTEGER,           -- timed iterations the statistics cover
+            load_ms           REAL,
+            first_ms          REAL,              -- the cold first iteration
+            median_ms         REAL,
+            mean_ms           REAL,
+            p10_ms            REAL,
+            p90_ms            REAL,
+            min_ms            REAL,
+            max_ms            REAL,
+            std_ms            REAL,
+            cv                REAL,              -- std / mean, a fraction
+            mad_ms            REAL,
+            ci_low_ms         REAL,              -- 95% CI of the median
+            ci_high_ms        REAL,
+            ci_method         TEXT,
+            warnings          TEXT NOT NULL DEFAULT '[]',  -- JSON list of strings
+            state_before      TEXT,              -- JSON device state snapshot
+            state_after       TEXT,
+            extra             TEXT,              -- JSON
+            CHECK (status != 'ok' OR (median_ms IS NOT NULL AND finished_at IS NOT NULL))
+        )
+        """,
+        "CREATE INDEX runs_by_status ON runs (status, created_at)",
+        """
+        CREATE TABLE samples (
+            run_id     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            i          INTEGER NOT NULL,
+            latency_ms REAL NOT NULL,
+            warmup     INTEGER NOT NULL CHECK (warmup IN (0, 1)),
+            PRIMARY KEY (run_id, i)
+        )
+        """,
+        """
+        CREATE TABLE accuracy (
+            id                INTEGER PRIMARY KEY,
+            created_at        TEXT NOT NULL,
+            model             TEXT NOT NULL,
+            checkpoint_sha256 TEXT,
+            dataset           TEXT NOT NULL,
+            top1              REAL NOT NULL,     -- percent
+            top5              REAL,              -- percent
+            source            TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX accuracy_by_model ON accuracy (model, created_at)",
+    ),
+    # 2: old executor_runner builds print only a total, stored as one averaged sample;
+    #    and the reports' "newest run per model and device" lookup gets an index.
+    (
+        "ALTER TABLE samples ADD COLUMN averaged_over INTEGER NOT NULL DEFAULT 1 CHECK (averaged_over >= 1)",
+        "CREATE INDEX runs_by_key ON runs (model, device_profile, runtime, dtype, status, created_at)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    """Provenance of one profile run: what ran, where, and under which conditions.
+
+    Field names are the ``runs`` column names. ``input_shape`` is stored as ``1x3x224x224``;
+    ``warnings`` as a JSON list; ``state_before``/``state_after``/``extra`` as JSON objects.
+    ``checkpoint_sha256=None`` records random initialisation.
+    """
+
+    model: str
+    runtime: str
+    backend: str
+    dtype: str
+    device_profile: str
+    emulated: bool = False
+    arch: str | None = None
+    checkpoint_sha256: str | None = None
+    artifact_sha256: str | None = None
+    artifact_path: str | None = None
+    input_shape: tuple[int, ...] | None = None
+    device_model: str | None = None
+    device_board: str | None = None
+    android_version: str | None = None
+    fingerprint: str | None = None
+    device_serial: str | None = None
+    cpu: int | None = None
+    threads: int = 1
+    governor: str | None = None
+    freq_khz_before: int | None = None
+    freq_khz_after: int | None = None
+    max_freq_khz: int | None = None
+    temp_c_before: float | None = None
+    temp_c_after: float | None = None
+    runner_name: str | None = None
+    runner_version: str | None = None
+    runtime_version: str | None = None
+    toolkit_version: str | None = __version__
+    warmup: int | None = None
+    iterations: int | None = None
+    warnings: tuple[str, ...] = ()
+    state_before: Mapping[str, Any] | None = None
+    state_after: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("model", "runtime", "backend", "dtype", "device_profile"):
+            if not getattr(self, name):
+                raise MobilebenchError(f"run metadata needs a non-empty {name}")
+        if self.threads < 1:
+            raise MobilebenchError(f"run metadata: threads must be >= 1, got {self.threads}")
+        # Accept any sequence for the tuple fields so callers can pass lists.
+        object.__setattr__(self, "warnings", tuple(self.warnings))
+        if self.input_shape is not None:
+            object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A ``runs`` row: status and bookkeeping, the provenance, and (for ``ok``) the stats."""
+
+    id: int
+    created_at: str
+    finished_at: str | None
+    status: str
+    error: str | None
+    host: str
+    pid: int
+    meta: RunMeta
+    stats: LatencyStats | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Flat, JSON-ready view with the column names (for ``--format json|csv``)."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "created_at": self.created_at,
+            "finished_at": self.finished_at,
+            "status": self.status,
+            "error": self.error,
+            "host": self.host,
+            "pid": self.pid,
+        }
+        meta = asdict(self.meta)
+        meta["input_shape"] = _shape_to_text(self.meta.input_shape)
+        meta["warnings"] = list(self.meta.warnings)
+        out.update(meta)
+        out.update({name: getattr(self.stats, name) if self.stats else None for name in _STATS_COLUMNS})
+        return out
+
+
+@dataclass(frozen=True)
+class AccuracyRecord:
+    """An ``accuracy`` row. ``top1``/``top5`` are percentages (76.2, not 0.762)."""
+
+    id: int
+    created_at: str
+    model: str
+    checkpoint_sha256: str | None
+    dataset: str
+    top1: float
+    top5: float | None
+    source: str
+
+
+_META_FIELDS = tuple(f.name for f in fields(RunMeta))
+_STATS_COLUMNS = tuple(f.name for f in fields(LatencyStats))
+_JSON_FIELDS = ("state_before", "state_after", "extra")
+
+
+def _shape_to_text(shape: tuple[int, ...] | None) -> str | None:
+    return "x".join(str(d) for d in shape) if shape is not None else None
+
+
+def _json(value: Any) -> str | None:
+    # default=str: device snapshots may hold paths or enums; keep them readable.
+    return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
+def _meta_to_columns(meta: RunMeta) -> dict[str, Any]:
+    cols = {name: getattr(meta, name) for name in _META_FIELDS}
+    cols["emulated"] = int(meta.emulated)
+    cols["input_shape"] = _shape_to_text(meta.input_shape)
+    cols["warnings"] = json.dumps(list(meta.warnings))
+    for name in _JSON_FIELDS:
+        cols[name] = _json(getattr(meta, name))
+    return cols
+
+
+def _row_to_meta(row: sqlite3.Row) -> RunMeta:
+    values = {name: row[name] for name in _META_FIELDS}
+    values["emulated"] = bool(row["emulated"])
+    shape = row["input_shape"]
+    values["input_shape"] = tuple(int(d) for d in shape.split("x")) if shape else None
+    values["warnings"] = tuple(json.loads(row["warnings"] or "[]"))
+    for name in _JSON_FIELDS:
+        values[name] = json.loads(row[name]) if row[name] else None
+    return RunMeta(**values)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (zombies count as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    try:
+        # Field 3 of /proc/<pid>/stat is the state; "Z" is a killed, unreaped process.
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+class ResultsStore:
+    """The results database. Use as a context manager (``with ResultsStore() as store:``).
+
+    ``path`` defaults to :func:`mobilebench.paths.default_db_path`. With ``create=False``
+    a missing file is a :class:`~mobilebench.errors.UsageError` instead of a new database
+    (the report commands use this, so a mistyped ``--db`` does not create an empty one).
+    """
+
+    def __init__(self, path: Path | str | None = None, *, create: bool = True, timeout_s: float = 30.0) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        if not self.path.exists():
+            if not create:
+                raise UsageError(f"no results database at {self.path}: run `mobilebench profile` first or pass --db")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif self.path.is_dir():
+            raise UsageError(f"results database path {self.path} is a directory")
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so every write is an
+        # explicit transaction and nothing is committed by accident.
+        self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        try:
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL is durable against a crashed or killed process in WAL mode (only an
+            # OS crash can lose the last commits), and much faster than FULL.
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise MobilebenchError(f"cannot open results database {self.path}: {exc}") from exc
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> ResultsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return self._conn.execute("PRAGMA user_version").fetchone()[0]
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
+        # instead of failing half-way with "database is locked".
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        if self.schema_version == SCHEMA_VERSION:
+            return
+        with self._transaction() as conn:
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise MobilebenchError(
+                    f"results database {self.path} has schema version {version}, newer than this "
+                    f"mobilebench understands ({SCHEMA_VERSION}); upgrade mobilebench"
+                )
+            for number in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[number - 1]:
+                    conn.execute(statement)
+                # user_version lives in the file header and is rolled back with the rest.
+                conn.execute(f"PRAGMA user_version = {number}")
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def start_run(self, meta: RunMeta) -> int:
+        """Insert a ``running`` row for this process and commit it; returns the run id."""
+        cols = _meta_to_columns(meta)
+        cols.update(created_at=utc_now(), status="running", host=socket.gethostname(), pid=os.getpid())
+        names = ", ".join(cols)
+        marks = ", ".join(f":{name}" for name in cols)
+        with self._transaction() as conn:
+            cursor = conn.execute(f"INSERT INTO runs ({names}) VALUES ({marks})", cols)
+        return int(cursor.lastrowid)
+
+    def complete_run(self, run_id: int, meta: RunMeta, stats: LatencyStats, samples: Sequence[Sample]) -> None:
+        """Record a finished run: metadata, statistics and samples in ONE transaction."""
+        timed = [s for s in samples if not s.warmup]
+        if samples and not stats.from_summary and len(timed) != stats.n:
+            raise MobilebenchError(
+                f"run {run_id}: statistics cover {stats.n} iterations but {len(timed)} timed samples were given"
+            )
+        cols = _meta_to_columns(meta)
+        cols.update({name: getattr(stats, name) for name in _STATS_COLUMNS})
+        cols.update(status="ok", finished_at=utc_now(), error=None)
+        assignments = ", ".join(f"{name} = :{name}" for name in cols)
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                f"UPDATE runs SET {assignments} WHERE id = :run_id AND status = 'running'", {**cols, "run_id": run_id}
+            )
+            if cursor.rowcount != 1:
+                raise self._not_running(run_id)
+            try:
+                conn.executemany(
+                    "INSERT INTO samples (run_id, i, latency_ms, warmup, averaged_over) VALUES (?, ?, ?, ?, ?)",
+                    [(run_id, s.i, float(s.latency_ms), int(s.warmup), s.averaged_over) for s in samples],
+                )
+            except sqlite3.IntegrityError as exc:
+                raise MobilebenchError(f"run {run_id}: invalid samples ({exc}); iteration indices must be unique") from exc
+
+    def fail_run(self, run_id: int, error: str, meta: RunMeta | None = None) -> None:
+        """Mark a ``running`` run ``failed`` with a one-line reason (and final metadata)."""
+        cols = _meta_to_columns(meta) if meta is not None else {}
+        cols.update(status="failed", finished_at=utc_now(), error=" ".join(str(error).split()))
+        assignments = ", ".join(f"{name} = :{name}" for name in cols)
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                f"UPDATE runs SET {assignments} WHERE id = :run_id AND status = 'running'", {**cols, "run_id": run_id}
+            )
+            if cursor.rowcount != 1:
+                raise self._not_running(run_id)
+
+    def _not_running(self, run_id: int) -> MobilebenchError:
+        row = self._conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            return MobilebenchError(f"run {run_id} does not exist in {self.path}")
+        return MobilebenchError(f"run {run_id} is already {row['status']}; only a running run can be finished")
+
+    def mark_stale_runs_aborted(self) -> int:
+        """Mark ``running`` rows of dead processes on this host ``aborted``; returns how many.
+
+        Rows started on another host are left alone: their process cannot be checked here.
+        """
+        host = socket.gethostname()
+        rows = self._conn.execute("SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", (host,)).fetchall()
+        stale = [(row["id"], row["pid"]) for row in rows if row["pid"] != os.getpid() and not _pid_alive(row["pid"])]
+        if not stale:
+            return 0
+        now = utc_now()
+        with self._transaction() as conn:
+            for run_id, pid in stale:
+                conn.execute(
+                    "UPDATE runs SET status = 'aborted', finished_at = ?, error = ? WHERE id = ? AND status = 'running'",
+                    (now, f"process {pid} on {host} ended before the run finished (killed or crashed)", run_id),
+                )
+        return len(stale)
+
+    def runs(
+        self,
+        *,
+        model: str | None = None,
+        device: str | None = None,
+        runtime: str | None = None,
+        dtype: str | None = None,
+        status: str | None = None,
+        emulated: bool | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        """Runs matching every given filter, newest first. ``device`` is the profile name."""
+        if status is not None and status not in RUN_STATUSES:
+            raise UsageError(f"unknown run status {status!r}; expected one of {', '.join(RUN_STATUSES)}")
+        if limit is not None and limit < 1:
+            raise UsageError(f"limit must be >= 1, got {limit}")
+        where, params = [], []
+        for column, value in (
+            ("model", model),
+            ("device_profile", device),
+            ("runtime", runtime),
+            ("dtype", dtype),
+            ("status", status),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if emulated is not None:
+            where.append("emulated = ?")
+            params.append(int(emulated))
+        sql = "SELECT * FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [self._record(row) for row in self._conn.execute(sql, params)]
+
+    def get_run(self, run_id: int) -> RunRecord | None:
+        row = self._conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return self._record(row) if row else None
+
+    def _record(self, row: sqlite3.Row) -> RunRecord:
+        stats = None
+        if row["status"] == "ok":
+            stats = LatencyStats(**{name: row[name] for name in _STATS_COLUMNS})
+        return RunRecord(
+            id=row["id"],
+            created_at=row["created_at"],
+            finished_at=row["finished_at"],
+            status=row["status"],
+            error=row["error"],
+            host=row["host"],
+            pid=row["pid"],
+            meta=_row_to_meta(row),
+            stats=stats,
+        )
+
+    def samples(self, run_id: int) -> list[Sample]:
+        """All samples of a run in iteration order (warm-up included, flagged)."""
+        rows = self._conn.execute(
+            "SELECT i, latency_ms, warmup, averaged_over FROM samples WHERE run_id = ? ORDER BY i", (run_id,)
+        )
+        return [Sample(i=r["i"], latency_ms=r["latency_ms"], warmup=bool(r["warmup"]), averaged_over=r["averaged_over"]) for r in rows]
+
+    # -- accuracy ------------------------------------------------------------------------
+
+    def record_accuracy(
+        self,
+        *,
+        model: str,
+        checkpoint_sha256: str | None,
+        dataset: str,
+        top1: float,
+        top5: float | None,
+        source: str,
+    ) -> int:
+        """Store a top-1/top-5 measurement (percent, 0-100); returns its id."""
+        if not model or not dataset or not source:
+            raise MobilebenchError("accuracy record needs a model, a dataset and a source")
+        for name, value in (("top1", top1), ("top5", top5)):
+            if value is not None and not 0.0 <= float(value) <= 100.0:
+                raise MobilebenchError(f"{name} accuracy must be a percentage in [0, 100], got {value}")
+        if top5 is not None and top5 < top1:
+            raise MobilebenchError(f"top5 accuracy ({top5}) cannot be below top1 ({top1})")
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "INSERT INTO accuracy (created_at, model, checkpoint_sha256, dataset, top1, top5, source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (utc_now(), model, checkpoint_sha256, dataset, float(top1), top5, source),
+            )
+        return int(cursor.lastrowid)
+
+    def accuracy(self, model: str) -> AccuracyRecord | None:
+        """The newest accuracy record of a model, or None."""
+        row = self._conn.execute(
+            "SELECT * FROM accuracy WHERE model = ? ORDER BY created_at DESC, id DESC LIMIT 1", (model,)
+        ).fetchone()
+        return AccuracyRecord(**dict(row)) if row else None
+
+    def accuracy_models(self) -> list[str]:
+        """Models with at least one accuracy record, sorted."""
+        return [r[0] for r in self._conn.execute("SELECT DISTINCT model FROM accuracy ORDER BY model")]

@@ -1,0 +1,127 @@
+"""Table 2 from a database of known runs: which run fills which cell, and what stays empty."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from mobilebench.report.table2 import Top1, build_table2, provenance_path, write_table2
+
+CARDS = {
+    "skipnet_m": Top1(76.2, "quoted", {"source": "paper"}),
+    "mobilenet_v3_large": Top1(75.2, "quoted", {"source": "paper"}),
+}
+
+
+def quoted(model: str):
+    return CARDS.get(model)
+
+
+@pytest.fixture
+def filled(store, add_run):
+    """Known runs; returns the ids of the runs that must appear in the table."""
+    ids = {}
+    add_run(store, "skipnet_m", "pixel4", [30.0] * 8)  # older: superseded
+    ids["skipnet_m/pixel4"] = add_run(store, "skipnet_m", "pixel4", [27.0] * 8)
+    add_run(store, "skipnet_m", "pixel4", status="failed")  # newest, failed: ignored
+    add_run(store, "skipnet_m", "pixel4", status="running")  # in progress: ignored
+    ids["skipnet_m/pixel3"] = add_run(store, "skipnet_m", "pixel3", [35.5] * 8)
+    # The emulator, once under its own name and once impersonating a Pixel 4.
+    ids["skipnet_m/emulator"] = add_run(store, "skipnet_m", "emulator", [3.0] * 8, emulated=True)
+    ids["skipnet_m/pixel4~"] = add_run(store, "skipnet_m", "pixel4", [2.0] * 8, emulated=True)
+    ids["mobilenet_v3_large/pixel4"] = add_run(store, "mobilenet_v3_large", "pixel4", [24.25] * 8)
+    ids["ghostnet/pixel3"] = add_run(store, "ghostnet", "pixel3", [40.0] * 8)
+    add_run(store, "ghostnet", "pixel4", [11.0] * 8, runtime="onnx")  # other runtime
+    add_run(store, "ghostnet", "pixel4", [11.0] * 8, dtype="int8")  # other dtype
+    store.record_accuracy(model="skipnet_m", checkpoint_sha256=None, dataset="imagenet", top1=76.05, top5=92.7, source="mobilebench eval")
+    return ids
+
+
+def cells(table):
+    return {row[r"Model"]: row for row in table.records()}
+
+
+def test_cells_follow_the_rules(store, filled):
+    table = build_table2(store, quoted_top1=quoted)
+    assert table.headers == [
+        "Model", "Top-1 (%)",
+        "emulator (ms, emulated)", "pixel3 (ms)", "pixel4 (ms)", "pixel4 (ms, emulated)",
+    ]  # fmt: skip
+    rows = cells(table)
+    assert list(rows) == ["ghostnet", "mobilenet_v3_large", "skipnet_m"]
+    skip = rows["skipnet_m"]
+    assert skip["pixel4 (ms)"] == 27.0  # newest successful, not the failed or running one
+    assert skip["pixel3 (ms)"] == 35.5
+    assert skip["pixel4 (ms, emulated)"] == 2.0  # never in the phone's column
+    assert skip["emulator (ms, emulated)"] == 3.0
+    assert skip["Top-1 (%)"] == 76.05  # measured beats the card's 76.2
+    mnv3 = rows["mobilenet_v3_large"]
+    assert mnv3["Top-1 (%)"] == 75.2 and mnv3["pixel4 (ms)"] == 24.25
+    assert mnv3["pixel3 (ms)"] is None and mnv3["emulator (ms, emulated)"] is None
+    ghost = rows["ghostnet"]
+    assert ghost["Top-1 (%)"] is None  # neither measured nor quoted: empty
+    assert ghost["pixel4 (ms)"] is None  # its only pixel4 runs are onnx / int8
+    assert ghost["pixel3 (ms)"] == 40.0
+
+
+def test_chosen_devices_and_models_keep_their_order(store, filled):
+    table = build_table2(store, devices=["pixel4", "pixel3", "pixel7"], models=["skipnet_m", "resnet50"], quoted_top1=quoted)
+    assert table.headers == ["Model", "Top-1 (%)", "pixel4 (ms)", "pixel4 (ms, emulated)", "pixel3 (ms)", "pixel7 (ms)"]
+    rows = cells(table)
+    assert rows["skipnet_m"]["pixel7 (ms)"] is None
+    assert rows["resnet50"] == {h: None for h in table.headers} | {"Model": "resnet50"}
+
+
+def test_other_runtime_has_its_own_table(store, filled):
+    table = build_table2(store, runtime="onnx", quoted_top1=quoted)
+    assert table.headers == ["Model", "Top-1 (%)", "pixel4 (ms)"]
+    assert table.records() == [{"Model": "ghostnet", "Top-1 (%)": None, "pixel4 (ms)": 11.0}]
+
+
+def test_written_csv_and_provenance(store, filled, tmp_path):
+    table = build_table2(store, devices=["pixel4", "pixel3"], quoted_top1=quoted)
+    output = tmp_path / "out" / "table2.csv"
+    sidecar = write_table2(table, output, database=store.path)
+    assert sidecar == provenance_path(output) == tmp_path / "out" / "table2.csv.provenance.json"
+    rows = list(csv.reader(io.StringIO(output.read_text())))
+    assert rows[0] == ["Model", "Top-1 (%)", "pixel4 (ms)", "pixel4 (ms, emulated)", "pixel3 (ms)"]
+    assert rows[1] == ["ghostnet", "", "", "", "40.0"]
+    assert rows[3] == ["skipnet_m", "76.05", "27.0", "2.0", "35.5"]
+    provenance = json.loads(sidecar.read_text())
+    assert provenance["database"] == str(store.path)
+    by_model = {row["Model"]: row for row in provenance["rows"]}
+    skip = by_model["skipnet_m"]
+    assert skip["pixel4 (ms)"]["run_id"] == filled["skipnet_m/pixel4"]
+    assert skip["pixel4 (ms, emulated)"]["run_id"] == filled["skipnet_m/pixel4~"]
+    assert skip["pixel4 (ms, emulated)"]["emulated"] is True
+    assert skip["Top-1 (%)"]["kind"] == "measured" and skip["Top-1 (%)"]["dataset"] == "imagenet"
+    assert by_model["mobilenet_v3_large"]["Top-1 (%)"]["kind"] == "quoted"
+    assert by_model["ghostnet"]["pixel4 (ms)"] is None
+    assert [p.name for p in output.parent.iterdir() if p.name.startswith(".")] == []  # no temp files left
+
+
+def test_cli_table2(store, filled, db_path, tmp_path, cli):
+    code, out, err = cli("table2", "--db", str(db_path), "--devices", "pixel4,pixel3", "--format", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert {r["Model"]: r["pixel4 (ms)"] for r in rows} == {"ghostnet": "", "mobilenet_v3_large": "24.25", "skipnet_m": "27.0"}
+    output = tmp_path / "t2.md"
+    code, out, err = cli("table2", "--db", str(db_path), "--format", "markdown", "--output", str(output))
+    assert code == 0, err
+    assert out.startswith("| Model | Top-1 (%) |") and output.read_text() == out
+    assert (tmp_path / "t2.md.provenance.json").is_file()
+    code, out, _ = cli("table2", "--db", str(db_path))
+    assert code == 0 and "skipnet_m" in out and "pixel4 (ms, emulated)" in out
+
+
+def test_cli_table2_errors(tmp_path, db_path, store, cli, add_run):
+    code, _, err = cli("table2", "--db", str(tmp_path / "nope.sqlite"))
+    assert code == 2 and err.startswith("error: no results database")
+    code, _, err = cli("table2", "--db", str(db_path))  # exists, but empty
+    assert code == 2 and "no successful executorch/fp32 runs" in err
+    add_run(store, "m")
+    code, _, err = cli("table2", "--db", str(db_path), "--format", "xml")
+    assert code == 2 and "unknown format" in err
