@@ -28,7 +28,7 @@ import socket
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -411,7 +411,9 @@ class ResultsStore:
                     [(run_id, s.i, float(s.latency_ms), int(s.warmup), s.averaged_over) for s in samples],
                 )
             except sqlite3.IntegrityError as exc:
-                raise MobilebenchError(f"run {run_id}: invalid samples ({exc}); iteration indices must be unique") from exc
+                raise MobilebenchError(
+                    f"run {run_id}: invalid samples ({exc}); iteration indices must be unique"
+                ) from exc
 
     def fail_run(self, run_id: int, error: str, meta: RunMeta | None = None) -> None:
         """Mark a ``running`` run ``failed`` with a one-line reason (and final metadata)."""
@@ -513,7 +515,10 @@ class ResultsStore:
         rows = self._conn.execute(
             "SELECT i, latency_ms, warmup, averaged_over FROM samples WHERE run_id = ? ORDER BY i", (run_id,)
         )
-        return [Sample(i=r["i"], latency_ms=r["latency_ms"], warmup=bool(r["warmup"]), averaged_over=r["averaged_over"]) for r in rows]
+        return [
+            Sample(i=r["i"], latency_ms=r["latency_ms"], warmup=bool(r["warmup"]), averaged_over=r["averaged_over"])
+            for r in rows
+        ]
 
     # -- accuracy ------------------------------------------------------------------------
 

@@ -6,18 +6,29 @@ Area-specific fixtures live in ``tests/<area>/conftest.py``.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
+
+_HOME: Path | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # One throw-away home per test session: tests never touch the user's config, key
     # pair, artifact cache or results database. The artifact cache is shared across the
     # session on purpose, so each model is exported once per run.
-    base = config._tmp_path_factory.mktemp("mobilebench-home", numbered=True)  # type: ignore[attr-defined]
+    global _HOME
+    _HOME = base = Path(tempfile.mkdtemp(prefix="mobilebench-tests-"))
     os.environ["MOBILEBENCH_CONFIG_DIR"] = str(base / "config")
     os.environ["MOBILEBENCH_CACHE_DIR"] = str(base / "cache")
     os.environ["MOBILEBENCH_DB"] = str(base / "results.sqlite")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _HOME is not None:
+        shutil.rmtree(_HOME, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

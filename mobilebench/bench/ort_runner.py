@@ -67,9 +67,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=10, help="untimed runs first (default 10)")
     p.add_argument("--iterations", type=_positive, default=50, help="timed runs (minimum with --target-rel-ci)")
     p.add_argument("--threads", type=_positive, default=1, help="intra-op threads (default 1)")
-    p.add_argument("--target-rel-ci", type=float, default=None, help="stop when the median's 95%% CI is within this fraction")
+    p.add_argument(
+        "--target-rel-ci", type=float, default=None, help="stop when the median's 95%% CI is within this fraction"
+    )
     p.add_argument("--max-iterations", type=_positive, default=None, help="cap on timed runs with --target-rel-ci")
-    p.add_argument("--input-shape", type=_parse_shape, default=None, help="shape of the first input, e.g. 1,3,224,224 (or 1x3x224x224)")
+    p.add_argument(
+        "--input-shape",
+        type=_parse_shape,
+        default=None,
+        help="shape of the first input, e.g. 1,3,224,224 (or 1x3x224x224)",
+    )
     return p
 
 
@@ -84,7 +91,9 @@ def _inputs(session: Any, first_shape: tuple[int, ...] | None) -> dict[str, Any]
             raise ValueError(f"input {meta.name!r} has unsupported type {meta.type}")
         if index == 0 and first_shape is not None:
             if len(first_shape) != len(meta.shape):
-                raise ValueError(f"--input-shape has {len(first_shape)} dimensions, input {meta.name!r} has {len(meta.shape)}")
+                raise ValueError(
+                    f"--input-shape has {len(first_shape)} dimensions, input {meta.name!r} has {len(meta.shape)}"
+                )
             shape = first_shape
         else:
             # Symbolic (str) or unknown (None) dimensions: batch-like, use 1.

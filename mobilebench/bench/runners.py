@@ -180,12 +180,17 @@ class JsonLinesAdapter:
             samples.append(Sample(i=i, latency_ms=ms, warmup=warm))
         if summary is None:
             raise _output_error(
-                self.name, f"output ended after {len(samples)} iterations without a summary (runner killed?)", stdout, stderr
+                self.name,
+                f"output ended after {len(samples)} iterations without a summary (runner killed?)",
+                stdout,
+                stderr,
             )
         if not any(not s.warmup for s in samples):
             raise _output_error(self.name, "no timed iterations in the output", stdout, stderr)
         samples.sort(key=lambda s: s.i)
-        runtime_version = start.get("runtime_version") or start.get("executorch_version") or start.get("onnxruntime_version")
+        runtime_version = (
+            start.get("runtime_version") or start.get("executorch_version") or start.get("onnxruntime_version")
+        )
         return RunnerOutput(
             runner_name=self.name,
             samples=samples,
@@ -267,7 +272,9 @@ class ExecutorRunnerAdapter:
 
     def argv(self, binary: str, req: RunnerRequest) -> list[str]:
         if req.target_rel_ci is not None:
-            raise UsageError("executor_runner cannot stop adaptively; use mobilebench_runner or a fixed iteration count")
+            raise UsageError(
+                "executor_runner cannot stop adaptively; use mobilebench_runner or a fixed iteration count"
+            )
         if req.input_shape is not None:
             raise UsageError("executor_runner takes the input shape from the .pte; do not pass one")
         return [
@@ -317,7 +324,9 @@ class ExecutorRunnerAdapter:
                 summary={"executions": count, "total_ms": total_ms},
             )
         if total_ms is None:
-            raise _output_error(self.name, "reports no timing (build without per-iteration or total times)", stdout, stderr)
+            raise _output_error(
+                self.name, "reports no timing (build without per-iteration or total times)", stdout, stderr
+            )
         if count < 1:
             raise MobilebenchError(f"{self.name} reports {count} executions")
         mean_ms = total_ms / count
@@ -338,7 +347,15 @@ class ExecutorRunnerAdapter:
 # --- onnxruntime_perf_test ----------------------------------------------------------------
 
 _ORT_LINE = re.compile(rf"^\s*(?P<key>[A-Za-z0-9 ]+?)\s*:\s*(?P<value>{_NUM})\s*(?P<unit>s|ms|bytes)?\b")
-_ORT_LATENCY_KEYS = {"Min": "min_ms", "Max": "max_ms", "P50": "median_ms", "P90": "p90_ms", "P95": "p95_ms", "P99": "p99_ms", "P999": "p999_ms"}
+_ORT_LATENCY_KEYS = {
+    "Min": "min_ms",
+    "Max": "max_ms",
+    "P50": "median_ms",
+    "P90": "p90_ms",
+    "P95": "p95_ms",
+    "P99": "p99_ms",
+    "P999": "p999_ms",
+}
 
 
 @dataclass(frozen=True)
@@ -381,7 +398,9 @@ class OrtPerfTestAdapter:
             elif key.endswith(" Latency") and unit == "s" and key[: -len(" Latency")] in _ORT_LATENCY_KEYS:
                 values[_ORT_LATENCY_KEYS[key[: -len(" Latency")]]] = value * 1000
         if "n" not in values or "mean_ms" not in values:
-            raise _output_error(self.name, "no 'Total inference requests'/'Average inference time cost' lines", stdout, stderr)
+            raise _output_error(
+                self.name, "no 'Total inference requests'/'Average inference time cost' lines", stdout, stderr
+            )
         missing = [k for k in ("min_ms", "max_ms", "median_ms") if k not in values]
         if missing:
             raise _output_error(self.name, "no latency percentiles in the output (run it with -s)", stdout, stderr)
@@ -395,7 +414,9 @@ class OrtPerfTestAdapter:
             load_ms=load_ms,
             first_ms=first_ms,
             summary={"n": n, **values},
-            notes=[f"{self.name} reports aggregates only: statistics are its own (median = its P50), no samples stored"],
+            notes=[
+                f"{self.name} reports aggregates only: statistics are its own (median = its P50), no samples stored"
+            ],
         )
 
 

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from fractions import Fraction
-from functools import lru_cache
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from mobilebench.errors import MobilebenchError
@@ -250,9 +250,13 @@ def warnings(
     """
     out: list[str] = []
     if stats.from_summary:
-        out.append(f"runner reported a summary only ({stats.n} iterations): no per-iteration samples, no confidence interval")
+        out.append(
+            f"runner reported a summary only ({stats.n} iterations): no per-iteration samples, no confidence interval"
+        )
     elif stats.n < MIN_SAMPLES_FOR_CI:
-        out.append(f"only {stats.n} timed samples: too few for a confidence interval of the median (need {MIN_SAMPLES_FOR_CI})")
+        out.append(
+            f"only {stats.n} timed samples: too few for a confidence interval of the median (need {MIN_SAMPLES_FOR_CI})"
+        )
     if stats.cv is not None and stats.cv > MAX_CV:
         out.append(f"noisy: coefficient of variation {stats.cv:.1%} exceeds {MAX_CV:.0%}")
     f0, f1 = _number(state_before, "freq_khz"), _number(state_after, "freq_khz")

@@ -21,10 +21,16 @@ def command(
     runtime: Annotated[Optional[str], typer.Option(help="Only this runtime (executorch, onnx).")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="Only this dtype (fp32, int8).")] = None,
     db: Annotated[Optional[Path], typer.Option(help=DB_HELP)] = None,
-    threshold: Annotated[float, typer.Option(help="Relative slowdown of the median that may count as a regression.")] = 0.05,
+    threshold: Annotated[
+        float, typer.Option(help="Relative slowdown of the median that may count as a regression.")
+    ] = 0.05,
     alpha: Annotated[float, typer.Option(help="Significance level of the one-sided Mann-Whitney U test.")] = 0.01,
-    update_baseline: Annotated[bool, typer.Option("--update-baseline", help="Rewrite the baseline from the newest runs (exit 0).")] = False,
-    format: Annotated[str, typer.Option("--format", help="table, json or markdown (for $GITHUB_STEP_SUMMARY).")] = "table",
+    update_baseline: Annotated[
+        bool, typer.Option("--update-baseline", help="Rewrite the baseline from the newest runs (exit 0).")
+    ] = False,
+    format: Annotated[
+        str, typer.Option("--format", help="table, json or markdown (for $GITHUB_STEP_SUMMARY).")
+    ] = "table",
 ) -> None:
     """Compare the newest runs with a latency baseline; exit 1 on a regression.
 
@@ -37,7 +43,8 @@ def command(
 
     from mobilebench.errors import UsageError
     from mobilebench.report.formats import check_format, emit
-    from mobilebench.report.regress import compare, update_baseline as rewrite_baseline
+    from mobilebench.report.regress import compare
+    from mobilebench.report.regress import update_baseline as rewrite_baseline
     from mobilebench.store import ResultsStore
 
     fmt = check_format(format, ("table", "json", "markdown"))

@@ -8,7 +8,21 @@ from typing import Annotated, Any, Optional
 import typer
 
 DB_HELP = "Results database (default: $MOBILEBENCH_DB, else results/mobilebench.sqlite)."
-BRIEF_COLUMNS = ("id", "created", "status", "model", "device", "runtime", "dtype", "median_ms", "ci_ms", "n", "cv", "runner", "notes")
+BRIEF_COLUMNS = (
+    "id",
+    "created",
+    "status",
+    "model",
+    "device",
+    "runtime",
+    "dtype",
+    "median_ms",
+    "ci_ms",
+    "n",
+    "cv",
+    "runner",
+    "notes",
+)
 
 
 def _brief(record: Any) -> dict[str, Any]:
@@ -38,7 +52,9 @@ def _brief(record: Any) -> dict[str, Any]:
 def command(
     model: Annotated[Optional[str], typer.Option(help="Only runs of this model.")] = None,
     device: Annotated[Optional[str], typer.Option(help="Only runs on this device profile.")] = None,
-    status: Annotated[Optional[str], typer.Option(help="Only runs with this status: running, ok, failed, aborted.")] = None,
+    status: Annotated[
+        Optional[str], typer.Option(help="Only runs with this status: running, ok, failed, aborted.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Show the newest N runs.")] = 20,
     db: Annotated[Optional[Path], typer.Option(help=DB_HELP)] = None,
     format: Annotated[str, typer.Option("--format", help="table, csv or json (csv/json: every column).")] = "table",

@@ -18,12 +18,20 @@ def _names(text: str | None) -> list[str] | None:
 
 
 def command(
-    devices: Annotated[Optional[str], typer.Option(help="Comma-separated device profiles, in column order (default: every device with runs).")] = None,
-    models: Annotated[Optional[str], typer.Option(help="Comma-separated models, in row order (default: every model with runs).")] = None,
+    devices: Annotated[
+        Optional[str],
+        typer.Option(help="Comma-separated device profiles, in column order (default: every device with runs)."),
+    ] = None,
+    models: Annotated[
+        Optional[str], typer.Option(help="Comma-separated models, in row order (default: every model with runs).")
+    ] = None,
     runtime: Annotated[str, typer.Option(help="executorch or onnx.")] = "executorch",
     dtype: Annotated[str, typer.Option(help="fp32 or int8.")] = "fp32",
     db: Annotated[Optional[Path], typer.Option(help=DB_HELP)] = None,
-    output: Annotated[Optional[Path], typer.Option(help="Also write the table here (.csv, .md or .json) with OUTPUT.provenance.json beside it.")] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option(help="Also write the table here (.csv, .md or .json) with OUTPUT.provenance.json beside it."),
+    ] = None,
     format: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",
 ) -> None:
     """Top-1 accuracy and the median latency of the newest successful run per model and device.
@@ -42,6 +50,11 @@ def command(
         table = build_table2(store, devices=_names(devices), models=_names(models), runtime=runtime, dtype=dtype)
         if output is not None:
             sidecar = write_table2(table, output, database=store.path)
-    emit(table.headers, table.records(), fmt, title=f"Table 2: top-1 vs latency ({runtime}, {dtype}, median of newest run)")
+    emit(
+        table.headers,
+        table.records(),
+        fmt,
+        title=f"Table 2: top-1 vs latency ({runtime}, {dtype}, median of newest run)",
+    )
     if output is not None:
         Console(stderr=True).print(f"wrote {output} and {sidecar}")

@@ -271,6 +271,13 @@ def _parse_layer(text: str, source: str, path: Path | None) -> _Layer:
                     f"(known keys: {', '.join(sorted(_FIELDS))})"
                 )
             try:
+                if key == "runners" and isinstance(raw, dict):
+                    for runtime, spec in raw.items():  # point at the runner's own line
+                        try:
+                            _runners({runtime: spec})
+                        except _BadValue:
+                            key_line = _find_line(text, (name, key, runtime))
+                            raise
                 value = _FIELDS[key](raw)
             except _BadValue as exc:
                 raise UsageError(f"{_where(source, key_line)}: {name}.{key} {exc}") from None

@@ -210,6 +210,7 @@ def parse_state(text: str, cpu: int, *, thermal_zone: str | None = None) -> Devi
         elif key == "uid":
             uid = value
 
+    thermal.sort(key=lambda z: _zone_index(z.zone))
     unavailable: list[str] = []
 
     def prop(field_name: str) -> str | None:

@@ -15,12 +15,16 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     if path.is_dir():
         raise MobilebenchError(f"cannot write {path}: it is a directory")
     path.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp creates the file 0600; a report is meant to be read (and committed), so give
+    # it the replaced file's mode, or rw-r--r--.
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,8 @@ def cell_text(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):
         return "; ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, default=str)
     return str(value)
 
 
@@ -86,4 +89,5 @@ def emit(columns: Sequence[str], rows: Sequence[dict[str, Any]], fmt: str, *, ti
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*(cell_text(row.get(c)) for c in columns))
-    Console().print(table)
+    # Piped output (CI logs, files) has no terminal width: do not squeeze to 80 columns.
+    Console(width=None if sys.stdout.isatty() else 200).print(table)

@@ -108,7 +108,7 @@ def model_cost(name: str) -> tuple[float, float]:
 
 
 def cost_points(
-    store: ResultsStore,
+    store: ResultsStore | None,
     *,
     metric: str,
     models: Sequence[str] | None = None,
@@ -118,16 +118,19 @@ def cost_points(
     """Top-1 against FLOPs or parameters (millions) of each model.
 
     Models: ``models`` if given, else every model with a successful run or an accuracy
-    record in the store.
+    record in the store. Without a store (no database yet) top-1 comes from model cards.
     """
     if metric not in ("flops", "params"):
         raise UsageError(f"unknown cost metric {metric!r}; expected flops or params")
     if models:
         names = list(dict.fromkeys(models))
-    else:
+    elif store is not None:
         names = sorted({k.model for k in newest_ok_runs(store)} | set(store.accuracy_models()))
+    else:
+        names = []
     if not names:
-        raise UsageError(f"no models in {store.path}: profile or evaluate some, or pass --models")
+        where = store.path if store is not None else "the results database"
+        raise UsageError(f"no models in {where}: profile or evaluate some, or pass --models")
     points, skipped = [], []
     for name in names:
         top1 = resolve_top1(store, name, quoted_top1)
@@ -141,7 +144,12 @@ def cost_points(
             continue
         points.append(PlotPoint(name, (flops if metric == "flops" else params) / 1e6, top1.value))
     label = "FLOPs (millions; fvcore, 1 multiply-add = 1 flop)" if metric == "flops" else "parameters (millions)"
-    return PlotData(points=points, x_label=label, title=f"Top-1 vs {'FLOPs' if metric == 'flops' else 'parameters'}", skipped=skipped)
+    return PlotData(
+        points=points,
+        x_label=label,
+        title=f"Top-1 vs {'FLOPs' if metric == 'flops' else 'parameters'}",
+        skipped=skipped,
+    )
 
 
 def draw(data: PlotData, output: Path, *, width_in: float = 7.0, height_in: float = 5.0, dpi: int = 150) -> None:
@@ -170,6 +178,7 @@ def draw(data: PlotData, output: Path, *, width_in: float = 7.0, height_in: floa
         ax.step([p.x for p in front], [p.top1 for p in front], where="post", color="tab:red", linewidth=1.2, zorder=2)
     for p in data.points:
         ax.annotate(p.model, (p.x, p.top1), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.margins(x=0.12, y=0.08)  # room for the labels of the outermost models
     ax.set_xlabel(data.x_label)
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title(data.title)

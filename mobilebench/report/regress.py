@@ -40,7 +40,18 @@ from mobilebench.report.formats import to_markdown
 from mobilebench.report.selection import RunKey, newest_ok_runs
 from mobilebench.store import ResultsStore, RunRecord
 
-BASELINE_COLUMNS = ("model", "device", "runtime", "dtype", "emulated", "median_ms", "n", "run_id", "created_at", "samples_ms")
+BASELINE_COLUMNS = (
+    "model",
+    "device",
+    "runtime",
+    "dtype",
+    "emulated",
+    "median_ms",
+    "n",
+    "run_id",
+    "created_at",
+    "samples_ms",
+)
 DEFAULT_THRESHOLD = 0.05
 DEFAULT_ALPHA = 0.01
 TEST_NAME = "one-sided Mann-Whitney U on per-iteration samples"
@@ -137,7 +148,7 @@ class RegressReport:
                     "baseline_run_id": v.baseline_run_id,
                     "new_run_id": v.new_run_id,
                 }
-                for v, row in zip(self.verdicts, self.rows())
+                for v, row in zip(self.verdicts, self.rows(), strict=True)
             ],
         }
 
@@ -150,8 +161,9 @@ class RegressReport:
             f"Baseline `{self.baseline}`; a regression is a median more than {self.threshold:.0%} slower "
             f"and significant by a {TEST_NAME} (alpha {self.alpha}).",
             "",
+            to_markdown(self.COLUMNS, self.rows()),
         ]
-        return "\n".join(lines) + to_markdown(self.COLUMNS, self.rows())
+        return "\n".join(lines)
 
 
 def _round(value: float | None, digits: int) -> float | None:
@@ -164,12 +176,16 @@ def _round(value: float | None, digits: int) -> float | None:
 def read_baseline(path: Path, *, allow_empty: bool = False) -> list[BaselineEntry]:
     """Parse a baseline CSV; any problem is a :class:`UsageError` naming the line."""
     if not path.is_file():
-        raise UsageError(f"baseline {path} not found: create it with `mobilebench regress --baseline {path} --update-baseline`")
+        raise UsageError(
+            f"baseline {path} not found: create it with `mobilebench regress --baseline {path} --update-baseline`"
+        )
     text = path.read_text(encoding="utf-8")
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in BASELINE_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise UsageError(f"baseline {path} lacks column(s) {', '.join(missing)}; expected {', '.join(BASELINE_COLUMNS)}")
+        raise UsageError(
+            f"baseline {path} lacks column(s) {', '.join(missing)}; expected {', '.join(BASELINE_COLUMNS)}"
+        )
     entries, seen = [], set()
     for line, row in enumerate(reader, start=2):
         try:
@@ -252,8 +268,10 @@ def write_baseline(path: Path, entries: Sequence[BaselineEntry]) -> None:
 
 
 def _matches(key: RunKey, device: str | None, runtime: str | None, dtype: str | None) -> bool:
-    return (device is None or key.device == device) and (runtime is None or key.runtime == runtime) and (
-        dtype is None or key.dtype == dtype
+    return (
+        (device is None or key.device == device)
+        and (runtime is None or key.runtime == runtime)
+        and (dtype is None or key.dtype == dtype)
     )
 
 
@@ -265,7 +283,9 @@ def _can_reach(alpha: float, m: int, n: int) -> bool:
     return m > 0 and n > 0 and math.comb(m + n, m) * alpha > 1
 
 
-def compare_run(entry: BaselineEntry, run: RunRecord, new_samples: Sequence[float], *, threshold: float, alpha: float) -> Verdict:
+def compare_run(
+    entry: BaselineEntry, run: RunRecord, new_samples: Sequence[float], *, threshold: float, alpha: float
+) -> Verdict:
     """The verdict for one baseline entry and the newest matching run."""
     from scipy.stats import mannwhitneyu
 
@@ -281,8 +301,12 @@ def compare_run(entry: BaselineEntry, run: RunRecord, new_samples: Sequence[floa
     if not testable:
         counts = f"{len(new_samples)} new vs {len(entry.samples_ms)} baseline samples"
         if slower:
-            return Verdict(status="untestable", p_value=None, note=f"too few per-iteration samples to test ({counts})", **common)
-        return Verdict(status="not significant", p_value=None, note=f"faster, but too few samples to test ({counts})", **common)
+            return Verdict(
+                status="untestable", p_value=None, note=f"too few per-iteration samples to test ({counts})", **common
+            )
+        return Verdict(
+            status="not significant", p_value=None, note=f"faster, but too few samples to test ({counts})", **common
+        )
     alternative = "greater" if slower else "less"
     p = float(mannwhitneyu(list(new_samples), list(entry.samples_ms), alternative=alternative).pvalue)
     if p < alpha:
@@ -316,8 +340,17 @@ def compare(
         run = newest.get(entry.key)
         if run is None:
             verdicts.append(
-                Verdict(entry.key, "missing", entry.median_ms, None, None, None, entry.run_id, None,
-                        note="no successful run of this model in the results database")  # fmt: skip
+                Verdict(
+                    entry.key,
+                    "missing",
+                    entry.median_ms,
+                    None,
+                    None,
+                    None,
+                    entry.run_id,
+                    None,
+                    note="no successful run of this model in the results database",
+                )  # fmt: skip
             )
             continue
         verdicts.append(compare_run(entry, run, timed_samples(store, run), threshold=threshold, alpha=alpha))
@@ -325,7 +358,9 @@ def compare(
     for key in sorted(set(newest) - known):
         run = newest[key]
         assert run.stats is not None
-        verdicts.append(Verdict(key, "new", None, run.stats.median_ms, None, None, None, run.id, note="not in the baseline"))
+        verdicts.append(
+            Verdict(key, "new", None, run.stats.median_ms, None, None, None, run.id, note="not in the baseline")
+        )
     return RegressReport(baseline=baseline, threshold=threshold, alpha=alpha, verdicts=verdicts)
 
 

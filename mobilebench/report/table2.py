@@ -67,9 +67,9 @@ def card_top1(model: str) -> Top1 | None:
     return Top1(float(top1), "quoted", reference)
 
 
-def resolve_top1(store: ResultsStore, model: str, quoted: QuotedTop1 = card_top1) -> Top1 | None:
-    """Measured top-1 (newest accuracy record) if any, else the quoted one."""
-    record = store.accuracy(model)
+def resolve_top1(store: ResultsStore | None, model: str, quoted: QuotedTop1 = card_top1) -> Top1 | None:
+    """Measured top-1 (newest accuracy record) if any, else the quoted one (cards only without a store)."""
+    record = store.accuracy(model) if store is not None else None
     if record is not None:
         return Top1(
             record.top1,
@@ -117,8 +117,11 @@ class Table2:
         """One dict per row with the displayed values (ms and % rounded to 2 decimals)."""
         out = []
         for row in self.rows:
-            record: dict[str, Any] = {MODEL_COLUMN: row.model, TOP1_COLUMN: round(row.top1.value, 2) if row.top1 else None}
-            for column, run in zip(self.columns, row.cells):
+            record: dict[str, Any] = {
+                MODEL_COLUMN: row.model,
+                TOP1_COLUMN: round(row.top1.value, 2) if row.top1 else None,
+            }
+            for column, run in zip(self.columns, row.cells, strict=True):
                 record[column.header] = round(run.stats.median_ms, 2) if run and run.stats else None
             out.append(record)
         return out
@@ -131,7 +134,7 @@ class Table2:
             entry[TOP1_COLUMN] = (
                 {"value": row.top1.value, "kind": row.top1.kind, **row.top1.reference} if row.top1 else None
             )
-            for column, run in zip(self.columns, row.cells):
+            for column, run in zip(self.columns, row.cells, strict=True):
                 entry[column.header] = _run_provenance(run) if run else None
             rows.append(entry)
         return {
@@ -172,7 +175,10 @@ def _run_provenance(run: RunRecord) -> dict[str, Any]:
 def _columns(keys: Sequence[RunKey], devices: Sequence[str] | None) -> list[DeviceColumn]:
     real = {k.device for k in keys if not k.emulated}
     emulated = {k.device for k in keys if k.emulated}
-    names = list(dict.fromkeys(devices)) if devices else sorted(real | emulated)
+    if not devices:
+        # Measured devices first, then the emulated columns, each alphabetically.
+        return [DeviceColumn(d, False) for d in sorted(real)] + [DeviceColumn(d, True) for d in sorted(emulated)]
+    names = list(dict.fromkeys(devices))
     columns = []
     for name in names:
         # A requested device keeps its (empty) phone column unless only emulated runs exist.

@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mobilebench.zoo.blocks import ConvBNAct, ZooModel, check_dropout, check_width_mult, make_divisible
@@ -163,12 +164,22 @@ class GhostModule(nn.Module):
         return out[:, : self.out_channels] if self.needs_trim else out
 
 
+def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """relu6(x + 3) / 6, written as the reference code writes it.
+
+    Same values as ``nn.Hardsigmoid``, but ExecuTorch lowers this form to XNNPACK
+    entirely, while ``aten.hardsigmoid``'s decomposition leaves copies of its scalar
+    constants outside the delegate.
+    """
+    return F.relu6(x + 3.0) / 6.0
+
+
 class GhostSqueezeExcite(nn.Module):
     """SE of the GhostNet code: pool, 1x1 ``conv_reduce``, ReLU, 1x1 ``conv_expand``,
-    hard-sigmoid gate (relu6(x + 3) / 6), multiply.
+    hard-sigmoid gate, multiply.
 
     Same arithmetic as :class:`mobilebench.zoo.blocks.SqueezeExcitation`; kept separate
-    for the authors' child names, so their checkpoints load.
+    for the authors' child names (so their checkpoints load) and for the gate's form.
     """
 
     def __init__(self, channels: int, squeeze_channels: int) -> None:
@@ -177,11 +188,10 @@ class GhostSqueezeExcite(nn.Module):
         self.conv_reduce = nn.Conv2d(channels, squeeze_channels, 1)
         self.act1 = nn.ReLU(inplace=True)
         self.conv_expand = nn.Conv2d(squeeze_channels, channels, 1)
-        self.gate = nn.Hardsigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.conv_expand(self.act1(self.conv_reduce(self.avg_pool(x))))
-        return x * self.gate(scale)
+        return x * hard_sigmoid(scale)
 
 
 class GhostBottleneck(nn.Module):

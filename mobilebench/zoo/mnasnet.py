@@ -282,7 +282,7 @@ class TorchvisionMNASNet(ZooModel):
     """``torchvision.models.MNASNet`` (version 2 layout): ``layers`` = stem conv/BN/ReLU
     (0-2), depthwise 3x3/BN/ReLU (3-5), 1x1 to 16 + BN (6-7), six stacks (8-13), 1x1 conv
     to 1280/BN/ReLU (14-16); ``classifier`` = Dropout, Linear. The feature map is the
-    output of ``layers``; the head averages it over H and W (``x.mean([2, 3])``).
+    output of ``layers``; the head averages it over H and W.
     """
 
     def __init__(self, *, alpha: float = 1.0, num_classes: int = 1000, dropout: float = 0.2) -> None:
@@ -335,7 +335,9 @@ class TorchvisionMNASNet(ZooModel):
         return self.layers(x)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.classifier(features.mean([2, 3]))
+        # torchvision writes x.mean([2, 3]); keepdim + flatten gives the same numbers
+        # and is the form XNNPACK takes (it leaves a mean without keepdim outside).
+        return self.classifier(torch.flatten(features.mean([2, 3], keepdim=True), 1))
 
 
 @register_model()

@@ -42,7 +42,9 @@ def test_native_runner_argv_is_a_list_with_every_flag():
         "--model", "/data/local/tmp/mb/skip net.pte",
         "--warmup", "2", "--iterations", "5", "--threads", "1",
     ]  # fmt: skip
-    adaptive = RunnerRequest("m.pte", warmup=0, iterations=20, target_rel_ci=0.01, max_iterations=500, input_shape=(1, 3, 160, 160))
+    adaptive = RunnerRequest(
+        "m.pte", warmup=0, iterations=20, target_rel_ci=0.01, max_iterations=500, input_shape=(1, 3, 160, 160)
+    )
     argv = adapter.argv("runner", adaptive)
     assert argv[argv.index("--target-rel-ci") + 1] == "0.01"
     assert argv[argv.index("--max-iterations") + 1] == "500"
@@ -65,7 +67,11 @@ def test_native_runner_output_parses_samples_load_and_versions():
 
 
 def test_native_runner_error_event_becomes_one_line_error():
-    text = native_output()[:200].rsplit("\n", 1)[0] + "\n" + json_lines({"event": "error", "message": "runner crashed: segmentation fault (SIGSEGV)"})
+    text = (
+        native_output()[:200].rsplit("\n", 1)[0]
+        + "\n"
+        + json_lines({"event": "error", "message": "runner crashed: segmentation fault (SIGSEGV)"})
+    )
     with pytest.raises(MobilebenchError, match="SIGSEGV"):
         get_adapter("mobilebench_runner").parse(text)
 
@@ -77,9 +83,25 @@ def test_native_runner_error_event_becomes_one_line_error():
         ("Segmentation fault\n", "no 'start' event"),
         ('{"event": "start", "runner_version": "1"}\n{"event": "iteration", "i": 0, "ms": 1.0\n', "malformed JSON"),
         (native_output().rsplit("\n", 2)[0] + "\n", "without a summary"),
-        (json_lines({"event": "start"}, {"event": "iteration", "i": 0, "ms": 5.0, "warmup": True}, {"event": "summary"}), "no timed"),
-        (json_lines({"event": "start"}, {"event": "iteration", "i": 0, "ms": 5.0}, {"event": "iteration", "i": 0, "ms": 5.0}, {"event": "summary"}), "twice"),
-        (json_lines({"event": "start"}, {"event": "iteration", "i": 0, "ms": "fast"}, {"event": "summary"}), "malformed iteration"),
+        (
+            json_lines(
+                {"event": "start"}, {"event": "iteration", "i": 0, "ms": 5.0, "warmup": True}, {"event": "summary"}
+            ),
+            "no timed",
+        ),
+        (
+            json_lines(
+                {"event": "start"},
+                {"event": "iteration", "i": 0, "ms": 5.0},
+                {"event": "iteration", "i": 0, "ms": 5.0},
+                {"event": "summary"},
+            ),
+            "twice",
+        ),
+        (
+            json_lines({"event": "start"}, {"event": "iteration", "i": 0, "ms": "fast"}, {"event": "summary"}),
+            "malformed iteration",
+        ),
     ],
 )
 def test_native_runner_garbage_is_rejected(stdout, message):
@@ -91,12 +113,19 @@ def test_native_runner_garbage_is_rejected(stdout, message):
 
 
 def posix_log(*messages: str) -> str:
-    return "".join(f"I 00:00:0{k}.{k:06d} executorch:executor_runner.cpp:{100 + k}] {m}\n" for k, m in enumerate(messages))
+    return "".join(
+        f"I 00:00:0{k}.{k:06d} executorch:executor_runner.cpp:{100 + k}] {m}\n" for k, m in enumerate(messages)
+    )
 
 
 def test_executor_runner_argv():
     argv = get_adapter("executor_runner").argv("./executor_runner", REQ)
-    assert argv == ["./executor_runner", "--model_path=/data/local/tmp/mb/skip net.pte", "--num_executions=7", "--cpu_threads=1"]
+    assert argv == [
+        "./executor_runner",
+        "--model_path=/data/local/tmp/mb/skip net.pte",
+        "--num_executions=7",
+        "--cpu_threads=1",
+    ]
     with pytest.raises(UsageError):
         get_adapter("executor_runner").argv("x", RunnerRequest("m.pte", 1, 5, target_rel_ci=0.02))
 
@@ -144,11 +173,16 @@ def test_old_executor_runner_total_only_becomes_one_averaged_sample():
 @pytest.mark.parametrize(
     "stderr, message",
     [
-        (posix_log("Model loaded in 4.0 ms.")
-         + "E 00:00:01.000001 executorch:executor_runner.cpp:200] Execution of method forward failed with status 0x12\n",
-         "Execution of method forward failed"),
+        (
+            posix_log("Model loaded in 4.0 ms.")
+            + "E 00:00:01.000001 executorch:executor_runner.cpp:200] Execution of method forward failed with status 0x12\n",
+            "Execution of method forward failed",
+        ),
         ("Illegal instruction\n", "no 'Model executed successfully'"),
-        (posix_log("Iteration 1 of 7: 10.0 ms", "Model executed successfully 7 time(s) in 70.0 ms."), "1 iteration lines for 7"),
+        (
+            posix_log("Iteration 1 of 7: 10.0 ms", "Model executed successfully 7 time(s) in 70.0 ms."),
+            "1 iteration lines for 7",
+        ),
         (posix_log("Model executed successfully 5 time(s) in 50.0 ms."), "ran 5 executions, expected 7"),
         (posix_log("Model executed successfully 7 time(s)."), "reports no timing"),
     ],
@@ -183,7 +217,22 @@ P999 Latency: 0.101519 s
 
 def test_perf_test_argv():
     argv = get_adapter("onnxruntime_perf_test").argv("./onnxruntime_perf_test", RunnerRequest("m.onnx", 1, 50))
-    assert argv == ["./onnxruntime_perf_test", "-m", "times", "-r", "50", "-x", "1", "-y", "1", "-e", "cpu", "-I", "-s", "m.onnx"]
+    assert argv == [
+        "./onnxruntime_perf_test",
+        "-m",
+        "times",
+        "-r",
+        "50",
+        "-x",
+        "1",
+        "-y",
+        "1",
+        "-e",
+        "cpu",
+        "-I",
+        "-s",
+        "m.onnx",
+    ]
 
 
 def test_perf_test_summary_is_kept_without_inventing_samples():
@@ -225,7 +274,9 @@ def matmul_onnx(tmp_path_factory):
     import onnx
     from onnx import TensorProto, helper
 
-    weight = helper.make_tensor("w", TensorProto.FLOAT, [64, 64], np.random.default_rng(0).random(64 * 64, dtype=np.float32).tolist())
+    weight = helper.make_tensor(
+        "w", TensorProto.FLOAT, [64, 64], np.random.default_rng(0).random(64 * 64, dtype=np.float32).tolist()
+    )
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["x", "w"], ["y"])],
         "matmul",

@@ -40,7 +40,9 @@ def _add_run(
     if status == "ok":
         if summary_only:
             xs = sorted(timed_ms)
-            stats = summary_stats(n=len(xs), median_ms=xs[len(xs) // 2], mean_ms=sum(xs) / len(xs), min_ms=xs[0], max_ms=xs[-1])
+            stats = summary_stats(
+                n=len(xs), median_ms=xs[len(xs) // 2], mean_ms=sum(xs) / len(xs), min_ms=xs[0], max_ms=xs[-1]
+            )
             store.complete_run(run_id, meta, stats, [])
         else:
             samples = [Sample(0, timed_ms[0] * 3, warmup=True)] + [Sample(i + 1, ms) for i, ms in enumerate(timed_ms)]

@@ -8,7 +8,14 @@ import pytest
 from PIL import Image
 
 from mobilebench.errors import UsageError
-from mobilebench.report.plot import PlotData, PlotPoint, cost_points, draw, latency_points, pareto_front
+from mobilebench.report.plot import (
+    PlotData,
+    PlotPoint,
+    cost_points,
+    draw,
+    latency_points,
+    pareto_front,
+)
 from mobilebench.report.table2 import Top1
 
 TOP1 = {"a": 70.0, "b": 75.0, "c": 65.0, "d": 74.0, "e": 73.0, "f": 77.5}
@@ -50,7 +57,7 @@ def test_latency_points_use_real_runs_and_report_skips(plotted):
 
 
 def test_latency_device_choice(plotted, add_run):
-    assert latency_points(plotted, quoted_top1=quoted).points  # only pixel4 has real runs... and emulated e
+    assert latency_points(plotted, quoted_top1=quoted).points  # pixel4 is the only device
     add_run(plotted, "a", "pixel3", [12.0] * 8)
     with pytest.raises(UsageError, match="several devices"):
         latency_points(plotted, quoted_top1=quoted)

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from mobilebench.errors import UsageError
-from mobilebench.report.regress import BASELINE_COLUMNS, compare, read_baseline, update_baseline
+from mobilebench.report.regress import (
+    BASELINE_COLUMNS,
+    compare,
+    read_baseline,
+    update_baseline,
+)
 from mobilebench.store import ResultsStore
 
 JITTER = [0.01 * ((i * 7) % 11 - 5) for i in range(30)]  # +-0.05 ms, deterministic
@@ -91,11 +96,15 @@ def test_only_noise_and_improvements_pass(store, add_run, baseline, tmp_path):
 
 
 def test_cli_exit_codes_and_markdown(newer, baseline, db_path, tmp_path, cli):
-    code, out, err = cli("regress", "--baseline", str(baseline), "--device", "pixel4", "--db", str(db_path), "--format", "markdown")
+    code, out, err = cli(
+        "regress", "--baseline", str(baseline), "--device", "pixel4", "--db", str(db_path), "--format", "markdown"
+    )
     assert code == 1, err
     assert out.startswith("### :x: Latency regression check FAILED")
     assert "Mann-Whitney" in out and "| model | device |" in out and "| m_slow | pixel4 |" in out
-    code, out, _ = cli("regress", "--baseline", str(baseline), "--device", "pixel4", "--db", str(db_path), "--format", "json")
+    code, out, _ = cli(
+        "regress", "--baseline", str(baseline), "--device", "pixel4", "--db", str(db_path), "--format", "json"
+    )
     assert code == 1
     data = json.loads(out)
     assert data["failed"] is True
@@ -119,7 +128,9 @@ def test_cli_usage_errors_exit_2(store, baseline, db_path, tmp_path, cli, add_ru
 
 
 def test_cli_update_baseline_then_pass(newer, baseline, db_path, cli):
-    code, _, err = cli("regress", "--baseline", str(baseline), "--device", "pixel4", "--db", str(db_path), "--update-baseline")
+    code, _, err = cli(
+        "regress", "--baseline", str(baseline), "--device", "pixel4", "--db", str(db_path), "--update-baseline"
+    )
     assert code == 0, err
     assert "6 row(s) from the newest runs, 2 kept" in err  # m_gone and the host row are kept
     entries = {(e.key.model, e.key.device): e for e in read_baseline(baseline)}
@@ -129,7 +140,9 @@ def test_cli_update_baseline_then_pass(newer, baseline, db_path, cli):
     assert [p.name for p in baseline.parent.iterdir()] == ["pixel4.csv"]  # atomic: no temp files
     report = compare(newer, baseline, device="pixel4")
     statuses = {v.key.model: v.status for v in report.verdicts}
-    assert statuses == {m: "unchanged" for m in ("m_slow", "m_noisy", "m_same", "m_fast", "m_summary", "m_new")} | {"m_gone": "missing"}
+    assert statuses == {m: "unchanged" for m in ("m_slow", "m_noisy", "m_same", "m_fast", "m_summary", "m_new")} | {
+        "m_gone": "missing"
+    }
 
 
 def test_first_baseline_is_created(store, add_run, tmp_path, db_path, cli):

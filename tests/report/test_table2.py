@@ -36,7 +36,9 @@ def filled(store, add_run):
     ids["ghostnet/pixel3"] = add_run(store, "ghostnet", "pixel3", [40.0] * 8)
     add_run(store, "ghostnet", "pixel4", [11.0] * 8, runtime="onnx")  # other runtime
     add_run(store, "ghostnet", "pixel4", [11.0] * 8, dtype="int8")  # other dtype
-    store.record_accuracy(model="skipnet_m", checkpoint_sha256=None, dataset="imagenet", top1=76.05, top5=92.7, source="mobilebench eval")
+    store.record_accuracy(
+        model="skipnet_m", checkpoint_sha256=None, dataset="imagenet", top1=76.05, top5=92.7, source="mobilebench eval"
+    )
     return ids
 
 
@@ -48,7 +50,7 @@ def test_cells_follow_the_rules(store, filled):
     table = build_table2(store, quoted_top1=quoted)
     assert table.headers == [
         "Model", "Top-1 (%)",
-        "emulator (ms, emulated)", "pixel3 (ms)", "pixel4 (ms)", "pixel4 (ms, emulated)",
+        "pixel3 (ms)", "pixel4 (ms)", "emulator (ms, emulated)", "pixel4 (ms, emulated)",
     ]  # fmt: skip
     rows = cells(table)
     assert list(rows) == ["ghostnet", "mobilenet_v3_large", "skipnet_m"]
@@ -68,7 +70,9 @@ def test_cells_follow_the_rules(store, filled):
 
 
 def test_chosen_devices_and_models_keep_their_order(store, filled):
-    table = build_table2(store, devices=["pixel4", "pixel3", "pixel7"], models=["skipnet_m", "resnet50"], quoted_top1=quoted)
+    table = build_table2(
+        store, devices=["pixel4", "pixel3", "pixel7"], models=["skipnet_m", "resnet50"], quoted_top1=quoted
+    )
     assert table.headers == ["Model", "Top-1 (%)", "pixel4 (ms)", "pixel4 (ms, emulated)", "pixel3 (ms)", "pixel7 (ms)"]
     rows = cells(table)
     assert rows["skipnet_m"]["pixel7 (ms)"] is None
@@ -107,7 +111,11 @@ def test_cli_table2(store, filled, db_path, tmp_path, cli):
     code, out, err = cli("table2", "--db", str(db_path), "--devices", "pixel4,pixel3", "--format", "csv")
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert {r["Model"]: r["pixel4 (ms)"] for r in rows} == {"ghostnet": "", "mobilenet_v3_large": "24.25", "skipnet_m": "27.0"}
+    assert {r["Model"]: r["pixel4 (ms)"] for r in rows} == {
+        "ghostnet": "",
+        "mobilenet_v3_large": "24.25",
+        "skipnet_m": "27.0",
+    }
     output = tmp_path / "t2.md"
     code, out, err = cli("table2", "--db", str(db_path), "--format", "markdown", "--output", str(output))
     assert code == 0, err

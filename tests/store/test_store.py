@@ -124,8 +124,17 @@ def test_runs_filters_and_order(tmp_path):
 def test_accuracy_newest_wins_and_is_validated(tmp_path):
     with ResultsStore(tmp_path / "r.sqlite") as store:
         assert store.accuracy("skipnet_m") is None
-        store.record_accuracy(model="skipnet_m", checkpoint_sha256=None, dataset="imagenet", top1=75.9, top5=92.5, source="eval run 1")
-        newest = store.record_accuracy(model="skipnet_m", checkpoint_sha256="cd" * 32, dataset="imagenet", top1=76.1, top5=None, source="eval run 2")
+        store.record_accuracy(
+            model="skipnet_m", checkpoint_sha256=None, dataset="imagenet", top1=75.9, top5=92.5, source="eval run 1"
+        )
+        newest = store.record_accuracy(
+            model="skipnet_m",
+            checkpoint_sha256="cd" * 32,
+            dataset="imagenet",
+            top1=76.1,
+            top5=None,
+            source="eval run 2",
+        )
         record = store.accuracy("skipnet_m")
         assert record.id == newest and record.top1 == 76.1 and record.top5 is None
         assert store.accuracy_models() == ["skipnet_m"]
@@ -234,26 +243,30 @@ CHILD = textwrap.dedent(
 )
 
 
-def kill_child_at(tmp_path: Path, phase: str) -> tuple[Path, int]:
-    db, flag = tmp_path / "killed.sqlite", tmp_path / "flag"
+def start_child(tmp_path: Path, phase: str) -> tuple[subprocess.Popen, Path, int]:
+    """A process that starts a run and stalls at ``phase``; returns it, the db and the run id."""
+    db, flag = tmp_path / "child.sqlite", tmp_path / "flag"
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(db), str(flag), phase])
-    try:
-        deadline = time.monotonic() + 60
-        while not flag.exists() or not flag.read_text():
-            assert child.poll() is None, "child exited early"
-            assert time.monotonic() < deadline, "child never reached the kill point"
-            time.sleep(0.05)
-        os.kill(child.pid, signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait(timeout=30)
+    deadline = time.monotonic() + 60
+    while not flag.exists() or not flag.read_text():
+        if child.poll() is not None or time.monotonic() > deadline:
+            child.kill()
+            child.wait()
+            pytest.fail(f"child never reached {phase!r} (exit status {child.returncode})")
+        time.sleep(0.05)
+    return child, db, int(flag.read_text())
+
+
+def sigkill(child: subprocess.Popen) -> None:
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)  # reaped: no zombie left to look alive
     assert child.returncode == -signal.SIGKILL
-    return db, int(flag.read_text())
 
 
 @pytest.mark.parametrize("phase", ["running", "completing"])
 def test_sigkilled_run_is_marked_aborted_on_next_open(tmp_path, phase):
-    db, run_id = kill_child_at(tmp_path, phase)
+    child, db, run_id = start_child(tmp_path, phase)
+    sigkill(child)
     with ResultsStore(db) as store:
         record = store.get_run(run_id)
         # Never a row that looks like a result: the half-done completion was rolled back.
@@ -267,16 +280,15 @@ def test_sigkilled_run_is_marked_aborted_on_next_open(tmp_path, phase):
 
 
 def test_running_rows_of_live_processes_are_left_alone(tmp_path):
-    with ResultsStore(tmp_path / "r.sqlite") as store:
-        mine = store.start_run(META)
-        sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        try:
-            store._conn.execute("INSERT INTO runs (created_at, status, model, runtime, backend, dtype, device_profile, host, pid)"
-                                " SELECT created_at, status, model, runtime, backend, dtype, device_profile, host, ? FROM runs WHERE id = ?",
-                                (sleeper.pid, mine))  # fmt: skip
+    child, db, run_id = start_child(tmp_path, "running")
+    try:
+        with ResultsStore(db) as store:
+            mine = store.start_run(META)
             assert store.mark_stale_runs_aborted() == 0
-        finally:
-            sleeper.kill()
-            sleeper.wait()
+            assert store.get_run(run_id).status == "running"
+    finally:
+        sigkill(child)
+    with ResultsStore(db) as store:
         assert store.mark_stale_runs_aborted() == 1
-        assert store.get_run(mine).status == "running"
+        assert store.get_run(run_id).status == "aborted"
+        assert store.get_run(mine).status == "running"  # this process is alive

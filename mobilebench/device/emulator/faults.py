@@ -29,10 +29,11 @@ class FaultPlan:
     """The next ``shell:``/``exec:`` stream is accepted but never runs, prints or ends."""
 
     crash_next_command: bool = False
-    """The next shell command's first program (or the first whose command line contains
+    """The next shell command's first program (or its first program named
     ``crash_match``) is killed with SIGSEGV, so the shell reports status 139."""
 
     crash_match: str | None = None
+    """A program name (base name of argv[0]), e.g. ``mobilebench_runner``."""
 
     hot_zones: dict[str, float] = field(default_factory=dict)
     """Thermal zone type (``cpu-1-6-usr``) or name (``thermal_zone9``) -> temperature in

@@ -3,7 +3,7 @@
 Layout on the host, under the emulator's ROOT directory::
 
     ROOT/data/...                      /data (rw; /data/local/tmp is where pushes go)
-    ROOT/sys/devices/system/cpu/...    /sys/devices/system/cpu (cpufreq files, rw)
+    ROOT/sys/devices/system/cpu/...    /sys/devices/system/cpu (cpufreq; writable if rooted)
     ROOT/sys/class/thermal/...         /sys/class/thermal (zones, read-only to commands)
     ROOT/system/bin, build.prop        /system (getprop, taskset; read-only)
 
@@ -226,7 +226,7 @@ class PhoneRoot:
     def path_map(self) -> PathMap:
         mounts = [
             Mount("/data", self.data, True),
-            Mount("/sys/devices/system/cpu", self.cpu_dir, True),
+            Mount("/sys/devices/system/cpu", self.cpu_dir, False),
             Mount("/sys/class/thermal", self.thermal_dir, False),
             Mount("/system", self.system, False),
         ]
@@ -274,7 +274,8 @@ class Sandbox:
         for d in _read_only_host_dirs():
             args += ["--ro-bind", str(d), str(d)]
         root = self.root
-        args += ["--bind", str(root.cpu_dir), "/sys/devices/system/cpu"]
+        # Only root may change governors and frequency limits, as on a phone.
+        args += ["--bind" if self.rooted else "--ro-bind", str(root.cpu_dir), "/sys/devices/system/cpu"]
         args += ["--ro-bind", str(root.thermal_dir), "/sys/class/thermal"]
         args += ["--ro-bind", str(root.system), "/system"]
         args += ["--bind", str(root.data), "/data", "--symlink", "/data/media/0", "/sdcard"]

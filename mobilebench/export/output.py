@@ -1,0 +1,64 @@
+"""Copying an artifact out of the cache to a user-chosen ``--output`` path.
+
+The destination is checked before any export work starts (:func:`resolve_output`), so
+a typo in the path fails in a second, not after a minute of lowering; the copy itself
+is atomic (temp file in the destination folder, then ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from mobilebench.errors import MobilebenchError, UsageError
+from mobilebench.export.options import ARTIFACT_SUFFIX
+
+
+def resolve_output(output: Path, *, name: str, runtime: str, dtype: str) -> Path:
+    """The file ``--output`` denotes, after checking that it can be written.
+
+    An existing folder receives ``<name>-<dtype>.<pte|onnx>``; any other path is the
+    file itself and must carry the runtime's suffix. A missing or unwritable folder, or
+    a path through a file, is a :class:`MobilebenchError`.
+    """
+    suffix = ARTIFACT_SUFFIX[runtime]
+    output = Path(output).expanduser()
+    if output.is_dir():
+        target = output / f"{name}-{dtype}{suffix}"
+    else:
+        target = output
+        if target.suffix.lower() != suffix:
+            raise UsageError(f"--output {output} should end in {suffix} for a {runtime} artifact")
+    folder = target.parent
+    if not folder.exists():
+        raise MobilebenchError(f"cannot write {target}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise MobilebenchError(f"cannot write {target}: {folder} is not a folder")
+    if target.is_dir():
+        raise MobilebenchError(f"cannot write {target}: it is a folder")
+    try:  # the only reliable test (ACLs, read-only mounts, root): try to create a file there
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".probe")
+    except OSError as exc:
+        raise MobilebenchError(f"cannot write {target}: {exc.strerror or exc}") from None
+    os.close(fd)
+    os.unlink(probe)
+    if target.exists() and not os.access(target, os.W_OK):
+        raise MobilebenchError(f"cannot write {target}: the existing file is read-only")
+    return target
+
+
+def copy_atomic(source: Path, target: Path) -> Path:
+    """Copy ``source`` to ``target`` through a temp file in ``target``'s folder."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise MobilebenchError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise
+    return target
