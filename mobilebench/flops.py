@@ -100,7 +100,6 @@ def count_flops(resolved: ResolvedModel, input_size: int | None = None) -> Flops
     ``input_size`` overrides the resolved model's (checked against the architecture).
     """
     import torch
-    from fvcore.nn import FlopCountAnalysis
     from torch.utils.flop_counter import FlopCounterMode
 
     from mobilebench.zoo.resolve import check_input_size
@@ -114,6 +113,8 @@ def count_flops(resolved: ResolvedModel, input_size: int | None = None) -> Flops
         # fvcore traces with torch.jit.trace, which warns about Python control flow
         # and deprecation; the count does not depend on any of it.
         warnings.simplefilter("ignore")
+        from fvcore.nn import FlopCountAnalysis  # its import warns about torch.jit.script
+
         analysis = FlopCountAnalysis(model, example)
         analysis.unsupported_ops_warnings(False)
         analysis.uncalled_modules_warnings(False)

@@ -36,6 +36,8 @@ def command(
     from mobilebench.errors import MobilebenchError, UsageError
 
     profiles = load_profiles(devices_file)
+    if names and address is not None and len(names) > 1:
+        raise UsageError("--address applies to one profile; name just one")
     if names:
         selected = [get_profile(n, address=address, extra_file=devices_file) for n in names]
     elif address is not None:

@@ -12,6 +12,9 @@ What this adds to adb-shell:
   when the caller says the operation is safe to repeat;
 - atomic pushes (temporary name, size check, ``chmod`` and ``mv``);
 - errors that say what to do, as :class:`~mobilebench.errors.MobilebenchError`.
+
+One :class:`AdbDevice` is one connection, used from one thread: adb-shell 0.4.4 loses a
+stream's CLSE when another thread reads it first, so threads must not share one.
 """
 
 from __future__ import annotations
@@ -119,7 +122,6 @@ _DROPS: tuple[type[BaseException], ...] = (
     adb_errors.AdbConnectionError,
     adb_errors.UsbReadFailedError,
     adb_errors.UsbWriteFailedError,
-    OSError,
 )
 
 
@@ -325,16 +327,17 @@ class AdbDevice(Device):
 
     def pull(self, remote: str, local: Path, *, progress: ProgressCallback | None = None) -> None:
         check_remote_path(remote)
+        remote_stat = self.stat(remote)
+        if remote_stat is None:
+            raise self._fail(f"cannot pull {remote}: no such file on the device")
+        if not remote_stat.is_file:
+            raise self._fail(f"cannot pull {remote}: not a regular file")
+        size = remote_stat.size
         local = Path(local)
         local.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.", suffix=".part")
         os.close(fd)
         tmp = Path(tmp_name)
-        remote_stat = self.stat(remote)
-        if remote_stat is None:
-            tmp.unlink(missing_ok=True)
-            raise self._fail(f"cannot pull {remote}: no such file on the device")
-        size = remote_stat.size
 
         def op(adb: _AdbShellDevice) -> None:
             done = 0
@@ -344,13 +347,19 @@ class AdbDevice(Device):
                 done += nbytes
                 progress(done, max(size, done))  # type: ignore[misc]
 
-            adb.pull(
-                remote,
-                str(tmp),
-                progress_callback=on_chunk if progress is not None else None,
-                transport_timeout_s=self._io_timeout_s,
-                read_timeout_s=self._transfer_timeout_s(size),
-            )
+            try:
+                adb.pull(
+                    remote,
+                    str(tmp),
+                    progress_callback=on_chunk if progress is not None else None,
+                    transport_timeout_s=self._io_timeout_s,
+                    read_timeout_s=self._transfer_timeout_s(size),
+                )
+            except OSError as exc:
+                if isinstance(exc, ConnectionError):
+                    raise
+                # Writing the local copy failed (disk full, permissions): not a link problem.
+                raise self._fail(f"cannot write {local}: {exc.strerror or exc}") from None
 
         try:
             self._with_connection(f"pull of {remote}", op, idempotent=True, timeout_s=self._transfer_timeout_s(size))

@@ -74,7 +74,7 @@ def check_remote_path(remote: str) -> str:
 def check_local_file(local: Path) -> Path:
     local = Path(local)
     if not local.is_file():
-        raise UsageError(f"cannot push {local}: no such file")
+        raise UsageError(f"cannot push {local}: {'not a regular file' if local.exists() else 'no such file'}")
     return local
 
 

@@ -19,6 +19,7 @@ that ExecuTorch's XNNPACK partitioner leaves on the portable CPU kernels:
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import re
 import warnings
@@ -45,14 +46,20 @@ _NOISY_LOGGERS = (
 
 @contextlib.contextmanager
 def quiet_toolchain() -> Iterator[None]:
-    """Silence the export libraries' logging and Python warnings for the block."""
+    """Silence the export libraries for the block: their logging, Python warnings, and
+    what they print to ``sys.stdout``/``sys.stderr`` (torch.export prints a partial graph
+    dump on failure). Progress displays must hold their own reference to the terminal."""
     saved = {}
     for name in _NOISY_LOGGERS:
         logger = logging.getLogger(name)
         saved[name] = logger.level
         logger.setLevel(logging.CRITICAL)
     try:
-        with warnings.catch_warnings():
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
             warnings.simplefilter("ignore")
             yield
     finally:

@@ -60,6 +60,8 @@ class Steps:
 
     def __enter__(self) -> Steps:
         if self.enabled:
+            import sys
+
             from rich.console import Console
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -68,7 +70,7 @@ class Steps:
                 TextColumn("{task.description}"),
                 TextColumn("[dim]{task.fields[detail]}"),
                 TimeElapsedColumn(),
-                console=Console(stderr=True),
+                console=Console(file=sys.stderr),  # bound now: quiet_toolchain swaps sys.stderr
             )
             self._progress.start()
             self._progress.console.print(f"[bold]{self.title}")

@@ -183,7 +183,13 @@ def evaluate_named(request: EvalRequest, *, show_progress: bool = True) -> EvalR
     from mobilebench.train.data import EpochBatchSampler, make_loader, preprocess_for
     from mobilebench.train.datasets import held_out_split, open_dataset
     from mobilebench.train.distributed import init_distributed
-    from mobilebench.zoo.checkpoint import extract_state_dict, load_state_dict_checked, read_checkpoint, strip_data_parallel_prefix
+    from mobilebench.zoo.checkpoint import (
+        EMA_KEYS,
+        extract_state_dict,
+        load_state_dict_checked,
+        read_checkpoint,
+        strip_data_parallel_prefix,
+    )
     from mobilebench.zoo.registry import create_model
     from mobilebench.zoo.resolve import resolve_model
 
@@ -216,8 +222,6 @@ def evaluate_named(request: EvalRequest, *, show_progress: bool = True) -> EvalR
         model = create_model(resolved.arch, num_classes=resolved.num_classes, **resolved.options)
     content = read_checkpoint(resolved.checkpoint)
     state_dict, wrapper = extract_state_dict(content, prefer_ema=request.ema, source=f"checkpoint {resolved.checkpoint}")
-    from mobilebench.zoo.checkpoint import EMA_KEYS
-
     is_ema = wrapper in EMA_KEYS
     if request.ema and not is_ema:
         raise UsageError(f"checkpoint {resolved.checkpoint} holds no EMA weights (model_ema); drop --ema")
@@ -255,9 +259,8 @@ def evaluate_named(request: EvalRequest, *, show_progress: bool = True) -> EvalR
 
 
 def accuracy_source(result: EvalResult) -> str:
-    """The provenance text stored with a measured accuracy."""
-    weights = " (EMA weights)" if result.weights == "ema" else ""
-    return f"measured by mobilebench eval on {result.dataset}{weights}"
+    """The provenance text stored with a measured accuracy (DB row and model card)."""
+    return f"measured by mobilebench eval on {result.dataset}"
 
 
 def record_accuracy(result: EvalResult, *, db: Path | None, update_card: bool) -> None:

@@ -80,8 +80,13 @@ def read_checkpoint(path: str | Path) -> Any:
     except OSError as exc:
         raise MobilebenchError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise MobilebenchError(f"checkpoint {path} is not a PyTorch weights file ({first_line})") from None
+        if isinstance(exc, EOFError):
+            why = "empty or truncated"
+        elif isinstance(exc, KeyError) or not str(exc):
+            why = "unrecognised content"  # the legacy reader's KeyError is a meaningless number
+        else:
+            why = str(exc).splitlines()[0].split(". ")[0]
+        raise MobilebenchError(f"checkpoint {path} is not a PyTorch weights file ({why})") from None
 
 
 def _is_state_dict(obj: Any) -> bool:
@@ -118,9 +123,9 @@ def strip_data_parallel_prefix(state_dict: dict[str, torch.Tensor]) -> tuple[dic
     return state_dict, False
 
 
-def _listing(label: str, items: list[str]) -> str:
+def _listing(singular: str, plural: str, items: list[str]) -> str:
     shown = ", ".join(items[:_SHOWN]) + (", ..." if len(items) > _SHOWN else "")
-    return f"{len(items)} {label} ({shown})"
+    return f"{len(items)} {singular if len(items) == 1 else plural} ({shown})"
 
 
 def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, source: str) -> None:
@@ -140,11 +145,11 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], *
     if missing or unexpected or mismatched:
         parts = []
         if missing:
-            parts.append(_listing("missing keys", missing))
+            parts.append(_listing("missing key", "missing keys", missing))
         if unexpected:
-            parts.append(_listing("unexpected keys", unexpected))
+            parts.append(_listing("unexpected key", "unexpected keys", unexpected))
         if mismatched:
-            parts.append(_listing("shape mismatches", mismatched))
+            parts.append(_listing("shape mismatch", "shape mismatches", mismatched))
         raise MobilebenchError(
             f"{source} does not fit {type(model).__name__}: " + "; ".join(parts)
             + "; is it a checkpoint of this architecture and number of classes?"

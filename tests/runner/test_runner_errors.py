@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
+import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -129,7 +132,8 @@ def test_unwritable_output_path(run_runner: Callable[..., Any], tiny_pte: Path, 
         (["--model", "m.pte", "--iterations", "12abc"], "--iterations expects an integer"),
         (["--model", "m.pte", "--warmup", "-1"], "--warmup expects an integer from 0"),
         (["--model", "m.pte", "--threads", "0"], "--threads expects an integer from 1"),
-        (["--model", "m.pte", "--seed", "-3"], "--seed expects a non-negative"),
+        (["--model", "m.pte", "--seed", "-3"], "--seed expects an integer from 0 to 4294967295"),
+        (["--model", "m.pte", "--seed", "4294967296"], "--seed expects an integer from 0 to 4294967295"),
         (["--model", "m.pte", "--input-shape", "1,x,3"], "--input-shape expects positive integers"),
         (["--model", "m.pte", "--input-shape", "1,0,3"], "--input-shape expects positive integers"),
         (["--model", "m.pte", "--target-rel-ci", "0"], "--target-rel-ci expects a fraction between 0 and 1"),
@@ -145,3 +149,19 @@ def test_bad_command_lines(run_runner: Callable[..., Any], args: list[str], mess
     result = run_runner(*args)
     assert_clean_failure(result, USAGE_ERROR, message)
     assert "usage: mobilebench_runner" in result.stderr
+
+
+def test_a_fatal_signal_still_ends_the_stream_with_an_error_line(runner_path: Path, tiny_pte: Path) -> None:
+    """The crash guard: if the process dies on a signal anyway, the JSON stream says so."""
+    argv = [str(runner_path), "--model", str(tiny_pte), "--warmup", "0", "--iterations", "10000000"]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if json.loads(line)["event"] == "iteration":
+                proc.send_signal(signal.SIGSEGV)
+                break
+        rest = proc.stdout.read().splitlines()
+        assert proc.wait(timeout=30) == -signal.SIGSEGV
+    last = json.loads(rest[-1])
+    assert last["event"] == "error" and last["signal"] == "SIGSEGV"
+    assert all(json.loads(line)["event"] in ("iteration", "error") for line in rest)

@@ -13,29 +13,21 @@ import numpy as np
 PASSTHROUGH_SHAPES = ((2, 3, 5), (4,))
 
 
-def splitmix64_inputs(seed: int, count: int) -> np.ndarray:
-    """The runner's documented input generator, in numpy (README: SplitMix64, 24 bits)."""
-    with np.errstate(over="ignore"):
-        state = np.uint64(seed) + np.arange(1, count + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-        z = (state ^ (state >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return ((z >> np.uint64(40)).astype(np.float64) / 2**24 * 2 - 1).astype(np.float32)
-
-
-def test_generated_inputs_follow_the_documented_generator(
+def test_generated_inputs_are_the_projects_fixed_input(
     run_runner: Callable[..., Any], passthrough_pte: Path, tmp_path: Path
 ) -> None:
+    from mobilebench.export import fixed_input_array
+
     total = sum(int(np.prod(s)) for s in PASSTHROUGH_SHAPES)
-    for seed in (0, 1, 2**64 - 1):
+    for seed in (0, 1, 2**32 - 1):
         out = tmp_path / f"out{seed}.bin"
         result = run_runner("--model", passthrough_pte, "--seed", str(seed), "--warmup", "0", "--iterations", "1",
                             "--dump-output", out)  # fmt: skip
         assert result.returncode == 0, result.describe()
         got = np.fromfile(out, dtype="<f4")
-        # Input 0 takes the first 30 values of the stream, input 1 the next 4.
-        np.testing.assert_array_equal(got, splitmix64_inputs(seed, total))
-        assert got.min() >= -1 and got.max() < 1
+        # Input j is fixed_input(shape_j, seed + j), the seed wrapping at 2**32.
+        expected = [fixed_input_array(s, (seed + j) % 2**32).ravel() for j, s in enumerate(PASSTHROUGH_SHAPES)]
+        np.testing.assert_array_equal(got, np.concatenate(expected))
         load = result.one("load")
         assert [i["shape"] for i in load["inputs"]] == [list(s) for s in PASSTHROUGH_SHAPES]
         assert {i["source"] for i in load["inputs"]} == {"seed"}
@@ -61,16 +53,30 @@ def test_input_files_are_fed_verbatim(run_runner: Callable[..., Any], passthroug
 
 
 def test_dump_output_matches_the_python_runtime(run_runner: Callable[..., Any], tiny_pte: Path, tmp_path: Path) -> None:
-    import torch
     from executorch.runtime import Runtime
 
-    x = torch.from_numpy(splitmix64_inputs(5, 3 * 32 * 32).reshape(1, 3, 32, 32))
+    from mobilebench.export import fixed_input
+
+    x = fixed_input((1, 3, 32, 32), seed=5)
     out = tmp_path / "out.bin"
     result = run_runner("--model", tiny_pte, "--seed", "5", "--warmup", "0", "--iterations", "3", "--dump-output", out)
     assert result.returncode == 0, result.describe()
     expected = Runtime.get().load_program(tiny_pte).load_method("forward").execute((x,))[0].numpy()
     got = np.fromfile(out, dtype="<f4").reshape(result.one("output")["shape"])
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_every_run_sees_the_same_input(run_runner: Callable[..., Any], tiny_pte: Path, tmp_path: Path) -> None:
+    """Memory planning reuses the input buffer for activations: the runner must set the
+    inputs again before each run, or runs after the first compute on garbage."""
+    dumps = []
+    for warmup, iterations in ((0, 1), (2, 5)):
+        out = tmp_path / f"out_{warmup}_{iterations}.bin"
+        result = run_runner("--model", tiny_pte, "--warmup", str(warmup), "--iterations", str(iterations),
+                            "--dump-output", out)  # fmt: skip
+        assert result.returncode == 0, result.describe()
+        dumps.append(out.read_bytes())
+    assert dumps[0] == dumps[1]
 
 
 def test_etdump_records_every_execution(run_runner: Callable[..., Any], tiny_pte: Path, tmp_path: Path) -> None:

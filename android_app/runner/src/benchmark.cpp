@@ -121,7 +121,6 @@ std::vector<InputSpec> prepare_inputs(const MethodMeta& meta, const RunnerOption
                      std::to_string(count) + " input(s), but --input was given " +
                      std::to_string(options.input_files.size()) + " time(s)"};
   }
-  SplitMix64 generator(options.seed);
   std::vector<InputSpec> inputs(count);
   for (size_t i = 0; i < count; ++i) {
     const std::string name = "input " + std::to_string(i);
@@ -157,7 +156,7 @@ std::vector<InputSpec> prepare_inputs(const MethodMeta& meta, const RunnerOption
     spec.data.resize(element_count(spec.shape));
     if (options.input_files.empty()) {
       spec.source = "seed";
-      fill_uniform(generator, spec.data);
+      fill_fixed_input(static_cast<uint32_t>(options.seed + i), spec.data);
     } else {
       spec.source = options.input_files[i];
       spec.data = read_float32_file(options.input_files[i], spec.data.size(),
@@ -314,14 +313,20 @@ void run_benchmark(const RunnerOptions& options) {
   if (method_error != Error::Ok) {
     throw RunError{"cannot load method '" + options.method + "': " + describe(method_error)};
   }
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const Error error = module.set_input(options.method, inputs[i].tensor, i);
-    if (error != Error::Ok) {
-      throw RunError{"the program rejected input " + std::to_string(i) + " of shape " +
-                     shape_text(inputs[i].shape) + ": " + describe(error) +
-                     " (a program exported with static shapes accepts only its own shape)"};
+  // Inputs are copied into the method before EVERY run, outside the clock: memory planning
+  // may reuse an input's buffer for later activations, so after one run it no longer holds
+  // the input. (Setting them once gives wrong outputs from the second run on.)
+  const auto set_inputs = [&]() {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const Error error = module.set_input(options.method, inputs[i].tensor, i);
+      if (error != Error::Ok) {
+        throw RunError{"the program rejected input " + std::to_string(i) + " of shape " +
+                       shape_text(inputs[i].shape) + ": " + describe(error) +
+                       " (a program exported with static shapes accepts only its own shape)"};
+      }
     }
-  }
+  };
+  set_inputs();  // validates them before the load event
 
   std::vector<std::string> backends;
   for (size_t b = 0; b < meta->num_backends(); ++b) {
@@ -348,11 +353,11 @@ void run_benchmark(const RunnerOptions& options) {
       .add("num_outputs", meta->num_outputs())
       .emit();
 
-  // Iterations are numbered across both phases (warm-up 0..W-1, then timed W...), so i 0
-  // is always the cold first run.
-  // Execution: the clock brackets Module::execute alone (inputs are already set and stay
-  // set between runs); the JSON line is written after the clock stops.
+  // The clock brackets Module::execute alone; setting the inputs before it and writing the
+  // JSON line after it stay outside. Iterations are numbered across both phases (warm-up
+  // 0..W-1, then timed W...), so i 0 is always the cold first run.
   const auto run_once = [&](const char* phase, int index) -> double {
+    set_inputs();
     const auto t0 = Clock::now();
     const auto result = module.execute(options.method);
     const auto t1 = Clock::now();

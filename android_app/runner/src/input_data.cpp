@@ -9,8 +9,13 @@
 
 namespace mobilebench {
 
-void fill_uniform(SplitMix64& generator, std::vector<float>& values) {
-  for (float& value : values) value = generator.next_symmetric_unit();
+void fill_fixed_input(uint32_t seed, std::vector<float>& values) {
+  const uint32_t key = lowbias32(seed ^ 0x9e3779b9U);
+  for (size_t i = 0; i < values.size(); ++i) {
+    const uint32_t u = lowbias32(lowbias32(static_cast<uint32_t>(i)) ^ key);
+    // 24 random bits scaled to [0, 2) and shifted: every step is exact in float32.
+    values[i] = static_cast<float>(u >> 8) * (1.0f / 8388608.0f) - 1.0f;
+  }
 }
 
 std::vector<float> read_float32_file(const std::string& path, size_t count,

@@ -1,10 +1,13 @@
 // Input tensors' data: generated deterministically from --seed, or read from --input files.
 //
-// The generator is SplitMix64 (Steele, Lea & Flood 2014) seeded with --seed; element e of
-// the stream is ((z_e >> 40) * 2^-24) * 2 - 1, a float32 uniform in [-1, 1) with 24 bits of
-// resolution (computed exactly, no rounding), where z_e is the e-th SplitMix64 output. The
-// stream fills input 0 in memory (row-major) order, then continues into input 1, and so on.
-// A few lines of numpy reproduce it bit for bit (see tests/runner/).
+// The generator is mobilebench's fixed input (mobilebench/export/inputs.py), so
+// `--seed S` feeds exactly what `mobilebench.export.fixed_input(shape, S)` returns in
+// Python, bit for bit. For element index i (row-major over the shape):
+//     key  = lowbias32(seed ^ 0x9e3779b9)
+//     u    = lowbias32(lowbias32(i) ^ key)          (uint32, wrapping)
+//     x[i] = float32(u >> 8) * 2^-23 - 1            (exact; uniform in [-1, 1))
+// with lowbias32 Chris Wellons' integer hash. A program with several inputs gets input j
+// from seed S + j (mod 2^32).
 #pragma once
 
 #include <cstdint>
@@ -13,26 +16,17 @@
 
 namespace mobilebench {
 
-class SplitMix64 {
- public:
-  explicit SplitMix64(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  // Uniform float32 in [-1, 1): 24 random bits, exactly representable.
-  float next_symmetric_unit() {
-    const double unit = static_cast<double>(next() >> 40) * (1.0 / 16777216.0);
-    return static_cast<float>(unit * 2.0 - 1.0);
-  }
+inline uint32_t lowbias32(uint32_t v) {
+  v ^= v >> 16;
+  v *= 0x7feb352dU;
+  v ^= v >> 15;
+  v *= 0x846ca68bU;
+  v ^= v >> 16;
+  return v;
+}
 
- private:
-  uint64_t state_;
-};
-
-void fill_uniform(SplitMix64& generator, std::vector<float>& values);
+// Fills `values` (one tensor, row-major) with the fixed input of `seed`.
+void fill_fixed_input(uint32_t seed, std::vector<float>& values);
 
 // Reads exactly `count` little-endian float32 values from `path`; throws RunError naming
 // the expected and actual byte sizes when the file is missing or has the wrong size.

@@ -24,16 +24,6 @@ int64_t parse_int(const std::string& flag, const std::string& text, int64_t min,
   return value;
 }
 
-uint64_t parse_seed(const std::string& text) {
-  errno = 0;
-  char* end = nullptr;
-  const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
-  if (text.empty() || text[0] == '-' || *end != '\0' || errno == ERANGE) {
-    fail("--seed expects a non-negative 64-bit integer, got '" + text + "'");
-  }
-  return value;
-}
-
 double parse_double(const std::string& flag, const std::string& text) {
   errno = 0;
   char* end = nullptr;
@@ -80,7 +70,8 @@ const char* usage_text() {
          "  --threads N             ExecuTorch thread pool size (default 1)\n"
          "  --input-shape D,D,...   shape of the next input (default: from the program)\n"
          "  --input PATH            raw little-endian float32 data for the next input\n"
-         "  --seed N                seed of the generated inputs (default 0)\n"
+         "  --seed N                seed of the generated inputs, 0..2^32-1 (default 0);\n"
+         "                          input j is mobilebench's fixed_input(shape, N + j)\n"
          "  --min-seconds S         keep timing until S seconds of timed runs\n"
          "  --target-rel-ci X       stop once the 95% CI of the median is within +-X of it\n"
          "  --max-iterations N      cap on timed runs when adaptive (default 1000)\n"
@@ -130,7 +121,7 @@ RunnerOptions parse_options(int argc, char** argv) {
       options.input_files.push_back(value());
       if (options.input_files.back().empty()) fail("--input needs a non-empty path");
     } else if (flag == "--seed") {
-      options.seed = parse_seed(value());
+      options.seed = static_cast<uint32_t>(parse_int(flag, value(), 0, UINT32_MAX));
     } else if (flag == "--min-seconds") {
       options.min_seconds = parse_double(flag, value());
       if (options.min_seconds < 0) fail("--min-seconds must be >= 0");

@@ -19,7 +19,7 @@ struct RunnerOptions {
   int threads = 1;                                 // --threads: ExecuTorch thread pool size
   std::vector<std::vector<int64_t>> input_shapes;  // --input-shape, one per input, in order
   std::vector<std::string> input_files;            // --input, raw float32, one per input
-  uint64_t seed = 0;                               // --seed for generated inputs
+  uint32_t seed = 0;                               // --seed of the generated inputs
   double min_seconds = 0.0;                        // --min-seconds of timed execution
   std::optional<double> target_rel_ci;             // --target-rel-ci X (0 < X < 1)
   int max_iterations = 0;                          // --max-iterations (0 = default)

@@ -1,0 +1,43 @@
+"""``mobilebench models``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from typer.testing import CliRunner
+
+from mobilebench.cli.main import app
+from mobilebench.errors import UsageError
+
+runner = CliRunner()
+
+
+def test_json_lists_cards_then_architectures(cards_folder):
+    result = runner.invoke(app, ["models", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    cards = {r["name"]: r for r in rows if r["kind"] == "card"}
+    archs = {r["name"]: r for r in rows if r["kind"] == "arch"}
+    assert cards["skipnet_m"]["top1"] == 76.2 and cards["skipnet_m"]["paper_flops"] == 246e6
+    assert cards["skipnet_m"]["checkpoint"] is None
+    assert {"skipnet_xs", "skipnet_s", "skipnet_m", "skipnet_l", "mobilenet_v3_large", "mobilenet_v2"} <= set(archs)
+    assert archs["skipnet_m"]["description"].startswith("SkipNet-M")
+    assert rows.index(cards["skipnet_m"]) < rows.index(archs["mobilenet_v2"])
+
+
+def test_table_and_csv(cards_folder):
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0, result.output
+    assert "skipnet_m" in result.stdout and "random init" in result.stdout and "76.2" in result.stdout
+    result = runner.invoke(app, ["models", "--format", "csv"])
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert next(r for r in rows if r["name"] == "skipnet_xs" and r["kind"] == "card")["top5"] == "88.9"
+
+
+def test_bad_card_is_reported(cards_folder):
+    (cards_folder / "broken.toml").write_text('arch = "skipnet_m"\nweights = "x.pth"\n')
+    result = runner.invoke(app, ["models"])
+    assert isinstance(result.exception, UsageError)
+    assert "broken.toml: unknown key weights" in str(result.exception)
