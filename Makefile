@@ -10,7 +10,8 @@ RUNNER := android_app/build/host/mobilebench_runner
 RUNNER_SOURCES := $(shell find android_app/runner -type f 2>/dev/null)
 # adb: a second, independent ADB client to check the phone emulator against.
 # bubblewrap: the emulator's private /data and /sys view. cmake/g++: the native runner.
-APT_PACKAGES := adb bubblewrap cmake g++ make
+# libusb-1.0-0: ADB over USB (adb-shell[usb]).
+APT_PACKAGES := adb bubblewrap cmake g++ make libusb-1.0-0
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test runner setup clean

@@ -5,7 +5,10 @@ convention and the one the SkipNet, MobileNet and GhostNet papers use when they 
 "FLOPs" or "MAdds". A k x k convolution producing an H x W x C_out map from C_in
 channels (groups g) costs k*k*(C_in/g)*C_out*H*W; a Linear layer in x out costs in*out.
 fvcore also counts, by default, batch norm in eval mode (2 flops per input element:
-scale and shift) and adaptive average pooling (1 per input element). Element-wise ops
+scale and shift) and adaptive average pooling (1 per input element). Plain average
+pooling (``avg_pool2d``) is counted here the same way as adaptive pooling (fvcore's
+default skips it), so a model whose adaptive pool is computed as an equivalent plain
+pool (SkipNet's skip blocks) keeps the count of the authors' model. Element-wise ops
 (activations, residual additions, SE scaling) are not counted; they are reported as
 skipped operators with how often they occur.
 
@@ -115,7 +118,10 @@ def count_flops(resolved: ResolvedModel, input_size: int | None = None) -> Flops
         warnings.simplefilter("ignore")
         from fvcore.nn import FlopCountAnalysis  # its import warns about torch.jit.script
 
+        from fvcore.nn.jit_handles import elementwise_flop_counter
+
         analysis = FlopCountAnalysis(model, example)
+        analysis.set_op_handle("aten::avg_pool2d", elementwise_flop_counter(1, 0))
         analysis.unsupported_ops_warnings(False)
         analysis.uncalled_modules_warnings(False)
         try:

@@ -40,7 +40,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     except ImportError:
         has_cuda = False
     for item in items:
-        if "device" in item.keywords and not real_device:
+        if item.get_closest_marker("device") and not real_device:
             item.add_marker(pytest.mark.skip(reason="set MOBILEBENCH_DEVICE=<profile> with a phone attached"))
-        if "gpu" in item.keywords and not has_cuda:
+        if item.get_closest_marker("gpu") and not has_cuda:
             item.add_marker(pytest.mark.skip(reason="needs CUDA"))

@@ -21,6 +21,10 @@ def command(
         str | None, typer.Option("--split", help="Split to evaluate (default: val; test for cifar100).")
     ] = None,
     input_size: Annotated[int | None, typer.Option("--input-size", help="Crop size (default: the model's).")] = None,
+    num_classes: Annotated[
+        int | None,
+        typer.Option("--num-classes", min=1, help="Outputs of the model (default: the card's or checkpoint's, else 1000)."),
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")] = 100,
     workers: Annotated[int | None, typer.Option("--workers", min=0, help="Loader processes.")] = None,
     dataset_name: Annotated[
@@ -47,6 +51,7 @@ def command(
             arch=arch,
             ema=ema,
             input_size=input_size,
+            num_classes=num_classes,
             batch_size=batch_size,
             workers=default_workers() if workers is None else workers,
             dataset_name=dataset_name,

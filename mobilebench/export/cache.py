@@ -175,7 +175,7 @@ class CacheEntry:
         # An old sidecar must not vouch for the new file while the two are swapped.
         self.sidecar_path.unlink(missing_ok=True)
         os.replace(partial, self.artifact_path)
-        write_atomic(self.sidecar_path, (json.dumps(provenance, indent=2, sort_keys=True) + "\n").encode())
+        write_atomic(self.sidecar_path, (json.dumps(provenance, indent=2, sort_keys=True, default=str) + "\n").encode())
         return provenance
 
 

@@ -99,6 +99,7 @@ class EvalRequest:
     arch: str | None = None
     ema: bool = False
     input_size: int | None = None
+    num_classes: int | None = None
     batch_size: int = 100
     workers: int = 4
     dataset_name: str | None = None
@@ -203,15 +204,14 @@ def evaluate_named(request: EvalRequest, *, show_progress: bool = True) -> EvalR
         checkpoint=request.checkpoint,
         arch=request.arch,
         input_size=request.input_size or meta.get("input_size"),
-        num_classes=meta.get("num_classes"),
+        num_classes=request.num_classes or meta.get("num_classes"),
     )
     if not meta and resolved.checkpoint is not None and resolved.checkpoint != request.checkpoint:
         meta = _training_metadata(resolved.checkpoint)
     if meta:
         if meta.get("arch") != resolved.arch:
             raise UsageError(f"checkpoint {resolved.checkpoint} was trained as {meta.get('arch')}, not {resolved.arch}")
-        resolved = replace(resolved, options={**resolved.options, **dict(meta.get("arch_options") or {})},
-                           num_classes=int(meta["num_classes"]))
+        resolved = replace(resolved, options={**resolved.options, **dict(meta.get("arch_options") or {})})
     if resolved.checkpoint is None:
         raise UsageError(
             f"{request.name} has no checkpoint: evaluating random weights measures nothing; pass --checkpoint"

@@ -24,6 +24,7 @@ class ModelWithFeatures(nn.Module):
         super().__init__()
         self.model = model
         self._captured: torch.Tensor | None = None
+        self._capturing = False  # only inside our forward, not when the model runs alone
         self._hook = None
         if feature_module is not None:
             modules = dict(model.named_modules())
@@ -41,14 +42,18 @@ class ModelWithFeatures(nn.Module):
             )
 
     def _capture(self, module: nn.Module, args: object, output: torch.Tensor) -> None:
-        self._captured = output
+        if self._capturing:
+            self._captured = output
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self._hook is None:
             features = self.model.forward_features(x)
             return self.model.forward_head(features), features
-        self._captured = None
-        logits = self.model(x)
+        self._captured, self._capturing = None, True
+        try:
+            logits = self.model(x)
+        finally:
+            self._capturing = False
         features, self._captured = self._captured, None
         if not isinstance(features, torch.Tensor):
             raise UsageError("the feature module did not run (or returned no tensor) during forward")

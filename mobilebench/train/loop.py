@@ -30,6 +30,7 @@ import math
 import os
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ from mobilebench.train.checkpoint import (
 from mobilebench.train.data import DataConfig, EpochBatchSampler, make_loader, open_splits, preprocess_for
 from mobilebench.train.distributed import DistContext, init_distributed
 from mobilebench.train.ema import ModelEma
-from mobilebench.train.evaluate import Accuracy, evaluate, topk_correct
+from mobilebench.train.evaluate import Accuracy, evaluate
 from mobilebench.train.features import ModelWithFeatures
 from mobilebench.train.optim import LrSchedule, build_optimizer
 from mobilebench.train.progress import ProgressReporter
@@ -63,6 +64,9 @@ from mobilebench.train.recipes import Recipe
 LAST = "last.pt"
 BEST = "best.pt"
 LOG = "log.jsonl"
+# How often the host reads the loss back for the progress bar and the finiteness check
+# (each read waits for the GPU).
+SYNC_EVERY_STEPS = 10
 # Recipe keys a resumed run may change: extending a finished run is common and harmless.
 RESUMABLE_CHANGES = frozenset({"epochs"})
 EVAL_BATCH_SIZE = 100  # per process; evaluation keeps no activations, so larger is fine
@@ -100,21 +104,27 @@ class TrainResult:
 
 
 class _Meters:
-    """Running sums of one epoch on one rank (they travel in checkpoints mid-epoch)."""
+    """Running sums of one epoch on one rank (they travel in checkpoints mid-epoch).
 
-    def __init__(self, state: Mapping[str, float] | None = None) -> None:
+    Kept as tensors on the training device and read back only when needed, so that a
+    GPU step does not wait for the previous one to finish.
+    """
+
+    def __init__(self, device: torch.device, state: Mapping[str, float] | None = None) -> None:
         state = state or {}
-        self.loss_sum = float(state.get("loss_sum", 0.0))
-        self.correct = float(state.get("correct", 0.0))
-        self.seen = float(state.get("seen", 0.0))
+        self.sums = torch.tensor(
+            [float(state.get("loss_sum", 0.0)), float(state.get("correct", 0.0))], dtype=torch.float64, device=device
+        )
+        self.seen = int(state.get("seen", 0))
 
-    def update(self, loss: float, correct: int, count: int) -> None:
-        self.loss_sum += loss * count
-        self.correct += correct
+    def update(self, loss: torch.Tensor, correct: torch.Tensor, count: int) -> None:
+        self.sums[0] += loss.detach().double() * count
+        self.sums[1] += correct
         self.seen += count
 
     def state_dict(self) -> dict[str, float]:
-        return {"loss_sum": self.loss_sum, "correct": self.correct, "seen": self.seen}
+        loss_sum, correct = self.sums.tolist()
+        return {"loss_sum": loss_sum, "correct": correct, "seen": self.seen}
 
 
 class _JsonlLog:
@@ -148,13 +158,12 @@ def _configure_determinism(deterministic: bool) -> None:
     if deterministic:
         # cuBLAS needs this before its first use to pick deterministic kernels.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        # warn_only: a few CUDA kernels (e.g. adaptive pooling's backward) have no
-        # deterministic version; they warn instead of stopping the run.
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-    else:
-        torch.backends.cudnn.benchmark = torch.cuda.is_available()
+    # warn_only: a few CUDA kernels (e.g. adaptive pooling's backward) have no
+    # deterministic version; they warn instead of stopping the run. Set both ways, so
+    # that one run in a process does not leak its mode into the next.
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = torch.cuda.is_available() and not deterministic
 
 
 def _set_bn_momentum(model: nn.Module, momentum: float) -> None:
@@ -241,6 +250,8 @@ class _Trainer:
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
         self.model = model
+        # The EMA copies the bare model, before any hook or DDP wrapper is attached.
+        self.ema = ModelEma(model, recipe.ema_decay) if recipe.ema_decay > 0 else None
         wrapped = ModelWithFeatures(model, config.feature_module)
         self.net: nn.Module = (
             DistributedDataParallel(wrapped, device_ids=[ctx.local_rank] if cuda else None)
@@ -254,7 +265,6 @@ class _Trainer:
                 recipe.bias_alpha, recipe.bias_beta, recipe.bias_normalization, sync_distributed=ctx.distributed
             ).to(ctx.device)
         self.optimizer = build_optimizer(model, recipe)
-        self.ema = ModelEma(model, recipe.ema_decay) if recipe.ema_decay > 0 else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
         self.train_sampler = EpochBatchSampler(
@@ -277,7 +287,7 @@ class _Trainer:
         self.epoch, self.batch, self.global_step = 0, 0, 0
         self.best_top1 = -math.inf
         self.metrics: dict[str, Any] = {}
-        self.meters = _Meters()
+        self.meters = _Meters(ctx.device)
         self.log = _JsonlLog(self.out_dir / LOG, enabled=ctx.is_main)
         self.git_revision = git_revision() if ctx.is_main else None
         if self.stored is not None:
@@ -313,7 +323,7 @@ class _Trainer:
         if len(rank_states) == self.ctx.world_size:
             mine = rank_states[self.ctx.rank]
             restore_rng_state(mine["rng"])
-            self.meters = _Meters(mine["meters"])
+            self.meters = _Meters(self.ctx.device, mine["meters"])
         else:
             if self.batch:
                 raise UsageError(
@@ -332,7 +342,7 @@ class _Trainer:
         state: dict[str, Any] = {
             "format": FORMAT,
             "mobilebench_version": __version__,
-            "torch_version": torch.__version__,
+            "torch_version": str(torch.__version__),
             "git_revision": self.git_revision,
             "arch": self.config.arch,
             "arch_options": dict(self.config.arch_options),
@@ -375,30 +385,36 @@ class _Trainer:
 
     # -- the loop ----------------------------------------------------------------------
 
-    def _step(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[float, int]:
+    def _step(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step; returns the loss and the number of top-1 hits (device tensors)."""
         images = images.to(self.ctx.device, non_blocking=True)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         targets = targets.to(self.ctx.device, non_blocking=True)
-        with torch.autocast(self.ctx.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+        autocast = (
+            torch.autocast(self.ctx.device.type, dtype=self.amp_dtype) if self.amp_dtype is not None else nullcontext()
+        )
+        with autocast:
             logits, features = self.net(images)
             if self.criterion is not None:
                 loss = self.criterion(logits, targets, features)
             else:
                 loss = nn.functional.cross_entropy(logits.float(), targets)
-        if not torch.isfinite(loss):
-            raise MobilebenchError(
-                f"the loss became {loss.item()} at epoch {self.epoch} batch {self.batch}; "
-                "lower the learning rate (--lr) or check the data"
-            )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         if self.ema is not None:
             self.ema.update(self.model)
-        (correct,) = topk_correct(logits.detach().float(), targets, ks=(1,))
-        return loss.item(), correct
+        correct = (logits.detach().argmax(dim=1) == targets).sum()
+        return loss.detach(), correct
+
+    def _check_finite(self, loss: float) -> None:
+        if not math.isfinite(loss):
+            raise MobilebenchError(
+                f"the loss became {loss} at epoch {self.epoch + 1} step {self.batch}; "
+                "lower the learning rate (--lr) or check the data"
+            )
 
     def _evaluate(self, progress: ProgressReporter) -> dict[str, Any]:
         def run(model: nn.Module, label: str) -> Accuracy:
@@ -436,19 +452,25 @@ class _Trainer:
         lr = self.schedule.lr_at(self.epoch, self.batch)
         for images, targets in self.train_loader:
             lr = self.schedule.apply(self.optimizer, self.epoch, self.batch)
-            loss, correct = self._step(images, targets)
-            self.meters.update(loss, correct, len(targets))
+            loss_t, correct = self._step(images, targets)
+            self.meters.update(loss_t, correct, len(targets))
             self.batch += 1
             self.global_step += 1
-            progress.advance(task, info=f"loss {loss:.4f} lr {lr:.3g}")
-            if config.log_every_steps and self.global_step % config.log_every_steps == 0:
+            log_now = bool(config.log_every_steps) and self.global_step % config.log_every_steps == 0
+            if log_now or self.global_step % SYNC_EVERY_STEPS == 0 or self.batch == self.steps_per_epoch:
+                loss = loss_t.item()
+                self._check_finite(loss)
+                progress.advance(task, info=f"loss {loss:.4f} lr {lr:.3g}")
+            else:
+                progress.advance(task)
+            if log_now:
                 self.log.write({"event": "step", "epoch": self.epoch, "batch": self.batch,
                                 "step": self.global_step, "lr": lr, "loss": loss})
             if (config.checkpoint_every_steps and self.global_step % config.checkpoint_every_steps == 0
                     and self.batch < self.steps_per_epoch):
                 self._save(best=False)
 
-        loss_sum, correct, seen = ctx.all_reduce_sum([self.meters.loss_sum, self.meters.correct, self.meters.seen])
+        loss_sum, correct, seen = ctx.all_reduce_sum([*self.meters.sums.tolist(), float(self.meters.seen)])
         local_images = self.meters.seen - images_at_start
         elapsed = time.perf_counter() - started
         record: dict[str, Any] = {
@@ -465,7 +487,7 @@ class _Trainer:
         evaluated = (self.epoch + 1) % recipe.eval_every_epochs == 0 or last_epoch
         if evaluated:
             record.update(self._evaluate(progress))
-        self.epoch, self.batch, self.meters = self.epoch + 1, 0, _Meters()
+        self.epoch, self.batch, self.meters = self.epoch + 1, 0, _Meters(ctx.device)
         improved = False
         if evaluated:
             top1 = max(record["val_top1"], record.get("ema_top1", -math.inf))

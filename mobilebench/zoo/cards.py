@@ -63,7 +63,7 @@ class ModelCard:
     num_classes: int
     checkpoint: Path | None  # absolute; None = random initialisation
     description: str
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict, hash=False)
     accuracy: Accuracy | None = None
     paper: PaperCost | None = None
     path: Path | None = None  # the TOML file

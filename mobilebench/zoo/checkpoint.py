@@ -69,9 +69,12 @@ def read_checkpoint(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc)) or re.search(
-            r"Unsupported operand (\S+)", str(exc)
-        )
+        text = str(exc)
+        if "Weights only load failed" not in text or (opcode := re.search(r"Unsupported operand (\d+)", text)):
+            # Not a pickle torch can read at all (random bytes, another format).
+            why = f"unsupported pickle opcode {opcode.group(1)}" if opcode else text.splitlines()[0]
+            raise MobilebenchError(f"checkpoint {path} is not a PyTorch weights file ({why})") from None
+        found = re.search(r"GLOBAL ([\w.]*\w)", text)
         detail = f" (it references {found.group(1)})" if found else ""
         raise MobilebenchError(
             f"checkpoint {path} is not plain weights{detail}: refusing to unpickle Python objects from it; "

@@ -49,7 +49,7 @@ class ResolvedModel:
     checkpoint_sha256: str | None  # None = random initialisation
     input_size: int
     num_classes: int
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict, hash=False)
     kind: str = "zoo"
 
     @property

@@ -15,7 +15,8 @@ Two deliberate differences from the authors' code, neither of which changes Skip
 - The skip blocks pool to the spatial size of the stage output they are added to
   (28x28 and 14x14 at 224 input) instead of a hard-coded 28/14, so other input sizes
   work. With an input size that is a multiple of 16 this is an exact k x k average
-  (k = 4 and 8), identical to the authors' at 224.
+  (k = 4 and 8), identical to the authors' adaptive pool at 224, and it is computed
+  as a plain average pool (see :func:`pool_to`).
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ class SkipNetInvertedResidual(nn.Module):
 
 
 class SkipBlock(nn.Module):
-    """Adaptive average pool to the target size, then ``core_block``: 1x1, dw, 1x1 (ReLU)."""
+    """Average pool to the target size, then ``core_block``: 1x1, dw, 1x1 (ReLU), linear end."""
 
     def __init__(self, in_channels: int, hidden: int, out_channels: int, kernel: int) -> None:
         super().__init__()
@@ -168,7 +169,22 @@ class SkipBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        return self.core_block(nn.functional.adaptive_avg_pool2d(x, size))
+        return self.core_block(pool_to(x, size))
+
+
+def pool_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Average-pool ``x`` to ``size``: the authors' adaptive pool, as a plain k x k pool
+    when the ratio is whole (always, for input sizes that are multiples of 16).
+
+    Both give the same numbers; the plain pool is what XNNPACK delegates, whereas an
+    adaptive pool to 28x28 stays on ExecuTorch's portable CPU kernels with layout copies
+    around it.
+    """
+    height, width = x.shape[-2:]
+    if height % size[0] == 0 and width % size[1] == 0:
+        kernel = (height // size[0], width // size[1])
+        return nn.functional.avg_pool2d(x, kernel, stride=kernel)
+    return nn.functional.adaptive_avg_pool2d(x, size)
 
 
 class SkipNet(ZooModel):

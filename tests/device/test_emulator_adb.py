@@ -179,6 +179,17 @@ def test_unknown_key_is_refused(emulator, tmp_path: Path) -> None:
         connect(emulator_profile(emulator), key_path=stranger, timeout_s=5)
 
 
+def test_default_accepted_key_is_the_config_key_even_if_created_later(phone_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    from mobilebench.device.emulator import PhoneEmulator
+
+    monkeypatch.setenv("MOBILEBENCH_CONFIG_DIR", str(tmp_path / "fresh-config"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.android/adbkey.pub either
+    with PhoneEmulator(phone_dir) as phone:  # no key exists yet
+        with connect(emulator_profile(phone)) as dev:  # creates <config>/adbkey on first use
+            assert dev.run(["echo", "in"], timeout_s=10).stdout == "in\n"
+    assert (tmp_path / "fresh-config" / "adbkey.pub").is_file()
+
+
 def test_auth_none_lets_anyone_in(phone_dir: Path, tmp_path: Path) -> None:
     from mobilebench.device.emulator import PhoneEmulator
 

@@ -103,6 +103,15 @@ def test_pickle_with_code_is_refused_and_never_run(tmp_path, trained, container)
     assert not marker.exists()
 
 
+def test_protocol_0_pickle_calling_os_system_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pth"
+    path.write_bytes(f"cos\nsystem\n(S'touch {marker}'\ntR.".encode())
+    with pytest.raises(MobilebenchError, match=r"is not plain weights \(it references os.system\)"):
+        load_checkpoint(build("skipnet_xs", seed=2), path)
+    assert not marker.exists()
+
+
 def test_wrong_architecture_names_missing_and_unexpected_keys(tmp_path, trained):
     path = tmp_path / "xs.pth"
     torch.save(trained.state_dict(), path)
@@ -141,6 +150,7 @@ def test_num_classes_mismatch(tmp_path, trained):
         (b"", "is not a PyTorch weights file"),
         (b"just some text\n", r"is not a PyTorch weights file \(unrecognised content\)"),
         (b"PK\x03\x04broken zip", "is not a PyTorch weights file"),
+        (b"\x80\x02garbage", r"is not a PyTorch weights file \(unsupported pickle opcode 103\)"),
     ],
 )
 def test_unreadable_files(tmp_path, content, message):

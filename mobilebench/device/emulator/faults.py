@@ -39,7 +39,7 @@ class FaultPlan:
     """Thermal zone type (``cpu-1-6-usr``) or name (``thermal_zone9``) -> temperature in
     degrees C reported instead of the simulated one."""
 
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def consume_bytes(self, count: int) -> bool:
         """Count bytes against ``drop_after_bytes``; True once when the drop is due."""

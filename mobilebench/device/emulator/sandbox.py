@@ -221,26 +221,6 @@ class PhoneRoot:
     def write_cpu_file(self, cpu: int, name: str, value: str) -> None:
         _write(self.cpu_dir / f"cpu{cpu}" / "cpufreq" / name, f"{value}\n")
 
-    # -- the sandbox -----------------------------------------------------------------------
-
-    def path_map(self) -> PathMap:
-        mounts = [
-            Mount("/data", self.data, True),
-            Mount("/sys/devices/system/cpu", self.cpu_dir, False),
-            Mount("/sys/class/thermal", self.thermal_dir, False),
-            Mount("/system", self.system, False),
-        ]
-        symlinks: dict[str, str] = {}
-        for d in _HOST_SYSTEM_DIRS:
-            if os.path.islink(d):
-                symlinks[d] = os.readlink(d)
-            elif os.path.isdir(d):
-                mounts.append(Mount(d, Path(d), False))
-        mounts += [Mount(str(d), d, False) for d in _read_only_host_dirs()]
-        symlinks["/sdcard"] = "/data/media/0"
-        return PathMap(mounts, symlinks)
-
-
 def _write(path: Path, text: str, *, mode: int = 0o644) -> None:
     """Replace a file atomically, so a command reading it never sees half a value."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -251,34 +231,48 @@ def _write(path: Path, text: str, *, mode: int = 0o644) -> None:
 
 
 class Sandbox:
-    """Runs shell commands as the phone would: ``sh -c COMMAND`` inside bubblewrap."""
+    """Runs shell commands as the phone would: ``sh -c COMMAND`` inside bubblewrap.
+
+    One mount table (:attr:`mounts`, :attr:`symlinks`) drives both the bubblewrap
+    command line and the :class:`PathMap` of the sync service.
+    """
 
     def __init__(self, root: PhoneRoot, *, rooted: bool = False) -> None:
         self.root = root
         self.rooted = rooted
         self.bwrap = shutil.which("bwrap")
-
-    def argv(self, command: list[str]) -> list[str]:
-        if self.bwrap is None:
-            raise MobilebenchError("the phone emulator needs bubblewrap: apt-get install bubblewrap")
-        uid = 0 if self.rooted else SHELL_UID
-        args = [self.bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", "localhost"]
-        args += ["--unshare-user", "--uid", str(uid), "--gid", str(uid)]
+        self.symlinks: dict[str, str] = {"/sdcard": "/data/media/0"}
+        mounts: list[Mount] = []
         for d in _HOST_SYSTEM_DIRS:
             if os.path.islink(d):
-                args += ["--symlink", os.readlink(d), d]
+                self.symlinks[d] = os.readlink(d)
             elif os.path.isdir(d):
-                args += ["--ro-bind", d, d]
-        # /tmp and /sys first: a checkout or ROOT below /tmp is bound on top of them.
+                mounts.append(Mount(d, Path(d), False))
+        mounts += [Mount(str(d), d, False) for d in _read_only_host_dirs()]
+        mounts += [
+            Mount("/data", root.data, True),
+            # Only root may change governors and frequency limits, as on a phone.
+            Mount("/sys/devices/system/cpu", root.cpu_dir, rooted),
+            Mount("/sys/class/thermal", root.thermal_dir, False),
+            Mount("/system", root.system, False),
+        ]
+        self.mounts = mounts
+        self._argv_prefix = self._build_argv_prefix()
+
+    def path_map(self) -> PathMap:
+        return PathMap(self.mounts, self.symlinks)
+
+    def _build_argv_prefix(self) -> list[str]:
+        uid = 0 if self.rooted else SHELL_UID
+        args = ["--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", "localhost"]
+        args += ["--unshare-user", "--uid", str(uid), "--gid", str(uid)]
+        # Private /proc, /dev, /tmp and an empty /sys first; mounts below them (a checkout
+        # under /tmp, the fake sysfs) go on top, parents before children.
         args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/sys"]
-        for d in _read_only_host_dirs():
-            args += ["--ro-bind", str(d), str(d)]
-        root = self.root
-        # Only root may change governors and frequency limits, as on a phone.
-        args += ["--bind" if self.rooted else "--ro-bind", str(root.cpu_dir), "/sys/devices/system/cpu"]
-        args += ["--ro-bind", str(root.thermal_dir), "/sys/class/thermal"]
-        args += ["--ro-bind", str(root.system), "/system"]
-        args += ["--bind", str(root.data), "/data", "--symlink", "/data/media/0", "/sdcard"]
+        for mount in sorted(self.mounts, key=lambda m: m.phone.count("/")):
+            args += ["--bind" if mount.writable else "--ro-bind", str(mount.host), mount.phone]
+        for link, target in self.symlinks.items():
+            args += ["--symlink", target, link]
         args += ["--chdir", "/", "--clearenv"]
         env = {
             "PATH": _PHONE_PATH,
@@ -291,7 +285,12 @@ class Sandbox:
         }
         for key, value in env.items():
             args += ["--setenv", key, value]
-        return [*args, "--", *command]
+        return args
+
+    def argv(self, command: list[str]) -> list[str]:
+        if self.bwrap is None:
+            raise MobilebenchError("the phone emulator needs bubblewrap: apt-get install bubblewrap")
+        return [self.bwrap, *self._argv_prefix, "--", *command]
 
     def spawn(self, script: str | None, *, merge_stderr: bool = True) -> subprocess.Popen:
         """Start ``sh -c script`` (or an interactive ``sh`` reading stdin when None).

@@ -27,7 +27,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -38,7 +38,7 @@ from mobilebench.device.emulator.phones import PhoneSpec, get_phone
 from mobilebench.device.emulator.physics import CpuActivity, ThermalModel, descendants
 from mobilebench.device.emulator.sandbox import PhoneRoot, Sandbox
 from mobilebench.device.emulator.sync import SyncClosed, SyncSession
-from mobilebench.device.keys import read_public_keys, verify_token_signature
+from mobilebench.device.keys import decode_android_pubkey, read_public_keys, verify_token_signature
 from mobilebench.errors import MobilebenchError
 
 log = logging.getLogger("mobilebench.emulator")
@@ -63,7 +63,7 @@ class _Stream:
         self._sent_close = False
         self.closed = False
         self.inbox: queue.Queue[bytes | None] = queue.Queue()
-        self.on_close: list = []  # callbacks run once when the stream ends
+        self.on_close: list[Callable[[], None]] = []  # run once when the stream ends
 
     # -- from the connection's reader thread -------------------------------------------------
 
@@ -291,8 +291,6 @@ class _Connection:
                 return
             self._send_token()
         elif m.arg0 == p.AUTH_RSAPUBLICKEY:
-            from mobilebench.device.keys import decode_android_pubkey
-
             try:
                 offered = decode_android_pubkey(m.data.rstrip(b"\0"))
             except ValueError:
@@ -383,7 +381,7 @@ class PhoneEmulator:
         self.phone: PhoneSpec = get_phone(profile)
         self.root = PhoneRoot(Path(root), self.phone)
         self.sandbox = Sandbox(self.root, rooted=rooted)
-        self.paths = self.root.path_map()
+        self.paths = self.sandbox.path_map()
         self.auth = auth
         self.accepted_keys = [Path(k) for k in accepted_keys]
         self.faults = faults if faults is not None else FaultPlan()

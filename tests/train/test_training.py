@@ -1,0 +1,207 @@
+"""End-to-end training on real data (scikit-learn digits): learning, exact resume, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from mobilebench import create_model
+from mobilebench.zoo import load_checkpoint
+
+pytestmark = pytest.mark.slow
+
+# A small zoo model that learns the 32x32 digits in a few epochs on a CPU.
+SMALL_MODEL = ["--arch", "mobilenet_v3_small", "--arch-option", "width_mult=0.5"]
+DIGITS = ["--recipe", "digits", "--dataset", "digits"]
+
+
+def train_argv(out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "mobilebench.cli.main", "train", *SMALL_MODEL, *DIGITS,
+        "--out", str(out), "--workers", "0", "--seed", "1", "--no-progress", *extra,
+    ]
+
+
+def subprocess_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # Same thread count in every run, so float reductions happen in the same order.
+    env.setdefault("OMP_NUM_THREADS", "2")
+    return env
+
+
+def run_cli(argv: list[str], timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(argv, env=subprocess_env(), capture_output=True, text=True, timeout=timeout_s)
+    assert proc.returncode == 0, f"{argv} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def read_log(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def epoch_records(out: Path) -> list[dict]:
+    return [r for r in read_log(out) if r["event"] == "epoch"]
+
+
+@pytest.fixture(scope="module")
+def ce_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted, deterministic cross-entropy run on digits (the resume reference)."""
+    out = tmp_path_factory.mktemp("train") / "ce"
+    run_cli(train_argv(out, "--loss", "ce", "--deterministic", "--log-every-steps", "1", "--format", "json"))
+    return out
+
+
+def assert_same_tensors(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs"
+
+
+def test_cross_entropy_learns_digits(ce_run: Path) -> None:
+    final = epoch_records(ce_run)[-1]
+    assert final["val_top1"] >= 90.0, final
+    assert final["val_count"] == 360
+
+    # Checkpoints hold plain data only, and their weights load into a fresh zoo model.
+    last = torch.load(ce_run / "last.pt", weights_only=True)
+    best = torch.load(ce_run / "best.pt", weights_only=True)
+    assert last["epoch"] == last["completed_epochs"] == last["recipe"]["epochs"]
+    assert last["classes"] == [str(d) for d in range(10)] and last["world_size"] == 1
+    assert {"optimizer", "rank_states", "scaler", "scheduler"} <= last.keys()
+    assert not {"optimizer", "rank_states"} & best.keys()
+    assert isinstance(last["rank_states"][0]["rng"]["torch"], torch.Tensor)
+    model = create_model("mobilenet_v3_small", num_classes=10, width_mult=0.5)
+    loaded = load_checkpoint(model, ce_run / "last.pt")
+    assert loaded.wrapper_key == "model"
+    assert_same_tensors(model.state_dict(), last["model"])
+    assert best["best_top1"] == max(r["val_top1"] for r in epoch_records(ce_run))
+
+
+def test_bias_loss_learns_digits(tmp_path: Path) -> None:
+    from mobilebench.train import DataConfig, TrainConfig, build_recipe, train
+
+    recipe = build_recipe("digits", explicit={"loss": "bias"})
+    result = train(
+        TrainConfig(
+            arch="mobilenet_v3_small",
+            arch_options={"width_mult": 0.5},
+            recipe=recipe,
+            data=DataConfig(kind="digits", workers=0),
+            out_dir=tmp_path / "bias",
+            seed=1,
+            progress=False,
+        )
+    )
+    assert result.completed_epochs == recipe.epochs
+    assert result.metrics["val_top1"] >= 90.0, result.metrics
+    assert torch.load(tmp_path / "bias" / "last.pt", weights_only=True)["recipe"]["loss"] == "bias"
+
+
+def test_killed_run_resumes_to_identical_weights(ce_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    argv = train_argv(out, "--loss", "ce", "--deterministic", "--log-every-steps", "1")
+    proc = subprocess.Popen(argv, env=subprocess_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        # Wait for the first epoch's checkpoint, then for a step of the second epoch.
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (out / "last.pt").exists() and any(r.get("epoch") == 1 for r in _safe_log(out)):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    checkpoint = torch.load(out / "last.pt", weights_only=True)
+    assert (checkpoint["epoch"], checkpoint["batch"]) == (1, 0)
+    assert any(r["event"] == "step" and r["epoch"] == 1 for r in read_log(out))  # killed mid-epoch
+
+    run_cli(argv + ["--resume"])
+
+    reference = torch.load(ce_run / "last.pt", weights_only=True)
+    resumed = torch.load(out / "last.pt", weights_only=True)
+    assert_same_tensors(resumed["model"], reference["model"])
+    for a, b in zip(resumed["optimizer"]["state"].values(), reference["optimizer"]["state"].values(), strict=True):
+        assert_same_tensors(a, b)
+    # The log reads as one run: the killed epoch's records were replaced, losses identical.
+    strip = ("epoch_time_s", "images_per_s")
+    assert [{k: v for k, v in r.items() if k not in strip} for r in read_log(out)] == [
+        {k: v for k, v in r.items() if k not in strip} for r in read_log(ce_run)
+    ]
+
+
+def _safe_log(out: Path) -> list[dict]:
+    try:
+        return read_log(out)
+    except (FileNotFoundError, ValueError):
+        return []  # not written yet, or a line half-written at this instant
+
+
+def test_resume_and_overwrite_guards(ce_run: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mobilebench.cli.main import app
+    from mobilebench.errors import UsageError
+
+    base = train_argv(ce_run)[4:]  # drop "python -m mobilebench.cli.main"
+    runner = CliRunner()
+    result = runner.invoke(app, base)
+    assert isinstance(result.exception, UsageError) and "already holds a training run" in str(result.exception)
+    result = runner.invoke(app, [*base, "--resume", "--lr", "0.2"])
+    assert isinstance(result.exception, UsageError) and "lr: 0.05 -> 0.2" in str(result.exception)
+    result = runner.invoke(app, [*base, "--resume", "--seed", "2"])
+    assert isinstance(result.exception, UsageError) and "seed" in str(result.exception)
+    result = runner.invoke(app, [*base, "--resume", "--set", "no_such_key=1"])
+    assert isinstance(result.exception, UsageError) and "unknown recipe key no_such_key" in str(result.exception)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
+    out, dumps = tmp_path / "ddp", tmp_path / "dumps"
+    worker = Path(__file__).with_name("ddp_worker.py")
+    env = subprocess_env()
+    env["OMP_NUM_THREADS"] = "1"
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
+            "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
+            str(worker), str(out), str(dumps),
+        ],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    rank0 = torch.load(dumps / "rank0.pt", weights_only=True)
+    rank1 = torch.load(dumps / "rank1.pt", weights_only=True)
+    checkpoint = torch.load(out / "last.pt", weights_only=True)
+    assert_same_tensors(rank0, rank1)
+    assert_same_tensors(rank0, checkpoint["model"])
+    # One writer: exactly one checkpoint set and one log, no per-rank files.
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "last.pt", "log.jsonl"]
+    assert checkpoint["world_size"] == 2 and len(checkpoint["rank_states"]) == 2
+    # 1437 training images, 32 per process and step: 22 steps per epoch on each rank.
+    assert checkpoint["global_step"] == 2 * 22
+    assert checkpoint["loss"]["running_min"].item() < 1e5  # Bias Loss in the authors' mode ran
+    # With an EMA, load_checkpoint picks the EMA weights, as the paper evaluates them.
+    model = create_model("mobilenet_v3_small", num_classes=10, width_mult=0.5)
+    assert load_checkpoint(model, out / "last.pt").wrapper_key == "model_ema"
+    assert_same_tensors(model.state_dict(), checkpoint["model_ema"])
+    records = epoch_records(out)
+    assert len(records) == 2 and records[-1]["val_count"] == 360
+    assert os.environ.get("RANK") is None  # nothing leaked into the test process
