@@ -16,8 +16,20 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test runner setup clean
 
+# The main job on the built-in emulated phone: start the emulator (Pixel 4 profile) in
+# the background, profile two models through it over ADB, print the table, stop it.
+DEMO_DIR := .make/demo
 demo: setup runner
-	$(BIN)/mobilebench flops
+	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	@$(BIN)/mobilebench emulator --profile pixel4 --port 0 --root $(DEMO_DIR)/phone > $(DEMO_DIR)/emulator.log 2>&1 & \
+	pid=$$!; trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT; \
+	for _ in $$(seq 300); do \
+	  address=$$(grep -o 'listening on 127.0.0.1:[0-9]*' $(DEMO_DIR)/emulator.log | cut -d' ' -f3); \
+	  [ -n "$$address" ] && break; kill -0 $$pid 2>/dev/null || break; sleep 0.1; \
+	done; \
+	[ -n "$$address" ] || { cat $(DEMO_DIR)/emulator.log; echo "the emulator did not start"; exit 1; }; \
+	echo "emulated Pixel 4 at $$address"; \
+	$(BIN)/mobilebench profile skipnet_m mobilenet_v3_large --device emulator --address $$address
 
 test: setup runner
 	$(BIN)/python -m pytest

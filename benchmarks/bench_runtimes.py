@@ -95,8 +95,17 @@ def measure(name: str, warmup: int, iterations: int) -> list[Row]:
     for label, values in samples.items():
         deciles = statistics.quantiles(values, n=10)
         median = statistics.median(values)
-        rows.append(Row(name, label, round(median, 3), round(deciles[0], 3), round(deciles[-1], 3),
-                        round(median / eager_median, 3), len(values)))
+        rows.append(
+            Row(
+                name,
+                label,
+                round(median, 3),
+                round(deciles[0], 3),
+                round(deciles[-1], 3),
+                round(median / eager_median, 3),
+                len(values),
+            )
+        )
     return rows
 
 
@@ -131,12 +140,21 @@ def main(argv: list[str] | None = None) -> int:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"single-thread latency, batch 1, {platform.machine()} {platform.processor() or ''}".strip())
+        table = Table(
+            title=f"single-thread latency, batch 1, {platform.machine()} {platform.processor() or ''}".strip()
+        )
         for column in ("model", "runtime", "median ms", "p10 ms", "p90 ms", "x eager", "n"):
             table.add_column(column, justify="left" if column in ("model", "runtime") else "right")
         for r in rows:
-            table.add_row(r.model, r.runtime, f"{r.median_ms:.2f}", f"{r.p10_ms:.2f}", f"{r.p90_ms:.2f}",
-                          f"{r.ratio_to_eager:.2f}", str(r.iterations))
+            table.add_row(
+                r.model,
+                r.runtime,
+                f"{r.median_ms:.2f}",
+                f"{r.p10_ms:.2f}",
+                f"{r.p90_ms:.2f}",
+                f"{r.ratio_to_eager:.2f}",
+                str(r.iterations),
+            )
         Console(width=120).print(table)
         print(f"torch {torch.__version__}, {args.warmup} warm-up + {args.iterations} interleaved rounds per model")
     return 0

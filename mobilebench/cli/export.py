@@ -33,8 +33,20 @@ class OutputFormat(str, enum.Enum):
 
 
 CSV_COLUMNS = (
-    "name", "runtime", "dtype", "path", "output", "sha256", "size_bytes", "cached", "weights",
-    "parity_max_abs_diff", "parity_relative", "top1_agreement", "delegated_ops", "portable_ops",
+    "name",
+    "runtime",
+    "dtype",
+    "path",
+    "output",
+    "sha256",
+    "size_bytes",
+    "cached",
+    "weights",
+    "parity_max_abs_diff",
+    "parity_relative",
+    "top1_agreement",
+    "delegated_ops",
+    "portable_ops",
 )
 
 
@@ -58,7 +70,8 @@ def summary(artifact: Artifact, output: Path | None) -> dict[str, Any]:
         "top1_agreement": parity.get("top1_agreement"),
         "delegated_ops": delegation.get("delegated_ops"),
         "portable_ops": ", ".join(f"{op} x{n}" for op, n in (delegation.get("portable_op_counts") or {}).items())
-        if delegation else None,
+        if delegation
+        else None,
     }
 
 
@@ -77,8 +90,11 @@ def _print_table(artifact: Artifact, output: Path | None) -> None:
         table.add_row("copied to", str(output))
     table.add_row("size", f"{row['size_bytes'] / 1e6:.2f} MB")
     table.add_row("sha256", artifact.sha256)
-    table.add_row("input", "x".join(map(str, artifact.input_shape))
-                  + (" (dynamic batch)" if prov["artifact"].get("dynamic_batch") else ""))
+    table.add_row(
+        "input",
+        "x".join(map(str, artifact.input_shape))
+        + (" (dynamic batch)" if prov["artifact"].get("dynamic_batch") else ""),
+    )
     weights = prov["model"]["weights"]
     if weights == "checkpoint":
         weights += f" {prov['model']['checkpoint']} (sha256 {prov['model']['checkpoint_sha256'][:12]})"
@@ -105,19 +121,35 @@ def _print_table(artifact: Artifact, output: Path | None) -> None:
 
 def command(
     name: Annotated[str, typer.Argument(help="Model card, architecture name, or checkpoint file (with --arch).")],
-    runtime: Annotated[Runtime, typer.Option("--runtime", help="Target runtime.", case_sensitive=False)] = Runtime.executorch,
-    dtype: Annotated[Dtype, typer.Option("--dtype", help="fp32, or int8 (PT2E static, XNNPACK; ExecuTorch only).",
-                                         case_sensitive=False)] = Dtype.fp32,
-    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="Weights file (overrides the card's).")] = None,
+    runtime: Annotated[
+        Runtime, typer.Option("--runtime", help="Target runtime.", case_sensitive=False)
+    ] = Runtime.executorch,
+    dtype: Annotated[
+        Dtype,
+        typer.Option("--dtype", help="fp32, or int8 (PT2E static, XNNPACK; ExecuTorch only).", case_sensitive=False),
+    ] = Dtype.fp32,
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="Weights file (overrides the card's).")
+    ] = None,
     arch: Annotated[str | None, typer.Option("--arch", help="Architecture of a checkpoint file given as NAME.")] = None,
-    input_size: Annotated[int | None, typer.Option("--input-size", help="Input side in pixels (default: card, else 224).")] = None,
-    output: Annotated[Path | None, typer.Option("--output", help="Also copy the artifact to this file or folder.")] = None,
-    calibration_dir: Annotated[Path | None, typer.Option(
-        "--calibration-dir", help="int8: calibrate on images in this folder (default: synthetic inputs).")] = None,
+    input_size: Annotated[
+        int | None, typer.Option("--input-size", help="Input side in pixels (default: card, else 224).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Also copy the artifact to this file or folder.")
+    ] = None,
+    calibration_dir: Annotated[
+        Path | None,
+        typer.Option("--calibration-dir", help="int8: calibrate on images in this folder (default: synthetic inputs)."),
+    ] = None,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="Leave the batch dimension dynamic.")] = False,
-    cache_dir: Annotated[Path | None, typer.Option(
-        "--cache-dir", help="Artifact cache folder (default: <user cache>/mobilebench/artifacts).")] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.", case_sensitive=False)] = OutputFormat.table,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", help="Artifact cache folder (default: <user cache>/mobilebench/artifacts)."),
+    ] = None,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format.", case_sensitive=False)
+    ] = OutputFormat.table,
 ) -> None:
     """Export to ExecuTorch (.pte, XNNPACK) or ONNX, check it against PyTorch, cache it."""
     from mobilebench.export import ExportOptions, copy_atomic, export_model, resolve_output
@@ -127,14 +159,19 @@ def command(
         runtime=runtime.value, dtype=dtype.value, dynamic_batch=dynamic_batch, calibration_dir=calibration_dir
     )
     resolved = resolve_model(name, checkpoint=checkpoint, arch=arch, input_size=input_size)
-    target = resolve_output(output, name=resolved.name, runtime=options.runtime, dtype=options.dtype) if output else None
+    target = (
+        resolve_output(output, name=resolved.name, runtime=options.runtime, dtype=options.dtype) if output else None
+    )
     artifact = export_model(resolved, options, cache_dir=cache_dir, progress=True)
     if target is not None:
         copy_atomic(artifact.path, target)
 
     if fmt is OutputFormat.json:
-        payload = {**summary(artifact, target), "input_shape": list(artifact.input_shape),
-                   "provenance": artifact.provenance}
+        payload = {
+            **summary(artifact, target),
+            "input_shape": list(artifact.input_shape),
+            "provenance": artifact.provenance,
+        }
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     elif fmt is OutputFormat.csv:
         buffer = io.StringIO()

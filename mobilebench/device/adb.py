@@ -5,7 +5,9 @@ What this adds to adb-shell:
 - its own TCP transport (:class:`SocketTransport`): adb-shell's stock one ignores partial
   ``send()``s on non-blocking sockets and spins until its read timeout when the device
   closes the connection; ours uses ``sendall`` and reports a closed connection at once;
-- exit statuses for ``shell:`` (protocol v1 has none) via a sentinel line;
+- exit statuses for ``shell:`` (protocol v1 has none) via a sentinel line, kept out of
+  the output that is streamed to callers while the command runs;
+- one deadline for a whole command (adb-shell's timeouts bound single reads);
 - quoting of every argument;
 - reconnecting: after any timeout the connection is closed (adb-shell's stream state is
   unusable after one) and the next call reconnects; a dropped connection is retried once
@@ -19,6 +21,7 @@ stream's CLSE when another thread reads it first, so threads must not share one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shlex
@@ -26,7 +29,7 @@ import socket
 import stat as stat_module
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -37,6 +40,8 @@ from adb_shell.transport.base_transport import BaseTransport
 from mobilebench.device.base import (
     CommandResult,
     Device,
+    OutputCallback,
+    OutputRelay,
     ProgressCallback,
     RemoteStat,
     check_local_file,
@@ -111,6 +116,115 @@ class SocketTransport(BaseTransport):
         return len(data)
 
 
+class DeadlineTransport(BaseTransport):
+    """Wraps a transport so that every read and write ends by a monotonic deadline.
+
+    adb-shell bounds each read by ``transport_timeout_s`` and ``read_timeout_s``, so a
+    command that keeps printing would never time out; within :meth:`deadline` each
+    transfer waits at most until the deadline and then raises AdbTimeoutError (also for
+    USB, whose own timeout error would otherwise look like a dropped link).
+    """
+
+    def __init__(self, inner: BaseTransport) -> None:
+        self._inner = inner
+        self._deadline: float | None = None
+
+    @contextlib.contextmanager
+    def deadline(self, at: float) -> Iterator[None]:
+        """Bound every transfer inside the block by ``at`` (``time.monotonic()`` seconds)."""
+        self._deadline = at
+        try:
+            yield
+        finally:
+            self._deadline = None
+
+    def _bounded(self, timeout_s: float | None) -> float | None:
+        if self._deadline is None:
+            return timeout_s
+        remaining_s = self._deadline - time.monotonic()
+        if remaining_s <= 0:
+            raise adb_errors.AdbTimeoutError("the deadline passed")
+        return remaining_s if timeout_s is None else min(timeout_s, remaining_s)
+
+    def _past_deadline(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
+
+    def connect(self, transport_timeout_s: float | None) -> None:
+        self._inner.connect(transport_timeout_s)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def bulk_read(self, numbytes: int, transport_timeout_s: float | None) -> bytes:
+        try:
+            return self._inner.bulk_read(numbytes, self._bounded(transport_timeout_s))
+        except Exception:
+            if self._past_deadline():
+                raise adb_errors.AdbTimeoutError("the deadline passed") from None
+            raise
+
+    def bulk_write(self, data: bytes, transport_timeout_s: float | None) -> int:
+        try:
+            return self._inner.bulk_write(data, self._bounded(transport_timeout_s))
+        except Exception:
+            if self._past_deadline():
+                raise adb_errors.AdbTimeoutError("the deadline passed") from None
+            raise
+
+
+class SentinelHoldBack:
+    """Splits a growing output into bytes safe to show now and a tail held back because
+    it may be the start of the exit-status sentinel (see :func:`wrap_with_status`).
+
+    Only the longest tail that is a prefix of ``marker`` is held (usually nothing, or a
+    final newline, since the marker starts with one), so output reaches the caller while
+    the command runs. Once the whole marker has arrived nothing more is released; what
+    remains of the command's output is released by :meth:`finish`.
+    """
+
+    def __init__(self, marker: bytes) -> None:
+        self._marker = marker
+        self._output = bytearray()
+        self._released = 0
+        self._marker_seen = False
+
+    @property
+    def output(self) -> bytes:
+        """Everything received so far, sentinel included."""
+        return bytes(self._output)
+
+    def feed(self, data: bytes) -> bytes:
+        """Add ``data``; return the bytes that have become safe to show."""
+        self._output += data
+        if self._marker_seen:
+            return b""
+        # No marker can start before _released: a prefix of it would have been held.
+        index = self._output.find(self._marker, self._released)
+        if index >= 0:
+            self._marker_seen = True
+            safe = index
+        else:
+            safe = len(self._output) - self._held_length()
+        released, self._released = self._output[self._released : safe], safe
+        return bytes(released)
+
+    def finish(self, stdout: bytes) -> bytes:
+        """The rest of ``stdout`` (the output without its sentinel) not yet released."""
+        return stdout[self._released :]
+
+    def _held_length(self) -> int:
+        tail = self._output[self._released :]
+        for length in range(min(len(self._marker) - 1, len(tail)), 0, -1):
+            if tail.endswith(self._marker[:length]):
+                return length
+        return 0
+
+
+class _CallbackFailed(Exception):
+    """Carries an exception raised by an output callback past the connection handling,
+    which must not mistake it for a link failure."""
+
+
 _TIMEOUTS = (adb_errors.TcpTimeoutException, adb_errors.AdbTimeoutError, socket.timeout)
 # Anything that leaves the connection in an unknown state: reconnect before the next call.
 _DROPS: tuple[type[BaseException], ...] = (
@@ -140,6 +254,7 @@ class AdbDevice(Device):
         self._io_timeout_s = float(timeout_s)
         self._key_path = key_path or (Path(profile.adb_key) if profile.adb_key else None)
         self._adb: _AdbShellDevice | None = None
+        self._transport: DeadlineTransport | None = None
 
     # -- connection ----------------------------------------------------------------------
 
@@ -154,6 +269,7 @@ class AdbDevice(Device):
             except Exception:  # noqa: BLE001 - closing a broken link must not raise
                 pass
             self._adb = None
+            self._transport = None
 
     def _make_transport(self) -> BaseTransport:
         if self.profile.transport == "adb-tcp":
@@ -184,7 +300,7 @@ class AdbDevice(Device):
             return self._adb
         key = ensure_key_pair(self._key_path)
         signer = load_signer(key)
-        transport = self._make_transport()
+        transport = DeadlineTransport(self._make_transport())
         adb = _AdbShellDevice(transport, default_transport_timeout_s=self._io_timeout_s, banner=b"mobilebench")
         sent_public_key: list[bool] = []  # set when every signature was refused
         timeout = self._io_timeout_s
@@ -211,7 +327,7 @@ class AdbDevice(Device):
             raise MobilebenchError(
                 f"cannot reach device {self.profile.name!r} at {self.profile.endpoint}: {_describe(exc, timeout)}"
             ) from None
-        self._adb = adb
+        self._adb, self._transport = adb, transport
         return adb
 
     def _with_connection(self, label: str, op: Callable[[_AdbShellDevice], T], *, idempotent: bool, timeout_s: float) -> T:
@@ -241,24 +357,52 @@ class AdbDevice(Device):
         idempotent: bool = False,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
+        on_output: OutputCallback | None = None,
     ) -> CommandResult:
         script = build_command(argv, env=env, cwd=cwd)
-        return self._run_script(script, label=f"command {os.path.basename(argv[0])!r}", timeout_s=timeout_s, idempotent=idempotent)
+        label = f"command {os.path.basename(argv[0])!r}"
+        return self._run_script(script, label=label, timeout_s=timeout_s, idempotent=idempotent, on_output=on_output)
 
-    def _run_script(self, script: str, *, label: str, timeout_s: float, idempotent: bool) -> CommandResult:
+    def _run_script(
+        self, script: str, *, label: str, timeout_s: float, idempotent: bool, on_output: OutputCallback | None = None
+    ) -> CommandResult:
         wrapped, sentinel = wrap_with_status(script)
+        # What wrap_with_status prints before the status: a newline, then the sentinel.
+        marker = b"\n" + sentinel.encode()
 
-        def op(adb: _AdbShellDevice) -> tuple[bytes, float]:
+        def op(adb: _AdbShellDevice) -> tuple[SentinelHoldBack, OutputRelay, float]:
+            # Fresh per attempt: a retried command's output starts over.
+            hold_back, relay = SentinelHoldBack(marker), OutputRelay(on_output)
             start = time.monotonic()
-            out = adb.shell(wrapped, transport_timeout_s=timeout_s, read_timeout_s=timeout_s, timeout_s=timeout_s, decode=False)
-            return out, time.monotonic() - start
+            assert self._transport is not None  # set by _ensure_connected
+            finished = False
+            try:
+                with self._transport.deadline(start + timeout_s):
+                    chunks = adb.streaming_shell(wrapped, transport_timeout_s=timeout_s, read_timeout_s=timeout_s, decode=False)
+                    for chunk in chunks:
+                        released = hold_back.feed(chunk)
+                        if released:
+                            try:
+                                relay.feed(released)
+                            except Exception as exc:
+                                raise _CallbackFailed() from exc
+                finished = True
+            finally:
+                if not finished:
+                    self.close()  # the stream was left half read (error or interrupt)
+            return hold_back, relay, time.monotonic() - start
 
-        out, duration_s = self._with_connection(label, op, idempotent=idempotent, timeout_s=timeout_s)
+        try:
+            hold_back, relay, duration_s = self._with_connection(label, op, idempotent=idempotent, timeout_s=timeout_s)
+        except _CallbackFailed as exc:
+            raise exc.__cause__ from None  # type: ignore[misc]
+        out = hold_back.output
         parsed = split_status(out, sentinel)
         if parsed is None:
             tail = out[-200:].decode("utf-8", "replace")
             raise self._fail(f"{label} ended without reporting its exit status (the device closed the shell); last output: {tail!r}")
         stdout, code = parsed
+        relay.feed(hold_back.finish(stdout), final=True)
         return CommandResult(stdout=stdout.decode("utf-8", "replace"), exit_code=code, duration_s=duration_s)
 
     def _check(self, script: str, label: str, *, idempotent: bool = True) -> str:

@@ -9,6 +9,7 @@ closes its connection on exit. Subclasses: :class:`~mobilebench.device.adb.AdbDe
 from __future__ import annotations
 
 import abc
+import codecs
 import hashlib
 import stat as stat_module
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +22,10 @@ from mobilebench.errors import MobilebenchError, UsageError
 
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(bytes_done, bytes_total)`` while a file is transferred."""
+
+OutputCallback = Callable[[str], None]
+"""Called with each piece of a command's output (decoded text, not necessarily whole
+lines) as it arrives; see :meth:`Device.run`."""
 
 _HASHES = ("sha256", "md5")  # what devices offer, preferred first
 
@@ -40,6 +45,25 @@ class CommandResult:
     @property
     def ok(self) -> bool:
         return self.exit_code == 0
+
+
+class OutputRelay:
+    """Passes raw output bytes on to an :data:`OutputCallback` as text.
+
+    UTF-8 is decoded incrementally, so a character split between two reads is delivered
+    whole with the second (invalid bytes become U+FFFD, as in ``CommandResult.stdout``).
+    """
+
+    def __init__(self, callback: OutputCallback | None) -> None:
+        self._callback = callback
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def feed(self, data: bytes, *, final: bool = False) -> None:
+        if self._callback is None:
+            return
+        text = self._decoder.decode(data, final)
+        if text:
+            self._callback(text)
 
 
 @dataclass(frozen=True)
@@ -127,12 +151,21 @@ class Device(abc.ABC):
         idempotent: bool = False,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
+        on_output: OutputCallback | None = None,
     ) -> CommandResult:
         """Run ``argv`` (each argument quoted, never interpreted by a shell).
 
         A non-zero exit status is returned, not raised. Raises MobilebenchError when the
-        command does not finish within ``timeout_s`` or the connection drops; a dropped
-        connection is retried once after reconnecting only when ``idempotent``.
+        command does not finish within ``timeout_s`` (the whole command, however much it
+        prints) or the connection drops; a dropped connection is retried once after
+        reconnecting only when ``idempotent``.
+
+        ``on_output``, when given, is called from the calling thread with the output
+        (stdout and stderr merged) while the command runs, as UTF-8 text pieces that
+        are not necessarily whole lines; their concatenation is ``CommandResult.stdout``.
+        If a dropped connection is retried (``idempotent`` only), the callback sees the
+        output of the first attempt and then all of the second's, so it must tolerate a
+        restart. An exception raised by the callback ends the command and propagates.
         """
 
     @abc.abstractmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import selectors
 import signal
 import subprocess
 import tempfile
@@ -20,6 +21,8 @@ from pathlib import Path
 from mobilebench.device.base import (
     CommandResult,
     Device,
+    OutputCallback,
+    OutputRelay,
     ProgressCallback,
     RemoteStat,
     check_local_file,
@@ -59,6 +62,7 @@ class LocalDevice(Device):
         idempotent: bool = False,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
+        on_output: OutputCallback | None = None,
     ) -> CommandResult:
         quote_argv(argv)  # same argument checks as on a phone
         if cwd is not None and not os.path.isdir(cwd):
@@ -82,14 +86,18 @@ class LocalDevice(Device):
             return CommandResult(f"{argv[0]}: Permission denied\n", 126, time.monotonic() - start)
         except OSError as exc:  # ENOEXEC: not a binary for this machine
             return CommandResult(f"{argv[0]}: {exc.strerror}\n", 126, time.monotonic() - start)
+        relay = OutputRelay(on_output)
         try:
-            out, _ = proc.communicate(timeout=timeout_s)
+            out = _read_until_exit(proc, deadline=start + timeout_s, relay=relay)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             raise self._fail(f"command {os.path.basename(argv[0])!r} did not finish within {timeout_s:g} s") from None
         except BaseException:
             _kill_group(proc)
             raise
+        finally:
+            proc.stdout.close()
+        relay.feed(b"", final=True)
         code = proc.returncode
         return CommandResult(
             stdout=out.decode("utf-8", "replace"),
@@ -130,6 +138,31 @@ class LocalDevice(Device):
 
     def read_state(self, cpu: int) -> DeviceState:
         return parse_state(local_state_lines(cpu, self.profile.workdir), cpu, thermal_zone=self.profile.thermal_zone)
+
+
+def _read_until_exit(proc: subprocess.Popen, *, deadline: float, relay: OutputRelay) -> bytes:
+    """Everything ``proc`` prints, passed to ``relay`` as it comes; then wait for its exit.
+
+    Raises subprocess.TimeoutExpired at the monotonic ``deadline``. Like ``communicate``,
+    it reads until every writer closes the pipe (children that keep it open count).
+    """
+    fd = proc.stdout.fileno()
+    out = bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while True:
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
+                raise subprocess.TimeoutExpired(proc.args, 0)
+            if not selector.select(remaining_s):
+                continue
+            data = os.read(fd, _CHUNK)
+            if not data:
+                break
+            out += data
+            relay.feed(data)
+    proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
+    return bytes(out)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

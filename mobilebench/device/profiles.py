@@ -39,8 +39,9 @@ class DeviceProfile:
     """One device as the benchmark sees it.
 
     ``cpus`` are the device's CPU numbers a benchmark is pinned to (e.g. ``(7,)``, the
-    Pixel 4's prime core). ``runners`` maps a runtime (``executorch``, ``onnxruntime``) to
-    the runner binary's name. ``source`` is the file that last set a key of this profile
+    Pixel 4's prime core). ``runners`` maps a runtime (``executorch``, ``onnx``: the
+    names ``mobilebench profile --runtime`` takes) to the runner's name, optionally
+    ``name:PATH`` (see :func:`mobilebench.bench.session.plan_runner`). ``source`` is the file that last set a key of this profile
     (``built-in`` for the package's own file).
     """
 
@@ -149,6 +150,10 @@ def _cpus(value: Any) -> tuple[int, ...]:
     return tuple(value)
 
 
+#: Other spellings of a runtime accepted in ``runners`` tables -> the runtime's name.
+RUNTIME_ALIASES = {"onnxruntime": "onnx"}
+
+
 def _runners(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise _BadValue(f'must be a table like {{ executorch = "mobilebench_runner" }}, got {value!r}')
@@ -156,7 +161,7 @@ def _runners(value: Any) -> dict[str, str]:
     for runtime, spec in value.items():
         if not isinstance(spec, str) or not spec.strip():
             raise _BadValue(f"runner for {runtime!r} must be a non-empty string, got {spec!r}")
-        out[runtime] = spec
+        out[RUNTIME_ALIASES.get(runtime, runtime)] = spec
     return out
 
 

@@ -42,6 +42,8 @@ CACHE_FORMAT = 1
 VERSIONED_PACKAGES = ("torch", "torchao", "executorch", "onnx", "onnxscript", "onnxruntime", "mobilebench")
 #: Leftover ``.partial`` files older than this are someone's interrupted export.
 STALE_PARTIAL_S = 3600.0
+#: Cache files are readable by everyone (mkstemp creates them 0600).
+FILE_MODE = 0o644
 
 
 def default_cache_root() -> Path:
@@ -98,6 +100,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -116,8 +119,9 @@ class CacheEntry:
         return self.artifact_path.with_suffix(".json")
 
     @classmethod
-    def for_export(cls, root: Path, *, name: str, runtime: str, dtype: str, dynamic_batch: bool,
-                   suffix: str, key: str) -> CacheEntry:
+    def for_export(
+        cls, root: Path, *, name: str, runtime: str, dtype: str, dynamic_batch: bool, suffix: str, key: str
+    ) -> CacheEntry:
         dyn = "-dynbatch" if dynamic_batch else ""
         return cls(root / f"{_safe(name)}-{runtime}-{dtype}{dyn}-{key[:16]}{suffix}", key)
 
@@ -174,9 +178,11 @@ class CacheEntry:
         }
         # An old sidecar must not vouch for the new file while the two are swapped.
         self.sidecar_path.unlink(missing_ok=True)
+        os.chmod(partial, FILE_MODE)
         os.replace(partial, self.artifact_path)
-        write_atomic(self.sidecar_path, (json.dumps(provenance, indent=2, sort_keys=True, default=str) + "\n").encode())
-        return provenance
+        text = json.dumps(provenance, indent=2, sort_keys=True, default=str) + "\n"
+        write_atomic(self.sidecar_path, text.encode())
+        return json.loads(text)  # exactly what a later cache hit will read
 
 
 def prepare_cache_root(root: Path) -> Path:

@@ -121,7 +121,9 @@ def lower_to_xnnpack(program: torch.export.ExportedProgram) -> EdgeProgramManage
     except Exception as exc:  # the lowering stack raises assorted internal types
         from mobilebench.export.capture import condense_export_error
 
-        raise MobilebenchError(f"ExecuTorch could not lower the model to XNNPACK: {condense_export_error(exc)}") from None
+        raise MobilebenchError(
+            f"ExecuTorch could not lower the model to XNNPACK: {condense_export_error(exc)}"
+        ) from None
 
 
 def serialize(edge: EdgeProgramManager) -> bytes:

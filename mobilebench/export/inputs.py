@@ -90,6 +90,7 @@ def write_fixed_input(path: Path, shape: Sequence[int], seed: int = 0) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -123,9 +124,7 @@ def find_images(root: Path, limit: int) -> ImageFolder:
         raise UsageError(f"calibration folder {root} does not exist")
     if not root.is_dir():
         raise UsageError(f"calibration path {root} is not a folder")
-    found = sorted(
-        p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    )
+    found = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not found:
         raise UsageError(
             f"calibration folder {root} holds no images ({', '.join(IMAGE_SUFFIXES)}); "

@@ -17,49 +17,40 @@ from mobilebench.export.options import ONNX_OPSET
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
+BATCH_DIM = "batch"
 
 
-def export_onnx(
-    model: nn.Module,
-    example: torch.Tensor,
-    destination: Path,
-    *,
-    dynamic_batch: bool,
-    what: str,
-) -> dict[str, Any]:
-    """Write ``model`` as ONNX to ``destination`` and check it.
+def export_onnx(program: torch.export.ExportedProgram, destination: Path, *, what: str) -> dict[str, Any]:
+    """Write a captured ``program`` as ONNX to ``destination`` and check it.
 
-    ``example`` must have batch 2 when ``dynamic_batch`` (torch.export specialises 1).
-    Returns facts for the provenance: opset, input/output names, node counts per op.
+    The program comes from :func:`mobilebench.export.capture.capture`, so a model
+    torch.export cannot capture fails there, with its reason, instead of falling back to
+    the ONNX exporter's less strict capture strategies; a dynamic batch is already part
+    of it. Returns facts for the provenance: opset, input/output names, ops used.
     """
     import onnx
     import torch
 
-    dynamic_shapes = None
-    if dynamic_batch:
-        dynamic_shapes = ({0: torch.export.Dim("batch", min=1)},)
     try:
         with quiet_toolchain():
-            program = torch.onnx.export(
-                model,
-                (example,),
+            onnx_program = torch.onnx.export(
+                program,
                 dynamo=True,
                 opset_version=ONNX_OPSET,
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
-                dynamic_shapes=dynamic_shapes,
                 external_data=False,
                 verbose=False,
                 report=False,
             )
-            program.save(destination, external_data=False)
+            onnx_program.save(destination, external_data=False)
     except Exception as exc:  # the exporter raises assorted types; all mean "cannot export"
         raise MobilebenchError(f"torch.onnx.export cannot export {what}: {condense_export_error(exc)}") from None
 
+    _name_batch_dimension(destination)
     try:
         onnx.checker.check_model(str(destination), full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
@@ -75,3 +66,20 @@ def export_onnx(
         "nodes": sum(ops.values()),
         "op_counts": dict(sorted(ops.items())),
     }
+
+
+def _name_batch_dimension(path: Path) -> None:
+    """Call a symbolic batch dimension ``batch`` (the exporter names it after its
+    internal symbol, e.g. ``s77``) wherever it appears; static files are left as they are."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    first = proto.graph.input[0].type.tensor_type.shape.dim[0]
+    symbol = first.dim_param
+    if not symbol or symbol == BATCH_DIM:
+        return
+    for info in (*proto.graph.input, *proto.graph.output, *proto.graph.value_info):
+        for dim in info.type.tensor_type.shape.dim:
+            if dim.dim_param == symbol:
+                dim.dim_param = BATCH_DIM
+    onnx.save(proto, str(path))

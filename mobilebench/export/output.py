@@ -55,6 +55,7 @@ def copy_atomic(source: Path, target: Path) -> Path:
     os.close(fd)
     try:
         shutil.copyfile(source, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would surprise whoever pushes the file on
         os.replace(tmp, target)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)

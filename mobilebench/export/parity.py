@@ -71,7 +71,8 @@ def run_executorch(path: Path, inputs: Sequence[torch.Tensor]) -> list[np.ndarra
     if failure is not None:
         detail = _last_lines(native_log[0]) if native_log else ""
         raise MobilebenchError(
-            f"the ExecuTorch runtime could not run {path.name}: {failure}" + (f" (runtime log: {detail})" if detail else "")
+            f"the ExecuTorch runtime could not run {path.name}: {failure}"
+            + (f" (runtime log: {detail})" if detail else "")
         )
     return outputs
 
@@ -151,7 +152,11 @@ def check_parity(
     tolerance, or non-finite outputs); the caller removes the artifact.
     """
     outputs = RUNNERS[runtime](path, inputs)
-    result = {"runtime": RUNTIME_LABEL[runtime], "reference": "eager PyTorch fp32", **compare(reference, outputs, dtype)}
+    result = {
+        "runtime": RUNTIME_LABEL[runtime],
+        "reference": "eager PyTorch fp32",
+        **compare(reference, outputs, dtype),
+    }
     if not result["passed"]:
         if dtype == "fp32":
             raise MobilebenchError(
@@ -159,5 +164,7 @@ def check_parity(
                 f"{result['relative_max_abs_diff']:.3g} of the output scale {result['output_scale']:.3g} "
                 f"(tolerance {FP32_RELATIVE_TOLERANCE:g}); the artifact was discarded"
             )
-        raise MobilebenchError(f"parity check failed for {path.name}: the runtime produced non-finite outputs; the artifact was discarded")
+        raise MobilebenchError(
+            f"parity check failed for {path.name}: the runtime produced non-finite outputs; the artifact was discarded"
+        )
     return result

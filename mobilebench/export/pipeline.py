@@ -13,7 +13,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -146,11 +146,14 @@ def plan_calibration(options: ExportOptions, input_size: int) -> CalibrationPlan
         digest.update(path.relative_to(folder.root).as_posix().encode() + b"\0")
         digest.update(artifact_cache.file_sha256(path).encode())
     preprocessing = (
-        f"shorter side resized to round({input_size}/{CROP_FRACTION}), center crop {input_size}, "
-        "ImageNet mean/std"
+        f"shorter side resized to round({input_size}/{CROP_FRACTION}), center crop {input_size}, ImageNet mean/std"
     )
-    key = {"source": "images", "images": len(folder.files), "content_sha256": digest.hexdigest(),
-           "preprocessing": preprocessing}
+    key = {
+        "source": "images",
+        "images": len(folder.files),
+        "content_sha256": digest.hexdigest(),
+        "preprocessing": preprocessing,
+    }
     record = {**key, "dir": str(folder.root.resolve()), "images_found": folder.total_found}
     return CalibrationPlan(folder.files, len(folder.files), key, record)
 
@@ -166,7 +169,9 @@ def _weights(resolved: ResolvedModel) -> dict[str, Any]:
     return {"random_init_seed": INIT_SEED}
 
 
-def key_material(resolved: ResolvedModel, options: ExportOptions, calibration: CalibrationPlan | None) -> dict[str, Any]:
+def key_material(
+    resolved: ResolvedModel, options: ExportOptions, calibration: CalibrationPlan | None
+) -> dict[str, Any]:
     """Everything the artifact's bytes depend on; cheap (nothing is built or traced)."""
     return {
         "cache_format": artifact_cache.CACHE_FORMAT,
@@ -271,7 +276,7 @@ def export_model(
             delegation = facts.pop("delegation", None)
             provenance = {
                 "format": artifact_cache.CACHE_FORMAT,
-                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "model": _model_record(resolved),
                 "artifact": {
                     "runtime": options.runtime,
@@ -331,20 +336,28 @@ def _capture_example(resolved: ResolvedModel, options: ExportOptions) -> torch.T
     return fixed_input((batch, *resolved.input_shape[1:]), 0)
 
 
-def _export_onnx(model: nn.Module, resolved: ResolvedModel, options: ExportOptions, partial: Path,
-                 steps: Steps) -> dict[str, Any]:
+def _export_onnx(
+    model: nn.Module, resolved: ResolvedModel, options: ExportOptions, partial: Path, steps: Steps
+) -> dict[str, Any]:
     from mobilebench.export.onnx_export import export_onnx
 
-    with steps.step("export ONNX (torch.onnx dynamo) + onnx.checker"):
-        onnx_facts = export_onnx(
-            model, _capture_example(resolved, options), partial,
-            dynamic_batch=options.dynamic_batch, what=resolved.name,
-        )
-    return {"exporter": "torch.onnx.export(dynamo=True)", "onnx": onnx_facts}
+    example = _capture_example(resolved, options)
+    with steps.step("capture (torch.export)"):
+        # 0 = no upper bound: onnxruntime sizes its buffers per call.
+        program = capture(model, example, dynamic_batch_max=0 if options.dynamic_batch else None, what=resolved.name)
+    with steps.step("export ONNX + onnx.checker"):
+        onnx_facts = export_onnx(program, partial, what=resolved.name)
+    return {"exporter": "torch.export + torch.onnx.export(dynamo=True)", "onnx": onnx_facts}
 
 
-def _export_executorch(model: nn.Module, resolved: ResolvedModel, options: ExportOptions,
-                       calibration: CalibrationPlan | None, partial: Path, steps: Steps) -> dict[str, Any]:
+def _export_executorch(
+    model: nn.Module,
+    resolved: ResolvedModel,
+    options: ExportOptions,
+    calibration: CalibrationPlan | None,
+    partial: Path,
+    steps: Steps,
+) -> dict[str, Any]:
     from mobilebench.export import executorch_lower
 
     example = _capture_example(resolved, options)

@@ -49,6 +49,21 @@ class DistContext:
         dist.gather_object(obj, gathered, dst=0)
         return gathered
 
+    @torch.no_grad()
+    def average_buffers(self, module: torch.nn.Module) -> None:
+        """Replace every floating-point buffer (BatchNorm statistics) by its mean over ranks.
+
+        DDP broadcasts rank 0's buffers at the start of each forward, but every rank then
+        updates its own copy, so after a step they differ; averaging makes them identical
+        (and uses every rank's batches) before evaluation and checkpoints.
+        """
+        if not self.distributed:
+            return
+        for buffer in module.buffers():
+            if buffer.is_floating_point():
+                dist.all_reduce(buffer, op=dist.ReduceOp.SUM)
+                buffer.div_(self.world_size)
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
@@ -56,6 +71,12 @@ class DistContext:
     def close(self) -> None:
         if self.distributed and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def single_process() -> DistContext:
+    """A context for work that never joins a group (evaluation): the first GPU, else the CPU."""
+    device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+    return DistContext(rank=0, world_size=1, local_rank=0, device=device)
 
 
 def init_distributed() -> DistContext:

@@ -183,7 +183,7 @@ def evaluate_named(request: EvalRequest, *, show_progress: bool = True) -> EvalR
     """Resolve, build and evaluate ``request.name`` on one split (single process)."""
     from mobilebench.train.data import EpochBatchSampler, make_loader, preprocess_for
     from mobilebench.train.datasets import held_out_split, open_dataset
-    from mobilebench.train.distributed import init_distributed
+    from mobilebench.train.distributed import single_process
     from mobilebench.zoo.checkpoint import (
         EMA_KEYS,
         extract_state_dict,
@@ -228,7 +228,7 @@ def evaluate_named(request: EvalRequest, *, show_progress: bool = True) -> EvalR
     state_dict, _ = strip_data_parallel_prefix(state_dict)
     load_state_dict_checked(model, state_dict, source=f"checkpoint {resolved.checkpoint}")
 
-    ctx = init_distributed()
+    ctx = single_process()
     model.to(ctx.device).eval()
     dataset = open_dataset(request.kind, request.data, split)
     where = f"{request.data or request.kind} split {split!r}"

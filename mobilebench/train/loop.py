@@ -16,9 +16,10 @@
   ``"event": "epoch"`` with the evaluation; on resume, records after the checkpoint are
   dropped so the log reads as one run.
 - **DDP.** Rank r of N takes every N-th sample (per-process batch = batch_size / N),
-  gradients are all-reduced, BatchNorm statistics broadcast from rank 0, the Bias Loss
-  normalised over the global batch; evaluation is sharded and summed. Only rank 0
-  writes files or shows progress.
+  gradients are all-reduced, the Bias Loss normalised over the global batch. BatchNorm
+  statistics (live and EMA) are averaged over ranks at every checkpoint, so all ranks
+  hold identical weights there; evaluation is sharded and summed. Only rank 0 writes
+  files or shows progress.
 - **CUDA.** AMP (float16 with a gradient scaler, or bfloat16), channels-last, pinned
   memory, cuDNN autotuning unless deterministic.
 """
@@ -188,6 +189,8 @@ def _check_resume_compatible(config: TrainConfig, stored: dict[str, Any], recipe
         "arch options": (dict(stored.get("arch_options") or {}), dict(config.arch_options)),
         "seed": (stored["run"].get("seed"), config.seed),
         "feature module": (stored["run"].get("feature_module"), config.feature_module),
+        # Under DDP, BatchNorm statistics are averaged at every checkpoint: part of the run.
+        "checkpoint interval": (stored["run"].get("checkpoint_every_steps", 0), config.checkpoint_every_steps),
         "dataset kind": (stored["dataset"].get("kind"), config.data.kind),
         "number of classes": (stored.get("num_classes"), num_classes),
     }
@@ -355,6 +358,7 @@ class _Trainer:
                 "seed": self.config.seed,
                 "deterministic": self.config.deterministic,
                 "feature_module": self.config.feature_module,
+                "checkpoint_every_steps": self.config.checkpoint_every_steps,
             },
             "world_size": self.ctx.world_size,
             "epoch": self.epoch,
@@ -375,6 +379,11 @@ class _Trainer:
         if self.ema is not None:
             state["model_ema"] = self.ema.state_dict()
         return state
+
+    def _sync_buffers(self) -> None:
+        self.ctx.average_buffers(self.model)
+        if self.ema is not None:
+            self.ctx.average_buffers(self.ema.module)
 
     def _save(self, *, best: bool) -> None:
         state = self._checkpoint()
@@ -468,6 +477,7 @@ class _Trainer:
                                 "step": self.global_step, "lr": lr, "loss": loss})
             if (config.checkpoint_every_steps and self.global_step % config.checkpoint_every_steps == 0
                     and self.batch < self.steps_per_epoch):
+                self._sync_buffers()
                 self._save(best=False)
 
         loss_sum, correct, seen = ctx.all_reduce_sum([*self.meters.sums.tolist(), float(self.meters.seen)])
@@ -483,6 +493,7 @@ class _Trainer:
             "epoch_time_s": elapsed,
             "images_per_s": local_images * ctx.world_size / max(elapsed, 1e-9),
         }
+        self._sync_buffers()  # before evaluation: every rank scores with the same statistics
         last_epoch = self.epoch + 1 == recipe.epochs
         evaluated = (self.epoch + 1) % recipe.eval_every_epochs == 0 or last_epoch
         if evaluated:

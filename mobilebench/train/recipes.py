@@ -15,8 +15,10 @@ Built-in recipes (``RECIPES``):
 - ``cifar100``: SGD lr 0.1 momentum 0.9, weight decay 5e-4 (all parameters), lr x0.2 at
   epochs 60, 120 and 160, 200 epochs, random crop with 4 px padding + flip + rotation in
   [-15, 15] degrees. The batch size is not in the paper: 128, the usual CIFAR-100 code's.
-- ``digits``: not from the paper; a smoke-test recipe for ``--dataset digits`` that
-  trains a small network to >90% in seconds on a CPU.
+- ``digits``: not from the paper; a smoke-test recipe for ``--dataset digits``: SGD
+  (Nesterov) lr 0.05 for a batch of 64, one warm-up epoch, x0.1 after epoch 4 of 6, no
+  augmentation. MobileNetV3-Small at width 0.5 reaches about 95% held-out top-1 in
+  132 steps (about a minute on a 2-core CPU).
 
 ``batch_size`` is the total over all processes (each of N processes takes
 ``batch_size / N``); ``lr`` is the peak learning rate for that total batch and is not
@@ -167,7 +169,7 @@ CIFAR100 = Recipe(
 
 DIGITS = Recipe(
     name="digits",
-    epochs=8,
+    epochs=6,
     batch_size=64,
     optimizer="sgd",
     lr=0.05,
@@ -176,7 +178,7 @@ DIGITS = Recipe(
     weight_decay=5e-5,
     lr_schedule="multistep",
     lr_decay=0.1,
-    lr_milestones=(6,),
+    lr_milestones=(4,),
     warmup_epochs=1.0,
     warmup_lr=0.005,
     bn_momentum=0.1,

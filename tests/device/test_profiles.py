@@ -55,7 +55,7 @@ def test_load_order_user_then_project_then_extra(project: Path, tmp_path: Path) 
     assert pixel4.cpus == (7,) and pixel4.expected_model == "Pixel 4"  # kept from the built-in
     assert pixel4.runners == {
         "executorch": "mobilebench_runner",
-        "onnxruntime": "onnxruntime_perf_test",
+        "onnx": "onnxruntime_perf_test",
         "tflite": "benchmark_model",
     }
     assert pixel4.source == str(project / "devices.toml")

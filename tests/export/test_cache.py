@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from mobilebench.errors import MobilebenchError
-from mobilebench.export import ExportOptions, export_model
+from mobilebench.export import ExportOptions, export_model, parity
 from mobilebench.export import cache as artifact_cache
-from mobilebench.export import parity
 from mobilebench.export.cache import CacheEntry
 
 
 def _entry(tmp_path, key: str = "ab" * 32) -> CacheEntry:
-    return CacheEntry.for_export(tmp_path, name="net/v1", runtime="onnx", dtype="fp32",
-                                 dynamic_batch=False, suffix=".onnx", key=key)
+    return CacheEntry.for_export(
+        tmp_path, name="net/v1", runtime="onnx", dtype="fp32", dynamic_batch=False, suffix=".onnx", key=key
+    )
 
 
 def _commit(entry: CacheEntry, data: bytes) -> dict:

@@ -25,9 +25,20 @@ def test_json_output_and_output_copy(skipnet_fp32_pte, tmp_path) -> None:
     """A real CLI process; the session's export makes this a cache hit."""
     target = tmp_path / "skipnet.pte"
     proc = subprocess.run(
-        [sys.executable, "-m", "mobilebench.cli.main", "export", "skipnet_m", "--format", "json",
-         "--output", str(target)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "mobilebench.cli.main",
+            "export",
+            "skipnet_m",
+            "--format",
+            "json",
+            "--output",
+            str(target),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(proc.stdout)  # stdout holds the JSON document and nothing else
@@ -54,7 +65,8 @@ def test_unwritable_output_fails_before_exporting(make_output, message, tmp_path
     cache = tmp_path / "cache"
     code, out, err = run_in_process(
         ["export", "skipnet_m", "--output", str(make_output(tmp_path)), "--cache-dir", str(cache)],
-        monkeypatch, capsys,
+        monkeypatch,
+        capsys,
     )
     assert code == 1
     assert err.startswith("error: cannot write") and message in err and err.count("\n") == 1
@@ -70,9 +82,18 @@ def test_output_suffix_must_match_runtime(tmp_path, monkeypatch, capsys) -> None
 
 def test_calibration_folder_without_images(tmp_path, monkeypatch, capsys) -> None:
     code, _, err = run_in_process(
-        ["export", "skipnet_m", "--dtype", "int8", "--calibration-dir", str(tmp_path),
-         "--cache-dir", str(tmp_path / "cache")],
-        monkeypatch, capsys,
+        [
+            "export",
+            "skipnet_m",
+            "--dtype",
+            "int8",
+            "--calibration-dir",
+            str(tmp_path),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        monkeypatch,
+        capsys,
     )
     assert code == 2 and "holds no images" in err and err.count("\n") == 1
 

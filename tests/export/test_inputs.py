@@ -37,8 +37,12 @@ def test_fixed_input_matches_documented_generator() -> None:
 def test_fixed_input_pinned_values() -> None:
     # Pinned so that a change of generator (which would silently break the C++ runner's
     # parity) fails here.
-    assert fixed_input((4,), 0).tolist() == [0.3627777099609375, 0.7782546281814575,
-                                              -0.13159775733947754, 0.6228744983673096]
+    assert fixed_input((4,), 0).tolist() == [
+        0.3627777099609375,
+        0.7782546281814575,
+        -0.13159775733947754,
+        0.6228744983673096,
+    ]
 
 
 def test_fixed_input_is_deterministic_and_seeded() -> None:
@@ -82,7 +86,7 @@ def test_calibration_images_are_cropped_and_normalised(tmp_path) -> None:
 
     x = load_image(tmp_path / "b.png", 64)
     assert x.shape == (1, 3, 64, 64) and x.dtype == torch.float32
-    expected = [(c / 255 - m) / s for c, m, s in zip(color, IMAGENET_MEAN, IMAGENET_STD)]
+    expected = [(c / 255 - m) / s for c, m, s in zip(color, IMAGENET_MEAN, IMAGENET_STD, strict=True)]
     assert torch.allclose(x.mean(dim=(0, 2, 3)), torch.tensor(expected), atol=1e-3)
     assert load_image(tmp_path / "a.JPG", 48).shape == (1, 3, 48, 48)  # grayscale -> RGB
 

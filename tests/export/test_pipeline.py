@@ -122,8 +122,9 @@ def test_changed_weights_or_options_miss_the_cache(skipnet_m, skipnet_fp32_pte) 
 
 def test_dynamic_batch_onnx_accepts_other_batch_sizes(tmp_path) -> None:
     resolved = resolve_model("mobilenet_v3_small", input_size=96)
-    artifact = export_model(resolved, ExportOptions(runtime="onnx", dynamic_batch=True),
-                            cache_dir=tmp_path, progress=False)
+    artifact = export_model(
+        resolved, ExportOptions(runtime="onnx", dynamic_batch=True), cache_dir=tmp_path, progress=False
+    )
     assert artifact.provenance["artifact"]["batch_range"] == [1, None]
     assert artifact.provenance["parity"]["inputs"] == 2  # batch 1 and batch 2
     x = fixed_input((3, 3, 96, 96), 0)

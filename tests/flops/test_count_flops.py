@@ -23,7 +23,7 @@ PAPER_FLOPS_TOLERANCE = {"skipnet_xs": 0.05, "skipnet_m": 0.02, "skipnet_l": 0.0
 
 
 @pytest.fixture(scope="module", autouse=True)
-def shipped_cards(tmp_path_factory):
+def shipped_cards():
     """Count against the shipped cards whatever the working directory holds."""
     patch = pytest.MonkeyPatch()
     patch.setenv("MOBILEBENCH_MODELS_DIR", str(paths.project_root() / "models"))
