@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -60,8 +61,6 @@ class Steps:
 
     def __enter__(self) -> Steps:
         if self.enabled:
-            import sys
-
             from rich.console import Console
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -99,8 +98,8 @@ class Steps:
             yield advance
         except BaseException:
             if task is not None:
-                self._progress.update(task, description=f"[red]✗ {label}")
-                self._progress.stop_task(task)
+                self._progress.remove_task(task)
+                self._progress.console.print(f"[red]✗[/] {label}")
             raise
         finally:
             self.seconds[label] = round(time.perf_counter() - start, 3)

@@ -87,7 +87,7 @@ def test_interrupted_export_leaves_no_partial(tmp_path, monkeypatch, skipnet_m) 
     """An export killed while writing (Ctrl-C) removes its temp file and writes no entry."""
     from mobilebench.export import onnx_export
 
-    def killed_midway(model, example, destination, **kwargs):
+    def killed_midway(program, destination, **kwargs):
         destination.write_bytes(b"\x08\x07 half an onnx file")
         raise KeyboardInterrupt
 
@@ -101,7 +101,7 @@ def test_failed_parity_removes_the_artifact(tmp_path, monkeypatch, skipnet_m, sk
     """A real ONNX artifact run by the real onnxruntime, with its output perturbed."""
     from mobilebench.export import onnx_export
 
-    def reuse_real_export(model, example, destination, **kwargs):
+    def reuse_real_export(program, destination, **kwargs):
         shutil.copyfile(skipnet_onnx.path, destination)
         return {"opset": 18}
 

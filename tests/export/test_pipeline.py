@@ -127,6 +127,8 @@ def test_dynamic_batch_onnx_accepts_other_batch_sizes(tmp_path) -> None:
     )
     assert artifact.provenance["artifact"]["batch_range"] == [1, None]
     assert artifact.provenance["parity"]["inputs"] == 2  # batch 1 and batch 2
+    dims = onnx.load(str(artifact.path)).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["batch", 3, 96, 96]
     x = fixed_input((3, 3, 96, 96), 0)
     (out,) = run_onnxruntime(artifact.path, [x])
     ref = _eager(resolved, x)
