@@ -28,6 +28,9 @@ executorch_src="${1:-}"
   die "no ExecuTorch source checkout given; usage: ANDROID_NDK=... $0 /path/to/executorch [BUILD_DIR]"
 [[ -f "$executorch_src/CMakeLists.txt" && -f "$executorch_src/version.txt" ]] ||
   die "$executorch_src is not an ExecuTorch source checkout (no CMakeLists.txt and version.txt)"
+# ExecuTorch's headers are included as <executorch/...> relative to the checkout's parent.
+[[ "$(basename "$(cd "$executorch_src" && pwd -P)")" == executorch ]] ||
+  die "the ExecuTorch checkout must be a directory named 'executorch' (its headers are included as <executorch/...>), got $executorch_src"
 [[ -f "$executorch_src/backends/xnnpack/third-party/XNNPACK/CMakeLists.txt" ]] ||
   die "$executorch_src lacks its submodules; run: git -C '$executorch_src' submodule update --init --recursive"
 

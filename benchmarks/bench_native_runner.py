@@ -160,8 +160,19 @@ def run_onnxruntime(onnx_path: Path, x, warmup: int, iterations: int) -> float:
     return median_ms_of(lambda: session.run(None, feed), warmup, iterations)
 
 
-def bench_model(name: str, cpu: int, warmup: int, iterations: int) -> ModelResult:
-    from mobilebench.export import ExportOptions, export_model, fixed_input
+@dataclass(frozen=True)
+class PreparedModel:
+    name: str
+    pte: Path
+    onnx: Path
+    macs: int
+    conv_linear_macs: int
+    input_shape: tuple[int, ...]
+
+
+def prepare_model(name: str) -> PreparedModel:
+    """Exports (or finds in the artifact cache) and counts; done before pinning."""
+    from mobilebench.export import ExportOptions, export_model
     from mobilebench.flops import count_flops
     from mobilebench.zoo.resolve import resolve_model
 
@@ -169,11 +180,17 @@ def bench_model(name: str, cpu: int, warmup: int, iterations: int) -> ModelResul
     pte = export_model(resolved, ExportOptions(runtime="executorch", dtype="fp32")).path
     onnx_path = export_model(resolved, ExportOptions(runtime="onnx", dtype="fp32")).path
     flops = count_flops(resolved)
-    x = fixed_input(resolved.input_shape, seed=0)
-    native_ms, load_ms = run_native(Path(pte), cpu, warmup, iterations)
-    python_ms = run_python_runtime(Path(pte), x, warmup, iterations)
-    ort_ms = run_onnxruntime(Path(onnx_path), x, warmup, iterations)
-    return ModelResult(name, flops.flops, flops.conv_linear_flops, native_ms, python_ms, ort_ms, load_ms)
+    return PreparedModel(name, Path(pte), Path(onnx_path), flops.flops, flops.conv_linear_flops, resolved.input_shape)
+
+
+def bench_model(model: PreparedModel, cpu: int, warmup: int, iterations: int) -> ModelResult:
+    from mobilebench.export import fixed_input
+
+    x = fixed_input(model.input_shape, seed=0)
+    native_ms, load_ms = run_native(model.pte, cpu, warmup, iterations)
+    python_ms = run_python_runtime(model.pte, x, warmup, iterations)
+    ort_ms = run_onnxruntime(model.onnx, x, warmup, iterations)
+    return ModelResult(model.name, model.macs, model.conv_linear_macs, native_ms, python_ms, ort_ms, load_ms)
 
 
 def report(results: list[ModelResult], peak: PeakRate, cpu: int, warmup: int, iterations: int) -> str:
@@ -208,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--cpu {args.cpu} is not among the allowed CPUs {allowed}")
     try:
         peak = peak_mac_rate(args.cpu)
+        models = [prepare_model(name) for name in args.models.split(",")]
         os.sched_setaffinity(0, {args.cpu})  # the in-process runtimes run on the same core
-        results = [bench_model(m, args.cpu, args.warmup, args.iterations) for m in args.models.split(",")]
+        results = [bench_model(m, args.cpu, args.warmup, args.iterations) for m in models]
     except MobilebenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

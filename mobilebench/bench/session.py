@@ -1,41 +1,48 @@
 """The profile session: from a model name to a stored latency number a paper can defend.
 
-One :class:`ProfileSession` drives one device. For every (model, repeat) pair, in
-interleaved order (A B A B ...) so that drift hits every model alike, it:
+One :class:`ProfileSession` drives one device. It exports every model first (cached;
+:func:`mobilebench.export.export_model`), connects once, and then, for every
+(repeat, model) pair in interleaved order (A B A B ...) so that drift hits every model
+alike:
 
-1. exports the model (cached; :func:`mobilebench.export.export_model`), once per model;
-2. inserts a ``running`` row in the results database;
-3. reads the device state (identity, governor, frequency, temperatures);
-4. optionally waits until the pinned core is cooler than ``cooldown_c``;
-5. pushes the artifact and the runner when the device's copy differs (hash);
-6. runs the runner pinned with ``taskset`` to one core, one thread, warm-up then timed
-   iterations (fixed, or adaptive until the median's confidence interval is tight);
-7. reads the device state again, parses the runner's output, computes statistics and
-   stores everything in one transaction.
+1. inserts a ``running`` row in the results database;
+2. reads the device state (identity, governor, frequency, temperatures);
+3. optionally waits until the pinned core is cooler than ``cooldown_c``;
+4. pushes the artifact and the runner when the device's copy differs (hash);
+5. runs the runner pinned with ``taskset`` to one core, one thread, warm-up then timed
+   iterations (fixed, or adaptive until the median's confidence interval is tight),
+   reporting iterations live from the runner's output;
+6. reads the device state again, parses the runner's output, computes statistics and
+   stores everything (metadata, statistics, samples) in one transaction.
 
-Any failure after step 2 is stored as a ``failed`` run with its one-line error and
-re-raised; earlier runs stay as they were.
+Any failure after step 1 is stored as a ``failed`` run with its one-line error and
+raised (naming the run); the runs before it stay as they were and are in
+:attr:`ProfileSession.outcomes`. A process killed outright leaves the ``running`` row,
+which the next profile marks ``aborted`` (:meth:`ResultsStore.mark_stale_runs_aborted`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
+import signal
 import socket
+import sqlite3
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from mobilebench.bench.runners import RunnerAdapter, RunnerOutput, RunnerRequest, get_adapter
-from mobilebench.bench.stats import LatencyStats
 from mobilebench.bench.stats import warnings as stats_warnings
 from mobilebench.device import Device, DeviceProfile, connect
 from mobilebench.device.state import DeviceState
 from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.export import Artifact, ExportOptions, export_model
 from mobilebench.paths import project_root
-from mobilebench.store import RunMeta, RunRecord, ResultsStore
+from mobilebench.store import ResultsStore, RunMeta, RunRecord
 from mobilebench.zoo.resolve import ResolvedModel
 
 Runtime = Literal["executorch", "onnx"]
@@ -50,6 +57,18 @@ NATIVE_RUNNER_BUILDS = {
 #: Default runner per runtime when a profile names none.
 DEFAULT_RUNNERS = {"executorch": "mobilebench_runner", "onnx": "ort_python"}
 
+#: Governors that hold the frequency where the user put it: a change under them is real.
+#: Under the others (schedutil, interactive, ondemand, ...) the core idles low before a
+#: run and ramps up under load, which is not throttling.
+FIXED_FREQUENCY_GOVERNORS = ("performance", "powersave", "userspace")
+
+Exporter = Callable[[ResolvedModel, ExportOptions, bool], Artifact]
+"""``(model, options, show_progress) -> artifact``; the default is :func:`export_model`."""
+
+
+def _export_with_cache(resolved: ResolvedModel, options: ExportOptions, show_progress: bool) -> Artifact:
+    return export_model(resolved, options, progress=show_progress)
+
 
 @dataclass(frozen=True)
 class ProfileConfig:
@@ -61,6 +80,7 @@ class ProfileConfig:
     the profile's pinned core. ``cooldown_c`` waits (polling every ``cooldown_poll_s``)
     until the pinned core's thermal zone reads below it, failing after
     ``cooldown_timeout_s``. ``runner_timeout_s`` bounds one runner invocation.
+    ``devices_file`` is an extra devices.toml read after the usual ones.
     """
 
     device: str
@@ -78,6 +98,7 @@ class ProfileConfig:
     repeat: int = 1
     runner_timeout_s: float = 600.0
     connect_timeout_s: float = 10.0
+    devices_file: Path | None = None
 
     def __post_init__(self) -> None:
         if self.runtime not in ("executorch", "onnx"):
@@ -88,8 +109,12 @@ class ProfileConfig:
             raise UsageError("int8 is available for the executorch runtime only")
         if self.repeat < 1:
             raise UsageError(f"--repeat must be >= 1, got {self.repeat}")
-        if self.cooldown_timeout_s <= 0 or self.runner_timeout_s <= 0:
+        if self.cpu is not None and self.cpu < 0:
+            raise UsageError(f"--cpu must be >= 0, got {self.cpu}")
+        if self.cooldown_timeout_s <= 0 or self.runner_timeout_s <= 0 or self.cooldown_poll_s <= 0:
             raise UsageError("timeouts must be positive")
+        if self.max_iterations is not None and self.target_rel_ci is None:
+            raise UsageError("--max-iterations only applies with --target-rel-ci")
         # Validates warm-up/iterations/CI target the same way the runners will.
         self.request("model")
 
@@ -120,7 +145,7 @@ class RunnerPlan:
 
 @dataclass
 class ProfileOutcome:
-    """One finished (or failed) run as stored."""
+    """One finished run as stored (``notes``: the warnings stored with it)."""
 
     run_id: int
     model: str
@@ -137,11 +162,40 @@ class ProgressHooks:
     def stage(self, text: str) -> None:
         """A new step started (connecting, reading state, cooling down, running)."""
 
+    @contextlib.contextmanager
+    def exporting(self, what: str) -> Iterator[bool]:
+        """Around one model's export; yields whether the exporter should draw its own
+        progress (a display that owns the terminal pauses itself meanwhile)."""
+        yield False
+
     def transfer(self, what: str, done_bytes: int, total_bytes: int) -> None:
         """Bytes pushed so far for ``what``."""
 
     def iteration(self, done: int, total: int | None) -> None:
-        """Runner iterations finished so far (warm-up included)."""
+        """Runner iterations finished so far, warm-up included (``total`` None: adaptive)."""
+
+
+class IterationCounter:
+    """Counts the runner's ``{"event": "iteration", ...}`` lines as its output streams in.
+
+    Output arrives in pieces that need not end at line breaks, so the unfinished last
+    line is kept until its end arrives. ``on_count(total_so_far)`` is called whenever
+    the count grows.
+    """
+
+    _ITERATION = re.compile(r'^\s*\{\s*"event"\s*:\s*"iteration"')
+
+    def __init__(self, on_count: Callable[[int], None]) -> None:
+        self._on_count = on_count
+        self._partial = ""
+        self.count = 0
+
+    def feed(self, text: str) -> None:
+        *lines, self._partial = (self._partial + text).split("\n")
+        found = sum(1 for line in lines if self._ITERATION.match(line))
+        if found:
+            self.count += found
+            self._on_count(self.count)
 
 
 def plan_runner(profile: DeviceProfile, runtime: str) -> RunnerPlan:
@@ -191,10 +245,29 @@ def taskset_mask(cpu: int) -> str:
     return format(1 << cpu, "x")
 
 
-def _state_for_stats(state: DeviceState | None) -> dict:
-    if state is None:
-        return {}
-    return {"freq_khz": state.cur_freq_khz, "temp_c": state.cpu_temp_c}
+def describe_exit(code: int) -> str:
+    """``139`` -> ``"killed by SIGSEGV (exit status 139)"``; shells report a program
+    killed by signal N as 128 + N."""
+    if 128 < code < 128 + 65:
+        try:
+            return f"killed by {signal.Signals(code - 128).name} (exit status {code})"
+        except ValueError:
+            pass
+    return f"exited with status {code}"
+
+
+def throttle_snapshots(before: DeviceState, after: DeviceState) -> tuple[dict, dict]:
+    """The before/after values :func:`mobilebench.bench.stats.warnings` compares.
+
+    ``freq_khz`` is the pinned core's current frequency, ``temp_c`` its thermal zone.
+    Under a dynamic governor the reading before the run is the idle frequency and the
+    one after it the loaded one, so a rise is the governor at work, not throttling: it
+    is not passed on. A drop, or any change under a fixed-frequency governor, is.
+    """
+    f0, f1 = before.cur_freq_khz, after.cur_freq_khz
+    if f0 is not None and f1 is not None and f1 > f0 and before.governor not in FIXED_FREQUENCY_GOVERNORS:
+        f0 = f1
+    return {"freq_khz": f0, "temp_c": before.cpu_temp_c}, {"freq_khz": f1, "temp_c": after.cpu_temp_c}
 
 
 class ProfileSession:
@@ -206,20 +279,20 @@ class ProfileSession:
         store: ResultsStore,
         *,
         hooks: ProgressHooks | None = None,
-        export: Callable[[ResolvedModel, ExportOptions], Artifact] | None = None,
+        export: Exporter | None = None,
     ) -> None:
         from mobilebench.device import get_profile
 
         self.config = config
         self.store = store
         self.hooks = hooks or ProgressHooks()
-        self.profile = get_profile(config.device, address=config.address)
+        self.profile = get_profile(config.device, address=config.address, extra_file=config.devices_file)
         self.cpu = config.cpu if config.cpu is not None else self.profile.cpus[0]
-        if self.cpu < 0:
-            raise UsageError(f"--cpu must be >= 0, got {self.cpu}")
         self.runner = plan_runner(self.profile, config.runtime)
-        self._export = export or (lambda resolved, options: export_model(resolved, options))
+        self._export = export or _export_with_cache
         self._pushed: set[str] = set()
+        #: Runs completed so far, in order; still valid when :meth:`run` raised.
+        self.outcomes: list[ProfileOutcome] = []
 
     # -- the whole job ----------------------------------------------------------------
 
@@ -227,26 +300,28 @@ class ProfileSession:
         """Profile every model ``repeat`` times, interleaved (A B A B ...).
 
         Stops at the first failure: that run is stored as failed and its error raised,
-        so the caller exits non-zero; the runs before it are already stored.
+        so the caller exits non-zero; the runs before it are stored and in ``outcomes``.
         """
         if not models:
             raise UsageError("no models to profile")
         options = ExportOptions(runtime=self.config.runtime, dtype=self.config.dtype)
         artifacts = []
         for resolved in models:
-            self.hooks.stage(f"exporting {resolved.name} ({self.config.runtime} {self.config.dtype})")
-            artifacts.append(self._export(resolved, options))
-        outcomes: list[ProfileOutcome] = []
+            label = f"{resolved.name} ({self.config.runtime} {self.config.dtype})"
+            self.hooks.stage(f"exporting {label}")
+            with self.hooks.exporting(label) as show_progress:
+                artifacts.append(self._export(resolved, options, show_progress))
         self.hooks.stage(f"connecting to {self.profile.name} ({self.profile.endpoint})")
         with connect(self.profile, timeout_s=self.config.connect_timeout_s) as device:
             for _ in range(self.config.repeat):
                 for resolved, artifact in zip(models, artifacts):
-                    outcomes.append(self.profile_one(device, resolved, artifact))
-        return outcomes
+                    self.outcomes.append(self.profile_one(device, resolved, artifact))
+        return list(self.outcomes)
 
     # -- one run ----------------------------------------------------------------------
 
     def profile_one(self, device: Device, resolved: ResolvedModel, artifact: Artifact) -> ProfileOutcome:
+        """Measure one model once and store the run (``failed`` with its error if it fails)."""
         meta = RunMeta(
             model=resolved.name,
             arch=resolved.arch,
@@ -270,6 +345,7 @@ class ProfileSession:
                 "random_init": resolved.checkpoint_sha256 is None,
                 "target_rel_ci": self.config.target_rel_ci,
                 "max_iterations": self.config.max_iterations,
+                "cooldown_c": self.config.cooldown_c,
             },
         )
         run_id = self.store.start_run(meta)
@@ -283,7 +359,7 @@ class ProfileSession:
             output = self._measure(device, binary, remote_model)
             after = self._read_state(device)
             stats = output.stats()
-            notes = list(output.notes) + stats_warnings(stats, _state_for_stats(before), _state_for_stats(after))
+            notes = list(output.notes) + stats_warnings(stats, *throttle_snapshots(before, after))
             meta = replace(
                 self._with_state(meta, before, after),
                 runner_version=output.runner_version,
@@ -292,15 +368,23 @@ class ProfileSession:
             )
             self.store.complete_run(run_id, meta, stats, output.samples)
         except MobilebenchError as exc:
-            self.store.fail_run(run_id, str(exc), meta)
-            raise
+            self._fail(run_id, str(exc), meta)
+            raise MobilebenchError(
+                f"{resolved.name} on {self.profile.name} (run {run_id}, stored as failed): {exc}", exit_code=exc.exit_code
+            ) from None
         except BaseException as exc:
             # A bug or Ctrl-C: the row must not stay 'running' (it is not a result).
-            self.store.fail_run(run_id, f"{type(exc).__name__}: {exc}", meta)
+            self._fail(run_id, f"interrupted: {type(exc).__name__}: {exc}", meta)
             raise
         record = self.store.get_run(run_id)
         assert record is not None
         return ProfileOutcome(run_id=run_id, model=resolved.name, record=record, notes=notes)
+
+    def _fail(self, run_id: int, error: str, meta: RunMeta) -> None:
+        # If even this write fails, the original error matters more; the row stays
+        # 'running' and the next profile marks it aborted.
+        with contextlib.suppress(MobilebenchError, sqlite3.Error):
+            self.store.fail_run(run_id, error, meta)
 
     def _read_state(self, device: Device) -> DeviceState:
         self.hooks.stage(f"reading {self.profile.name} state")
@@ -345,10 +429,11 @@ class ProfileSession:
         while state.cpu_temp_c is not None and state.cpu_temp_c >= threshold:
             if time.monotonic() >= deadline:
                 raise MobilebenchError(
-                    f"device {self.profile.name!r} stayed at {state.cpu_temp_c:.1f} C, above the {threshold:g} C "
-                    f"cool-down threshold, for {self.config.cooldown_timeout_s:g} s; let it cool or raise --cooldown-timeout"
+                    f"device {self.profile.name!r}: cpu{self.cpu} ({state.cpu_temp_zone}) stayed at "
+                    f"{state.cpu_temp_c:.1f} C, above the {threshold:g} C cool-down threshold, for "
+                    f"{self.config.cooldown_timeout_s:g} s; let it cool or raise --cooldown-timeout"
                 )
-            self.hooks.stage(f"cooling down: {state.cpu_temp_c:.1f} C -> below {threshold:g} C")
+            self.hooks.stage(f"cooling down: cpu{self.cpu} at {state.cpu_temp_c:.1f} C, waiting for < {threshold:g} C")
             time.sleep(min(self.config.cooldown_poll_s, max(0.0, deadline - time.monotonic())))
             state = device.read_state(self.cpu)
         return state
@@ -372,19 +457,33 @@ class ProfileSession:
 
     def _measure(self, device: Device, binary: str, remote_model: str) -> RunnerOutput:
         request = self.config.request(remote_model)
-        argv = ["taskset", taskset_mask(self.cpu), *self.runner.adapter.argv(binary, request)]
-        total = request.warmup + request.iterations
-        self.hooks.stage(f"running {self.runner.adapter.name} on cpu{self.cpu}")
-        self.hooks.iteration(0, None if request.target_rel_ci else total)
-        result = device.run(argv, timeout_s=self.config.runner_timeout_s)
+        adapter = self.runner.adapter
+        argv = ["taskset", taskset_mask(self.cpu), *adapter.argv(binary, request)]
+        total = None if request.target_rel_ci else request.warmup + request.iterations
+        counter = IterationCounter(lambda done: self.hooks.iteration(done, total))
+        timeout_s = self.config.runner_timeout_s
+        self.hooks.stage(f"running {adapter.name} on cpu{self.cpu}")
+        self.hooks.iteration(0, total)
+        started = time.monotonic()
+        try:
+            result = device.run(argv, timeout_s=timeout_s, on_output=counter.feed)
+        except MobilebenchError as exc:
+            progress = f"after {counter.count} of {total if total is not None else '?'} iterations"
+            if time.monotonic() - started >= timeout_s:
+                raise MobilebenchError(
+                    f"{adapter.name} did not finish within {timeout_s:g} s ({progress}); "
+                    "a hung runner or a slow model: raise --runner-timeout if it was making progress"
+                ) from None
+            raise MobilebenchError(f"{adapter.name} on cpu{self.cpu} ({progress}): {exc}") from None
         if result.exit_code != 0:
-            # The runner's own error line (JSON) is the best explanation; fall back to
-            # the exit status (139 = segfault, 137 = killed).
+            # The runner's own error line (JSON) is the best explanation; else the exit
+            # status (139 = segfault, 137 = killed) and how far it got.
+            how = describe_exit(result.exit_code)
             try:
-                self.runner.adapter.parse(result.stdout, request=request)
+                adapter.parse(result.stdout, request=request)
             except MobilebenchError as exc:
-                raise MobilebenchError(f"runner exited with status {result.exit_code}: {exc}") from None
-            raise MobilebenchError(f"runner exited with status {result.exit_code}")
-        output = self.runner.adapter.parse(result.stdout, request=request)
+                raise MobilebenchError(f"{adapter.name} {how} after {counter.count} iterations: {exc}") from None
+            raise MobilebenchError(f"{adapter.name} {how}")
+        output = adapter.parse(result.stdout, request=request)
         self.hooks.iteration(len(output.samples), len(output.samples))
         return output

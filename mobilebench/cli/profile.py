@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -32,13 +34,14 @@ def command(
     checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint for a single model.")] = None,
     input_size: Annotated[Optional[int], typer.Option(help="Input resolution (default: the card's).")] = None,
     table2: Annotated[bool, typer.Option("--table2", help=f"Profile the paper's Table 2 models: {', '.join(TABLE2_MODELS)}.")] = False,
+    devices_file: Annotated[Optional[Path], typer.Option("--devices-file", help="Extra devices.toml, read last (highest priority).")] = None,
     db: Annotated[Optional[Path], typer.Option(help="Results database (default results/mobilebench.sqlite or $MOBILEBENCH_DB).")] = None,
     format: Annotated[str, typer.Option("--format", help="table or json (json: every stored column).")] = "table",
 ) -> None:
     """Export, push, run pinned to one core, and store the runs with their provenance."""
     from mobilebench.bench.session import ProfileConfig, ProfileSession
     from mobilebench.errors import UsageError
-    from mobilebench.report.formats import check_format, emit
+    from mobilebench.report.formats import check_format
     from mobilebench.store import ResultsStore
     from mobilebench.zoo.resolve import resolve_model
 
@@ -64,24 +67,44 @@ def command(
         cooldown_timeout_s=cooldown_timeout,
         repeat=repeat,
         runner_timeout_s=runner_timeout,
+        devices_file=devices_file,
     )
     models = [resolve_model(name, checkpoint=checkpoint, input_size=input_size) for name in names]
     with ResultsStore(db) as store:
-        store.mark_stale_runs_aborted()
-        with _RichHooks(enabled=fmt == "table") as hooks:
-            outcomes = ProfileSession(config, store, hooks=hooks).run(models)
+        aborted = store.mark_stale_runs_aborted()
+        if aborted:
+            typer.echo(f"note: marked {aborted} run(s) of killed profile processes as aborted", err=True)
+        hooks = _RichHooks(enabled=fmt == "table")
+        session = ProfileSession(config, store, hooks=hooks)
+        try:
+            with hooks:
+                session.run(models)
+        finally:
+            # Runs completed before a failure are stored; show them before the error.
+            _print_outcomes(session.outcomes, fmt)
+
+
+def _print_outcomes(outcomes: list[ProfileOutcome], fmt: str) -> None:
+    from mobilebench.report.formats import emit
+
     if fmt == "json":
         typer.echo(json.dumps([o.record.as_dict() for o in outcomes], indent=2, default=str))
         return
-    emit(SUMMARY_COLUMNS, [_summary_row(o) for o in outcomes], "table", title="mobilebench profile")
+    # One table per model (its runs in order), in the order the models were profiled.
+    by_model: dict[str, list[ProfileOutcome]] = {}
+    for outcome in outcomes:
+        by_model.setdefault(outcome.model, []).append(outcome)
+    for model, runs in by_model.items():
+        m = runs[0].record.meta
+        device = m.device_profile + (" (emulated)" if m.emulated else "")
+        title = f"{model} on {device}: {m.runtime} {m.dtype}, cpu{m.cpu}, {m.runner_name}"
+        emit(SUMMARY_COLUMNS, [_summary_row(o) for o in runs], "table", title=title)
     for outcome in outcomes:
         for note in outcome.notes:
             typer.echo(f"warning: {outcome.model} (run {outcome.run_id}): {note}", err=True)
 
 
-SUMMARY_COLUMNS = (
-    "run", "model", "device", "runtime", "n", "median ms", "p10-p90 ms", "CV", "95% CI ms", "temp C", "freq MHz",
-)
+SUMMARY_COLUMNS = ("run", "n", "median ms", "p10-p90 ms", "CV", "95% CI ms", "load ms", "first ms", "temp C", "freq MHz", "warnings")
 
 
 def _summary_row(outcome: ProfileOutcome) -> dict[str, Any]:
@@ -91,16 +114,16 @@ def _summary_row(outcome: ProfileOutcome) -> dict[str, Any]:
     freqs = "-".join(f"{f / 1000:.0f}" for f in (m.freq_khz_before, m.freq_khz_after) if f is not None)
     return {
         "run": outcome.run_id,
-        "model": m.model,
-        "device": m.device_profile + (" (emulated)" if m.emulated else ""),
-        "runtime": f"{m.runtime} {m.dtype} cpu{m.cpu}",
         "n": s.n,
         "median ms": f"{s.median_ms:.2f}",
         "p10-p90 ms": f"{s.p10_ms:.2f}-{s.p90_ms:.2f}" if s.p10_ms is not None and s.p90_ms is not None else None,
         "CV": f"{s.cv:.1%}" if s.cv is not None else None,
         "95% CI ms": f"{s.ci_low_ms:.2f}-{s.ci_high_ms:.2f}" if s.ci_low_ms is not None else None,
+        "load ms": f"{s.load_ms:.1f}" if s.load_ms is not None else None,
+        "first ms": f"{s.first_ms:.2f}" if s.first_ms is not None else None,
         "temp C": temps or None,
         "freq MHz": freqs or None,
+        "warnings": len(outcome.notes) or None,
     }
 
 
@@ -121,6 +144,7 @@ class _RichHooks:
             disable=not enabled,
             transient=True,
         )
+        self._enabled = enabled
         self._stage = self._progress.add_task("starting", total=None, detail="")
         self._tasks: dict[str, Any] = {}
 
@@ -133,6 +157,16 @@ class _RichHooks:
 
     def stage(self, text: str) -> None:
         self._progress.update(self._stage, description=text)
+
+    @contextlib.contextmanager
+    def exporting(self, what: str) -> Iterator[bool]:
+        # The exporter draws its own step list; two live displays on one terminal
+        # garble each other, so ours pauses meanwhile (a cached export draws nothing).
+        self._progress.stop()
+        try:
+            yield self._enabled
+        finally:
+            self._progress.start()
 
     def _task(self, key: str, description: str, total: float | None) -> Any:
         if key not in self._tasks:

@@ -83,6 +83,7 @@ def test_interrupted_atomic_write_leaves_no_file(tmp_path, monkeypatch) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_interrupted_export_leaves_no_partial(tmp_path, monkeypatch, skipnet_m) -> None:
     """An export killed while writing (Ctrl-C) removes its temp file and writes no entry."""
     from mobilebench.export import onnx_export
@@ -97,6 +98,7 @@ def test_interrupted_export_leaves_no_partial(tmp_path, monkeypatch, skipnet_m) 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_failed_parity_removes_the_artifact(tmp_path, monkeypatch, skipnet_m, skipnet_onnx) -> None:
     """A real ONNX artifact run by the real onnxruntime, with its output perturbed."""
     from mobilebench.export import onnx_export

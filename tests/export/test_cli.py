@@ -59,6 +59,7 @@ def test_json_output_and_output_copy(skipnet_fp32_pte, tmp_path) -> None:
         (lambda tmp: tmp / "missing" / "model.pte", "does not exist"),
         (lambda tmp: tmp / "a_file.txt" / "model.pte", "is not a folder"),
     ],
+    ids=["missing-folder", "path-through-a-file"],
 )
 def test_unwritable_output_fails_before_exporting(make_output, message, tmp_path, monkeypatch, capsys) -> None:
     (tmp_path / "a_file.txt").write_text("x")

@@ -139,6 +139,14 @@ def test_android_build_refuses_without_executorch_checkout(fake_ndk: Path, tmp_p
     assert proc.returncode == 2
     assert "is not an ExecuTorch source checkout" in proc.stderr
 
+    misnamed = tmp_path / "et-src"
+    misnamed.mkdir()
+    (misnamed / "CMakeLists.txt").write_text("project(executorch)\n")
+    (misnamed / "version.txt").write_text("1.5.1\n")
+    proc = _android_build(str(fake_ndk), str(misnamed))
+    assert proc.returncode == 2
+    assert "must be a directory named 'executorch'" in proc.stderr
+
     without_submodules = tmp_path / "executorch"
     without_submodules.mkdir()
     (without_submodules / "CMakeLists.txt").write_text("project(executorch)\n")

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 ZOO_CASES = [("skipnet_m", "fp32"), ("mobilenet_v3_large", "fp32"), ("skipnet_m", "int8")]
+THREAD_PROBE_WARMUP, THREAD_PROBE_ITERATIONS = 2, 40
 
 
 def python_runtime_output(pte: Path, x: Any) -> np.ndarray:
@@ -58,10 +59,12 @@ def test_output_matches_the_python_runtime(
 
 
 def _thread_counts_while_running(runner_path: Path, pte: Path, threads: int) -> tuple[list[int], float, float]:
-    """Runs the runner and reads /proc/PID/status (Threads) at each timed iteration it
-    reports; returns the counts and the process's CPU seconds and wall seconds while
-    timing (from /proc/PID/stat, at the first and last samples)."""
-    argv = [str(runner_path), "--model", str(pte), "--threads", str(threads), "--warmup", "2", "--iterations", "40"]
+    """Runs the runner (a few warm-up + 40 timed runs) and reads /proc/PID/status (Threads) as
+    it reports timed iterations; returns the counts, and the process's CPU seconds and
+    the wall seconds between the first and last reading (CPU time from /proc/PID/stat)."""
+    argv = [str(runner_path), "--model", str(pte), "--threads", str(threads),
+            "--warmup", str(THREAD_PROBE_WARMUP), "--iterations", str(THREAD_PROBE_ITERATIONS)]  # fmt: skip
+    last_probe = THREAD_PROBE_WARMUP + THREAD_PROBE_ITERATIONS - 2
     counts: list[int] = []
     cpu_marks: list[tuple[float, float]] = []
     ticks = os.sysconf("SC_CLK_TCK")
@@ -69,7 +72,9 @@ def _thread_counts_while_running(runner_path: Path, pte: Path, threads: int) -> 
         assert proc.stdout is not None
         for line in proc.stdout:
             event = json.loads(line)
-            if event["event"] == "iteration" and not event["warmup"]:
+            # Timed runs only, and not the last two: after the last one the process exits
+            # and a zombie's /proc entry would show one thread whatever it ran with.
+            if event["event"] == "iteration" and not event["warmup"] and event["i"] < last_probe:
                 status = Path(f"/proc/{proc.pid}/status").read_text()
                 counts.append(int(next(v for k, v in (ln.split(":", 1) for ln in status.splitlines()) if k == "Threads")))
                 fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -86,7 +91,7 @@ def test_threads_1_runs_one_thread_and_threads_2_two(
 ) -> None:
     pte = zoo_pte("skipnet_m", "fp32").path
     counts, cpu_s, wall_s = _thread_counts_while_running(runner_path, pte, threads=1)
-    assert len(counts) == 40
+    assert len(counts) == THREAD_PROBE_ITERATIONS - 2
     assert set(counts) == {1}, counts  # the main thread only: the pool has no workers
     # One thread cannot use more than one core's time (10 ms tick granularity).
     assert cpu_s <= wall_s + 0.03, (cpu_s, wall_s)

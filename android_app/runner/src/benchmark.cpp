@@ -169,6 +169,77 @@ std::vector<InputSpec> prepare_inputs(const MethodMeta& meta, const RunnerOption
   return inputs;
 }
 
+// The delegates the method uses, each named once (a program holds one blob per
+// delegated subgraph).
+std::vector<std::string> backend_names(const MethodMeta& meta) {
+  std::vector<std::string> names;
+  for (size_t b = 0; b < meta.num_backends(); ++b) {
+    const auto name = meta.get_backend_name(b);
+    if (name.ok() && std::find(names.begin(), names.end(), *name) == names.end()) {
+      names.emplace_back(*name);
+    }
+  }
+  return names;
+}
+
+// [{"shape":[1,3,224,224],"dtype":"float32","source":"seed"}, ...]
+std::string inputs_json(const std::vector<InputSpec>& inputs) {
+  std::string json = "[";
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    std::string source;
+    append_json_string(source, inputs[i].source);
+    json += std::string(i ? "," : "") + "{\"shape\":" + json_int_array(inputs[i].shape) +
+            ",\"dtype\":\"float32\",\"source\":" + source + "}";
+  }
+  return json + "]";
+}
+
+void emit_start(const RunnerOptions& options, size_t pool_threads) {
+  JsonLine start("start");
+  start.add("runner", kRunnerName)
+      .add("runner_version", kRunnerVersion)
+      .add("executorch_version", kExecutorchVersion)
+      .add("executorch_git_version", kExecutorchGitVersion)
+      .add("model", options.model_path)
+      .add("method", options.method)
+      .add("threads", options.threads)
+      .add("threadpool_threads", pool_threads)
+      .add("warmup", options.warmup)
+      .add("iterations", options.iterations)
+      .add("seed", options.seed)
+      .add("pid", static_cast<int64_t>(::getpid()))
+      .add_raw("affinity", json_cpu_list(allowed_cpus()))
+      .add("etdump", !options.etdump_path.empty());
+  if (options.adaptive()) {
+    start.add("max_iterations", options.max_iterations).add("min_seconds", options.min_seconds);
+  }
+  if (options.target_rel_ci) start.add("target_rel_ci", *options.target_rel_ci);
+  start.emit();
+}
+
+void emit_summary(const std::vector<double>& sorted_ms, const RunnerOptions& options,
+                  const char* stop_reason, double timed_s) {
+  const SampleSummary summary = summarize_sorted(sorted_ms, kConfidence);
+  JsonLine line("summary");
+  line.add("iterations", summary.count)
+      .add("warmup", options.warmup)
+      .add_ms("median_ms", summary.median)
+      .add_ms("mean_ms", summary.mean)
+      .add_ms("min_ms", summary.min)
+      .add_ms("max_ms", summary.max)
+      .add_ms("std_ms", summary.stddev);
+  if (summary.has_ci) {
+    line.add_ms("ci95_low_ms", summary.ci_low)
+        .add_ms("ci95_high_ms", summary.ci_high)
+        .add("ci95_coverage", summary.ci_coverage)
+        .add("ci_rel_halfwidth", summary.ci_rel_halfwidth);
+  } else {
+    line.add_null("ci95_low_ms").add_null("ci95_high_ms").add_null("ci95_coverage").add_null("ci_rel_halfwidth");
+  }
+  if (options.target_rel_ci) line.add("target_rel_ci", *options.target_rel_ci);
+  line.add("stop_reason", stop_reason).add("timed_s", timed_s).emit();
+}
+
 void write_output(Module& module, const RunnerOptions& options) {
   const auto output = module.get_output(options.method, 0);
   if (!output.ok()) throw RunError{"cannot read output 0: " + describe(output.error())};
@@ -256,26 +327,7 @@ void run_benchmark(const RunnerOptions& options) {
   // Before anything loads: XNNPACK captures the pool when it initialises a delegate.
   const size_t pool_threads = set_threadpool_size(static_cast<size_t>(options.threads));
 
-  JsonLine start("start");
-  start.add("runner", kRunnerName)
-      .add("runner_version", kRunnerVersion)
-      .add("executorch_version", kExecutorchVersion)
-      .add("executorch_git_version", kExecutorchGitVersion)
-      .add("model", options.model_path)
-      .add("method", options.method)
-      .add("threads", options.threads)
-      .add("threadpool_threads", pool_threads)
-      .add("warmup", options.warmup)
-      .add("iterations", options.iterations)
-      .add("seed", options.seed)
-      .add("pid", static_cast<int64_t>(::getpid()))
-      .add_raw("affinity", json_cpu_list(allowed_cpus()))
-      .add("etdump", !options.etdump_path.empty());
-  if (options.adaptive()) {
-    start.add("max_iterations", options.max_iterations).add("min_seconds", options.min_seconds);
-  }
-  if (options.target_rel_ci) start.add("target_rel_ci", *options.target_rel_ci);
-  start.emit();
+  emit_start(options, pool_threads);
 
   std::unique_ptr<executorch::runtime::EventTracer> tracer;
 #if MOBILEBENCH_HAVE_ETDUMP
@@ -328,28 +380,12 @@ void run_benchmark(const RunnerOptions& options) {
   };
   set_inputs();  // validates them before the load event
 
-  std::vector<std::string> backends;
-  for (size_t b = 0; b < meta->num_backends(); ++b) {
-    const auto name = meta->get_backend_name(b);
-    // One entry per delegate kind: a program holds one blob per delegated subgraph.
-    if (name.ok() && std::find(backends.begin(), backends.end(), *name) == backends.end()) {
-      backends.emplace_back(*name);
-    }
-  }
-  std::string inputs_json = "[";
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    std::string source;
-    append_json_string(source, inputs[i].source);
-    inputs_json += std::string(i ? "," : "") + "{\"shape\":" + json_int_array(inputs[i].shape) +
-                   ",\"dtype\":\"float32\",\"source\":" + source + "}";
-  }
-  inputs_json += "]";
   JsonLine("load")
       .add_ms("ms", ms_between(load_start, program_end) + ms_between(method_start, method_end))
       .add_ms("program_ms", ms_between(load_start, program_end))
       .add_ms("method_ms", ms_between(method_start, method_end))
-      .add("backends", backends)
-      .add_raw("inputs", inputs_json)
+      .add("backends", backend_names(*meta))
+      .add_raw("inputs", inputs_json(inputs))
       .add("num_outputs", meta->num_outputs())
       .emit();
 
@@ -373,13 +409,11 @@ void run_benchmark(const RunnerOptions& options) {
     JsonLine("iteration").add("i", i).add_ms("ms", ms).add("warmup", true).add("cpu", sched_getcpu()).emit();
   }
 
-  std::vector<double> samples_ms;
-  std::vector<double> sorted_ms;
+  std::vector<double> sorted_ms;  // the timed samples, kept sorted for the stopping rule
   double timed_s = 0.0;
   const char* stop_reason = "iterations";
   for (int i = 0;; ++i) {
     const double ms = run_once("timed", i);
-    samples_ms.push_back(ms);
     sorted_ms.insert(std::upper_bound(sorted_ms.begin(), sorted_ms.end(), ms), ms);
     timed_s += ms / 1000.0;
     JsonLine("iteration")
@@ -388,7 +422,7 @@ void run_benchmark(const RunnerOptions& options) {
         .add("warmup", false)
         .add("cpu", sched_getcpu())
         .emit();
-    const StopDecision decision = should_stop(options, samples_ms.size(), timed_s, sorted_ms);
+    const StopDecision decision = should_stop(options, sorted_ms.size(), timed_s, sorted_ms);
     if (decision.stop) {
       stop_reason = decision.reason;
       break;
@@ -400,25 +434,7 @@ void run_benchmark(const RunnerOptions& options) {
   if (!options.etdump_path.empty()) write_etdump(module, options);
 #endif
 
-  const SampleSummary summary = summarize_sorted(sorted_ms, kConfidence);
-  JsonLine line("summary");
-  line.add("iterations", summary.count)
-      .add("warmup", options.warmup)
-      .add_ms("median_ms", summary.median)
-      .add_ms("mean_ms", summary.mean)
-      .add_ms("min_ms", summary.min)
-      .add_ms("max_ms", summary.max)
-      .add_ms("std_ms", summary.stddev);
-  if (summary.has_ci) {
-    line.add_ms("ci95_low_ms", summary.ci_low)
-        .add_ms("ci95_high_ms", summary.ci_high)
-        .add("ci95_coverage", summary.ci_coverage)
-        .add("ci_rel_halfwidth", summary.ci_rel_halfwidth);
-  } else {
-    line.add_null("ci95_low_ms").add_null("ci95_high_ms").add_null("ci95_coverage").add_null("ci_rel_halfwidth");
-  }
-  if (options.target_rel_ci) line.add("target_rel_ci", *options.target_rel_ci);
-  line.add("stop_reason", stop_reason).add("timed_s", timed_s).emit();
+  emit_summary(sorted_ms, options, stop_reason, timed_s);
 }
 
 }  // namespace mobilebench

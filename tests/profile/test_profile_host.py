@@ -1,0 +1,63 @@
+"""End to end on this computer (the ``host`` profile): the same native runner, pinned
+with taskset, and the ONNX path through the host ONNX runner (``ort_python``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from mobilebench import paths
+from mobilebench.bench.session import ProfileConfig, ProfileSession
+from mobilebench.store import ResultsStore
+
+pytestmark = pytest.mark.slow
+
+
+def test_executorch_fp32_on_host(store, skipnet, skipnet_pte, runner_binary) -> None:
+    config = ProfileConfig(device="host", warmup=2, iterations=6)
+    (outcome,) = ProfileSession(config, store).run([skipnet])
+    record = store.get_run(outcome.run_id)
+    m, s = record.meta, record.stats
+    assert record.status == "ok" and s is not None and s.n == 6
+    assert (m.device_profile, m.emulated, m.cpu, m.threads, m.runtime, m.dtype) == ("host", False, 0, 1, "executorch", "fp32")
+    assert (m.runner_name, m.backend) == ("mobilebench_runner", "xnnpack")
+    assert m.runner_version and m.runtime_version
+    assert m.device_model and m.fingerprint and m.fingerprint.startswith("Linux")
+    assert len(store.samples(outcome.run_id)) == 8
+    # The runner was copied into the host work dir and ran from there, pinned to cpu0.
+    workdir = paths.cache_dir() / "host"
+    copy = workdir / "models" / f"{skipnet_pte.sha256[:16]}.pte"
+    assert hashlib.sha256(copy.read_bytes()).hexdigest() == skipnet_pte.sha256
+    assert os.access(workdir / "bin" / "mobilebench_runner", os.X_OK)
+
+
+def test_executorch_int8_on_host(store, skipnet, skipnet_int8_pte, runner_binary) -> None:
+    config = ProfileConfig(device="host", dtype="int8", warmup=2, iterations=6)
+    (outcome,) = ProfileSession(config, store).run([skipnet])
+    m = outcome.record.meta
+    assert outcome.record.status == "ok" and (m.dtype, m.artifact_sha256) == ("int8", skipnet_int8_pte.sha256)
+    assert outcome.record.stats.n == 6
+
+
+def test_onnx_on_host_through_the_cli(cli, skipnet_onnx, tmp_path: Path) -> None:
+    db = tmp_path / "onnx.sqlite"
+    args = ["profile", "skipnet_m", "--device", "host", "--runtime", "onnx", "--warmup", "2", "--iterations", "6", "--db", str(db)]
+    result = cli([*args, "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    (printed,) = json.loads(result.stdout)
+    assert printed["status"] == "ok" and printed["id"] == 1
+    assert (printed["runtime"], printed["backend"], printed["runner_name"]) == ("onnx", "cpu", "ort_python")
+    assert printed["artifact_sha256"] == skipnet_onnx.sha256 and printed["n"] == 6
+    assert printed["runtime_version"]  # onnxruntime's version, from the runner
+    with ResultsStore(db, create=False) as store:
+        assert len(store.samples(printed["id"])) == 8
+
+    # The table format: one titled table for the model, warnings on stderr only.
+    table = cli(args)
+    assert table.exit_code == 0, table.stderr
+    assert "skipnet_m on host: onnx fp32, cpu0, ort_python" in table.stdout
+    assert "median ms" in table.stdout and "Traceback" not in table.stderr
