@@ -101,15 +101,34 @@ def count_flops(resolved: ResolvedModel, input_size: int | None = None) -> Flops
     """Count parameters and FLOPs of a resolved model at batch 1.
 
     ``input_size`` overrides the resolved model's (checked against the architecture).
+    Models from outside the zoo: an import path is counted like a zoo model; a ``.pt2``
+    program through its graph module, at the input shape it was exported for (another
+    ``input_size`` is an error); a ready ``.pte``/``.onnx`` artifact cannot be counted.
     """
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from mobilebench.errors import UsageError
     from mobilebench.zoo.resolve import check_input_size
 
-    size = check_input_size(resolved.arch, input_size) if input_size is not None else resolved.input_size
+    if resolved.kind == "artifact":
+        raise UsageError(
+            f"cannot count FLOPs of a ready artifact ({resolved.source}): FLOPs are counted on the PyTorch "
+            "model; give its model card, import path (package.module:callable) or .pt2 program instead"
+        )
+    if resolved.kind == "program":
+        if input_size is not None and input_size != resolved.input_size:
+            raise UsageError(
+                f"{resolved.name} is a program exported for input {'x'.join(map(str, resolved.input_shape))}; "
+                f"it cannot be counted at input size {input_size}"
+            )
+        size = resolved.input_size
+        shape = resolved.input_shape
+    else:
+        size = check_input_size(resolved.arch, input_size) if input_size is not None else resolved.input_size
+        shape = (1, 3, size, size)
     model = resolved.build()
-    example = torch.zeros(1, 3, size, size)
+    example = torch.zeros(shape)
     params = sum(p.numel() for p in model.parameters())
 
     with warnings.catch_warnings():

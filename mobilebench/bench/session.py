@@ -8,7 +8,9 @@ alike:
 1. inserts a ``running`` row in the results database;
 2. reads the device state (identity, governor, frequency, temperatures);
 3. optionally waits until the pinned core is cooler than ``cooldown_c``;
-4. pushes the artifact and the runner when the device's copy differs (hash);
+4. pushes the artifact and the runner when the device's copy differs (hash; a device
+   file whose hash was verified before and whose size and mtime have not changed since
+   is not hashed again, see :mod:`mobilebench.bench.pushed_files`);
 5. runs the runner pinned with ``taskset`` to one core, one thread, warm-up then timed
    iterations (fixed, or adaptive until the median's confidence interval is tight),
    reporting iterations live from the runner's output;
@@ -35,9 +37,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from mobilebench.bench.pushed_files import PushLedger
 from mobilebench.bench.runners import RunnerAdapter, RunnerOutput, RunnerRequest, get_adapter
 from mobilebench.bench.stats import warnings as stats_warnings
 from mobilebench.device import Device, DeviceProfile, connect
+from mobilebench.device.base import local_digest
 from mobilebench.device.state import DeviceState
 from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.export import Artifact, ExportOptions, export_model
@@ -354,8 +358,11 @@ class ProfileSession:
             meta = self._with_state(meta, before, None)
             before = self._cool_down(device, before)
             meta = self._with_state(meta, before, None)
-            remote_model = self._push(device, artifact.path, f"models/{artifact.sha256[:16]}{artifact.path.suffix}", 0o644)
-            binary = self._push_runner(device)
+            ledger = PushLedger(f"{self.profile.transport}:{self.profile.endpoint}|{before.fingerprint or before.model}")
+            remote_model = self._push(
+                device, ledger, artifact.path, artifact.sha256, f"models/{artifact.sha256[:16]}{artifact.path.suffix}", 0o644
+            )
+            binary = self._push_runner(device, ledger)
             output = self._measure(device, binary, remote_model)
             after = self._read_state(device)
             stats = output.stats()
@@ -438,22 +445,36 @@ class ProfileSession:
             state = device.read_state(self.cpu)
         return state
 
-    def _push(self, device: Device, local: Path, relative: str, mode: int) -> str:
+    def _push(self, device: Device, ledger: PushLedger, local: Path, sha256: str, relative: str, mode: int) -> str:
+        """Make ``workdir/relative`` a copy of ``local`` (whose hash is ``sha256``).
+
+        Once per session per file. A device file the ledger knows to hold ``sha256`` at
+        its current size and mtime is taken as is (one ``stat``); otherwise the device
+        hashes its copy and gets a new one if it differs.
+        """
         remote = f"{self.profile.workdir.rstrip('/')}/{relative}"
-        if remote not in self._pushed:
-            self.hooks.stage(f"pushing {local.name}")
+        if remote in self._pushed:
+            return remote
+        self.hooks.stage(f"pushing {local.name}")
+        current = device.stat(remote)
+        if current is not None and current.permissions == mode and ledger.is_current(remote, sha256, current):
+            size = local.stat().st_size
+            self.hooks.transfer(local.name, size, size)
+        else:
             device.push_if_changed(
                 local, remote, mode=mode, progress=lambda done, total: self.hooks.transfer(local.name, done, total)
             )
-            self._pushed.add(remote)
+            if (pushed := device.stat(remote)) is not None:
+                ledger.record(remote, sha256, pushed)
+        self._pushed.add(remote)
         return remote
 
-    def _push_runner(self, device: Device) -> str:
+    def _push_runner(self, device: Device, ledger: PushLedger) -> str:
         plan = self.runner
         if plan.local_binary is None:
             return plan.device_binary
         relative = plan.device_binary[len(self.profile.workdir.rstrip("/")) + 1 :]
-        return self._push(device, plan.local_binary, relative, 0o755)
+        return self._push(device, ledger, plan.local_binary, local_digest(plan.local_binary, "sha256"), relative, 0o755)
 
     def _measure(self, device: Device, binary: str, remote_model: str) -> RunnerOutput:
         request = self.config.request(remote_model)

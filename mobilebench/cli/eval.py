@@ -14,7 +14,9 @@ def command(
     name: Annotated[str, typer.Argument(help="Model card, architecture name, or checkpoint file (with --arch).")],
     data: Annotated[Path | None, typer.Option("--data", help="Dataset location (see --dataset).")] = None,
     dataset: Annotated[str, typer.Option("--dataset", help=DATASET_HELP)] = "imagefolder",
-    checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="Weights to evaluate (default: the card's).")] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="Weights to evaluate (default: the card's).")
+    ] = None,
     arch: Annotated[str | None, typer.Option("--arch", help="Architecture of a checkpoint file given as NAME.")] = None,
     ema: Annotated[bool, typer.Option("--ema", help="Evaluate the EMA weights (model_ema) of the checkpoint.")] = False,
     split: Annotated[
@@ -23,16 +25,25 @@ def command(
     input_size: Annotated[int | None, typer.Option("--input-size", help="Crop size (default: the model's).")] = None,
     num_classes: Annotated[
         int | None,
-        typer.Option("--num-classes", min=1, help="Outputs of the model (default: the card's or checkpoint's, else 1000)."),
+        typer.Option(
+            "--num-classes", min=1, help="Outputs of the model (default: the card's or checkpoint's, else 1000)."
+        ),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per batch.")] = 100,
     workers: Annotated[int | None, typer.Option("--workers", min=0, help="Loader processes.")] = None,
     dataset_name: Annotated[
         str | None,
-        typer.Option("--dataset-name", help="Name stored with the result (default: cifar100, digits, or the --data folder's name)."),
+        typer.Option(
+            "--dataset-name",
+            help="Name stored with the result (default: cifar100, digits, or the --data folder's name).",
+        ),
     ] = None,
-    db: Annotated[Path | None, typer.Option("--db", help="Results database (default: results/mobilebench.sqlite).")] = None,
-    update_card: Annotated[bool, typer.Option("--update-card", help="Also write the accuracy into the model card.")] = False,
+    db: Annotated[
+        Path | None, typer.Option("--db", help="Results database (default: results/mobilebench.sqlite).")
+    ] = None,
+    update_card: Annotated[
+        bool, typer.Option("--update-card", help="Also write the accuracy into the model card.")
+    ] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
 ) -> None:

@@ -42,24 +42,35 @@ def command(
     recipe: Annotated[str, typer.Option("--recipe", help="imagenet, cifar100 or digits (smoke runs).")] = "imagenet",
     data: Annotated[Path | None, typer.Option("--data", help="Dataset location (see --dataset).")] = None,
     dataset: Annotated[str, typer.Option("--dataset", help=DATASET_HELP)] = "imagefolder",
-    loss: Annotated[str | None, typer.Option("--loss", help="ce or bias (Bias Loss); default: the recipe's (ce).")] = None,
+    loss: Annotated[
+        str | None, typer.Option("--loss", help="ce or bias (Bias Loss); default: the recipe's (ce).")
+    ] = None,
     epochs: Annotated[int | None, typer.Option("--epochs", help="Override the recipe's epochs.")] = None,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", help="Total batch over all processes (recipe's by default).")
     ] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate (not rescaled with the batch size).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="TOML file of recipe overrides (flat key = value).")] = None,
+    lr: Annotated[
+        float | None, typer.Option("--lr", help="Peak learning rate (not rescaled with the batch size).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML file of recipe overrides (flat key = value).")
+    ] = None,
     sets: Annotated[
         list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help="Override a recipe key (repeatable).")
     ] = None,
     arch_option: Annotated[
         list[str] | None,
-        typer.Option("--arch-option", metavar="KEY=VALUE", help="Architecture option, e.g. width_mult=0.5 (repeatable)."),
+        typer.Option(
+            "--arch-option", metavar="KEY=VALUE", help="Architecture option, e.g. width_mult=0.5 (repeatable)."
+        ),
     ] = None,
     feature_module: Annotated[
-        str | None, typer.Option("--feature-module", help="Module whose output Bias Loss reads (default: forward_features).")
+        str | None,
+        typer.Option("--feature-module", help="Module whose output Bias Loss reads (default: forward_features)."),
     ] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped.")
+    ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for initialisation, data order and augmentation.")] = 0,
     deterministic: Annotated[
         bool, typer.Option("--deterministic", help="Deterministic kernels: bit-identical reruns (slower on GPU).")

@@ -7,6 +7,11 @@ The key is the SHA-256 of a canonical JSON of everything that decides the artifa
 bytes, all of it cheap to obtain (no model is built to compute it):
 
 - weights: the checkpoint file's SHA-256, or "random init" with the zoo's init seed;
+  for a ``.pt2`` program, the program file's SHA-256; for an import path
+  (``pkg.mod:callable``, which has no checkpoint bytes), the fingerprint of the module
+  it built at resolve time: SHA-256 of its state_dict tensors, of its ``repr`` and of
+  the callable's package sources, plus the import path and its options
+  (see ``mobilebench.zoo.outside.module_fingerprint``);
 - architecture, its options, number of classes, input size;
 - export options (runtime, dtype, dynamic batch, calibration source and content hash);
 - versions of torch, torchao, executorch, onnx, onnxscript, onnxruntime and mobilebench;

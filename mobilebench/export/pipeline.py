@@ -4,6 +4,12 @@ Steps (shown as a rich progress list on stderr): cache lookup (no model is built
 it), build, capture (``torch.export``), [int8: quantize + calibrate], lower, serialize,
 parity. The artifact is written under a temp name and only renamed into the cache
 after parity passes; a failure at any step leaves no file behind (see ``cache.py``).
+
+Models from outside the zoo (``ResolvedModel.kind``): an import path is exported like a
+zoo model (its cache key holds the built module's fingerprint instead of a checkpoint
+hash); a ``.pt2`` program is loaded and lowered as it is (no second ``torch.export``,
+except to re-capture after int8 quantization) and keyed on the file's SHA-256; a ready
+``.pte``/``.onnx`` file is returned as it is (``ready.py``), with no cache entry.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mobilebench.errors import UsageError
 from mobilebench.export import cache as artifact_cache
 from mobilebench.export.capture import capture, quiet_toolchain, rewrite_for_xnnpack
 from mobilebench.export.inputs import (
@@ -39,6 +46,7 @@ from mobilebench.export.options import (
     ExportOptions,
 )
 from mobilebench.export.parity import check_parity
+from mobilebench.export.ready import ready_artifact
 
 if TYPE_CHECKING:
     import torch
@@ -161,11 +169,17 @@ def plan_calibration(options: ExportOptions, input_size: int) -> CalibrationPlan
 
 
 def _weights(resolved: ResolvedModel) -> dict[str, Any]:
-    from mobilebench.zoo.resolve import INIT_SEED
+    """Checkpoint hash or init seed; outside the zoo, the file's hash (.pt2) or the
+    built module's fingerprint (import path: weights, structure and source hashes)."""
+    return resolved.weights_identity()
 
-    if resolved.checkpoint_sha256:
-        return {"checkpoint_sha256": resolved.checkpoint_sha256}
-    return {"random_init_seed": INIT_SEED}
+
+def _weights_label(resolved: ResolvedModel) -> str:
+    if resolved.kind == "program":
+        return ".pt2 program"
+    if resolved.kind == "import" and resolved.checkpoint is None:
+        return f"built by {resolved.arch}"
+    return "checkpoint" if resolved.checkpoint is not None else "random-init"
 
 
 def key_material(
@@ -199,12 +213,14 @@ def _model_record(resolved: ResolvedModel) -> dict[str, Any]:
     card = resolved.card
     return {
         "name": resolved.name,
+        "kind": resolved.kind,
         "arch": resolved.arch,
         "card": str(card.path) if card is not None and getattr(card, "path", None) else None,
+        "source": str(resolved.source) if resolved.source else None,
         "options": resolved.options,
         "num_classes": resolved.num_classes,
         "input_size": resolved.input_size,
-        "weights": "checkpoint" if resolved.checkpoint_sha256 else "random-init",
+        "weights": _weights_label(resolved),
         "checkpoint": str(resolved.checkpoint) if resolved.checkpoint else None,
         **_weights(resolved),
     }
@@ -238,8 +254,15 @@ def export_model(
     ``cache_dir`` is the artifacts folder (default ``paths.cache_dir()/artifacts``). A
     cached artifact with the same key is returned without building the model
     (``Artifact.cached``). Every failure is a :class:`MobilebenchError` and leaves no
-    artifact behind.
+    artifact behind. A ready ``.pte``/``.onnx`` (kind ``"artifact"``) is returned as it
+    is: no export, no cache, no parity check.
     """
+    if resolved.kind == "artifact":
+        return ready_artifact(resolved, options)
+    if resolved.kind == "program" and options.dynamic_batch:
+        raise UsageError(
+            f"{resolved.name} is a .pt2 program: it keeps the input shape it was exported with; drop --dynamic-batch"
+        )
     root = artifact_cache.prepare_cache_root(Path(cache_dir) if cache_dir else artifact_cache.default_cache_root())
     calibration = plan_calibration(options, resolved.input_size)
     material = key_material(resolved, options, calibration)
@@ -259,16 +282,18 @@ def export_model(
     title = f"export {resolved.name} -> {options.runtime} {options.dtype}"
     started = time.perf_counter()
     with Steps(title, enabled=progress) as steps, quiet_toolchain():
-        with steps.step("build model"):
-            model = resolved.build()
+        with steps.step("load .pt2 program" if resolved.kind == "program" else "build model"):
+            # A program is lowered as it is; its graph module gives the eager reference.
+            program = resolved.program() if resolved.kind == "program" else None
+            model = program.module() if program is not None else resolved.build()
             parity_inputs = _parity_inputs(resolved.input_shape, options)
             reference = _eager(model, parity_inputs)
         partial = entry.new_partial()
         try:
             if options.runtime == "onnx":
-                facts = _export_onnx(model, resolved, options, partial, steps)
+                facts = _export_onnx(model, resolved, options, partial, steps, program)
             else:
-                facts = _export_executorch(model, resolved, options, calibration, partial, steps)
+                facts = _export_executorch(model, resolved, options, calibration, partial, steps, program)
             with steps.step("parity check"):
                 parity = check_parity(partial, options.runtime, options.dtype, parity_inputs, reference)
             parity["input_generator"] = _parity_input_description(options)
@@ -336,17 +361,28 @@ def _capture_example(resolved: ResolvedModel, options: ExportOptions) -> torch.T
 
 
 def _export_onnx(
-    model: nn.Module, resolved: ResolvedModel, options: ExportOptions, partial: Path, steps: Steps
+    model: nn.Module,
+    resolved: ResolvedModel,
+    options: ExportOptions,
+    partial: Path,
+    steps: Steps,
+    program: torch.export.ExportedProgram | None = None,
 ) -> dict[str, Any]:
+    """``program``: a loaded ``.pt2`` to convert as it is (else ``model`` is captured)."""
     from mobilebench.export.onnx_export import export_onnx
 
-    example = _capture_example(resolved, options)
-    with steps.step("capture (torch.export)"):
-        # 0 = no upper bound: onnxruntime sizes its buffers per call.
-        program = capture(model, example, dynamic_batch_max=0 if options.dynamic_batch else None, what=resolved.name)
+    exporter = "torch.export.load (.pt2) + torch.onnx.export(dynamo=True)"
+    if program is None:
+        exporter = "torch.export + torch.onnx.export(dynamo=True)"
+        example = _capture_example(resolved, options)
+        with steps.step("capture (torch.export)"):
+            # 0 = no upper bound: onnxruntime sizes its buffers per call.
+            program = capture(
+                model, example, dynamic_batch_max=0 if options.dynamic_batch else None, what=resolved.name
+            )
     with steps.step("export ONNX + onnx.checker"):
         onnx_facts = export_onnx(program, partial, what=resolved.name)
-    return {"exporter": "torch.export + torch.onnx.export(dynamo=True)", "onnx": onnx_facts}
+    return {"exporter": exporter, "onnx": onnx_facts}
 
 
 def _export_executorch(
@@ -356,7 +392,11 @@ def _export_executorch(
     calibration: CalibrationPlan | None,
     partial: Path,
     steps: Steps,
+    given: torch.export.ExportedProgram | None = None,
 ) -> dict[str, Any]:
+    """``given``: a loaded ``.pt2`` program, lowered as it is (no capture, no graph
+    rewrites: those would mean a second ``torch.export``; int8 still re-captures the
+    quantized graph, as for every model)."""
     from mobilebench.export import executorch_lower
 
     example = _capture_example(resolved, options)
@@ -365,12 +405,15 @@ def _export_executorch(
     def recapture(module: nn.Module) -> torch.export.ExportedProgram:
         return capture(module, example, dynamic_batch_max=max_batch, what=resolved.name)
 
-    with steps.step("capture (torch.export)"):
-        program = recapture(model)
-        graph_module = program.module()
-        rewrites = rewrite_for_xnnpack(graph_module)
-        if rewrites:  # re-trace so every node carries fresh shape metadata
-            program = recapture(graph_module)
+    if given is not None:
+        program, rewrites = given, []
+    else:
+        with steps.step("capture (torch.export)"):
+            program = recapture(model)
+            graph_module = program.module()
+            rewrites = rewrite_for_xnnpack(graph_module)
+            if rewrites:  # re-trace so every node carries fresh shape metadata
+                program = recapture(graph_module)
     if calibration is not None:
         label = f"quantize int8 (calibrate on {calibration.count} {calibration.record['source']} inputs)"
         with steps.step(label, total=calibration.count) as advance:
@@ -384,7 +427,8 @@ def _export_executorch(
     with steps.step("serialize .pte"):
         partial.write_bytes(executorch_lower.serialize(edge))
     facts: dict[str, Any] = {
-        "exporter": "torch.export + executorch.exir.to_edge_transform_and_lower",
+        "exporter": ("torch.export.load (.pt2)" if given is not None else "torch.export")
+        + " + executorch.exir.to_edge_transform_and_lower",
         "partitioner": "XnnpackPartitioner",
         "graph_rewrites": rewrites,
         "delegation": delegation.as_dict(),

@@ -95,9 +95,7 @@ class BiasLoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         if features.shape[0] != logits.shape[0]:
-            raise ValueError(
-                f"features have {features.shape[0]} samples but logits have {logits.shape[0]}"
-            )
+            raise ValueError(f"features have {features.shape[0]} samples but logits have {logits.shape[0]}")
         weights = self.sample_weights(features)
         per_sample = F.cross_entropy(logits.float(), targets, reduction="none")
         return (weights * per_sample).mean()

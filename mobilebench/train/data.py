@@ -172,7 +172,9 @@ def make_loader(
     )
 
 
-def open_splits(config: DataConfig, train_split: str = "train", eval_split: str = "val") -> tuple[ImageDataset, ImageDataset]:
+def open_splits(
+    config: DataConfig, train_split: str = "train", eval_split: str = "val"
+) -> tuple[ImageDataset, ImageDataset]:
     """The training and held-out datasets, checked to share one class list."""
     train = open_dataset(config.kind, config.root, train_split)
     held_out = open_dataset(config.kind, config.root, eval_split)

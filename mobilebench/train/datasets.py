@@ -16,6 +16,7 @@ preprocessing. Kinds:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -46,18 +47,28 @@ class ImageFolderDataset:
         self.classes = sorted(p.name for p in self.root.iterdir() if p.is_dir())
         if not self.classes:
             raise UsageError(f"{self.root} has no class folders: expected {split}/<class>/<image>")
-        self.samples: list[tuple[Path, int]] = []
+        files: list[bytes] = []
+        labels: list[int] = []
         for label, name in enumerate(self.classes):
-            files = sorted(p for p in (self.root / name).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-            self.samples.extend((path, label) for path in files)
-        if not self.samples:
+            found = sorted(p for p in (self.root / name).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+            files.extend(os.fsencode(p.relative_to(self.root)) for p in found)
+            labels.extend([label] * len(found))
+        if not files:
             raise UsageError(f"{self.root} has class folders but no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+        # numpy arrays rather than lists of Path objects: loader workers are forked, and
+        # touching a Python object (its reference count) copies its memory page, so a
+        # list of 1.3M paths would be duplicated into every worker; an array is not.
+        self.files = np.array(files, dtype=bytes)
+        self.labels = np.array(labels, dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self.samples)
+        return len(self.labels)
+
+    def path(self, index: int) -> Path:
+        return self.root / os.fsdecode(self.files[index])
 
     def image(self, index: int) -> Image.Image:
-        path = self.samples[index][0]
+        path = self.path(index)
         try:
             with Image.open(path) as img:
                 return img.convert("RGB")
@@ -65,7 +76,7 @@ class ImageFolderDataset:
             raise MobilebenchError(f"cannot read image {path}: {exc}") from None
 
     def label(self, index: int) -> int:
-        return self.samples[index][1]
+        return int(self.labels[index])
 
 
 class DigitsDataset:

@@ -103,5 +103,7 @@ def init_distributed() -> DistContext:
             else:
                 dist.init_process_group(backend=backend)
         except (RuntimeError, ValueError) as exc:
-            raise MobilebenchError(f"cannot join the {backend} process group (rank {rank} of {world_size}): {exc}") from None
+            raise MobilebenchError(
+                f"cannot join the {backend} process group (rank {rank} of {world_size}): {exc}"
+            ) from None
     return DistContext(rank=rank, world_size=world_size, local_rank=local_rank, device=device)

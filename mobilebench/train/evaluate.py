@@ -14,7 +14,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -23,6 +23,9 @@ from torch.utils.data import DataLoader
 from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.train.distributed import DistContext
 from mobilebench.train.progress import ProgressReporter
+
+if TYPE_CHECKING:
+    from mobilebench.zoo.resolve import ResolvedModel
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,9 @@ def evaluate(
     model.eval()
     correct1 = correct5 = seen = 0
     autocast = (
-        torch.autocast(device_type=ctx.device.type, dtype=autocast_dtype) if autocast_dtype is not None else nullcontext()
+        torch.autocast(device_type=ctx.device.type, dtype=autocast_dtype)
+        if autocast_dtype is not None
+        else nullcontext()
     )
     task = progress.start(label, total=len(loader)) if progress else None
     try:
@@ -150,7 +155,9 @@ def _training_metadata(path: Path | None) -> dict[str, Any]:
     return {}
 
 
-def _label_map(dataset_classes: list[str], model_classes: list[str] | None, num_outputs: int, where: str) -> list[int] | None:
+def _label_map(
+    dataset_classes: list[str], model_classes: list[str] | None, num_outputs: int, where: str
+) -> list[int] | None:
     """Dataset label -> model output index, or None when they are the same."""
     if model_classes:
         index = {name: i for i, name in enumerate(model_classes)}
@@ -159,7 +166,7 @@ def _label_map(dataset_classes: list[str], model_classes: list[str] | None, num_
             raise UsageError(f"{where} has classes the model was not trained on: {', '.join(unknown[:5])}")
         mapping = [index[c] for c in dataset_classes]
         return None if mapping == list(range(len(dataset_classes))) else mapping
-    if len(dataset_classes) != num_outputs:
+    if num_outputs > 0 and len(dataset_classes) != num_outputs:  # 0: a program that does not say
         raise UsageError(
             f"{where} has {len(dataset_classes)} classes but the model has {num_outputs} outputs; "
             "evaluate on the full class set (class folders sorted by name = output index)"
@@ -179,11 +186,29 @@ class _RemappedTargets:
             yield images, self.mapping[targets]
 
 
-def evaluate_named(request: EvalRequest, *, show_progress: bool = True) -> EvalResult:
-    """Resolve, build and evaluate ``request.name`` on one split (single process)."""
-    from mobilebench.train.data import EpochBatchSampler, make_loader, preprocess_for
-    from mobilebench.train.datasets import held_out_split, open_dataset
-    from mobilebench.train.distributed import single_process
+class _FixedMode(nn.Module):
+    """Holds a ``torch.export`` program's module, whose train/eval mode is fixed at export
+    (it refuses ``.eval()``): mode switches stop here."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def train(self, mode: bool = True) -> _FixedMode:
+        self.training = mode
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)
+
+
+def _build_for_eval(resolved: ResolvedModel, *, ema: bool) -> tuple[nn.Module, str]:
+    """The network with the requested weights, and which they are (``ema``/``plain``).
+
+    Zoo models and import paths are built bare and get their weights from the checkpoint
+    (EMA or plain, as asked); an import path without a checkpoint keeps the weights its
+    callable gives it; a ``.pt2`` program carries its own.
+    """
     from mobilebench.zoo.checkpoint import (
         EMA_KEYS,
         extract_state_dict,
@@ -191,7 +216,42 @@ def evaluate_named(request: EvalRequest, *, show_progress: bool = True) -> EvalR
         read_checkpoint,
         strip_data_parallel_prefix,
     )
+    from mobilebench.zoo.outside import build_from_import
     from mobilebench.zoo.registry import create_model
+    from mobilebench.zoo.resolve import INIT_SEED
+
+    if resolved.kind == "artifact":
+        raise UsageError(f"{resolved.name} is a ready {resolved.artifact_runtime} artifact: eval needs a PyTorch model")
+    if resolved.checkpoint is None:
+        if resolved.kind == "zoo":
+            raise UsageError(
+                f"{resolved.name} has no checkpoint: evaluating random weights measures nothing; pass --checkpoint"
+            )
+        if ema:
+            raise UsageError(f"--ema needs a checkpoint with EMA weights; {resolved.name} has none")
+        if resolved.kind == "program":
+            return _FixedMode(resolved.build()), "plain"
+        return resolved.build(), "plain"  # an import path's own weights
+    if resolved.kind == "import":
+        model = build_from_import(resolved.arch, resolved.options, seed=INIT_SEED)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(INIT_SEED)
+            model = create_model(resolved.arch, num_classes=resolved.num_classes, **resolved.options)
+    source = f"checkpoint {resolved.checkpoint}"
+    state_dict, wrapper = extract_state_dict(read_checkpoint(resolved.checkpoint), prefer_ema=ema, source=source)
+    if ema and wrapper not in EMA_KEYS:
+        raise UsageError(f"{source} holds no EMA weights (model_ema); drop --ema")
+    state_dict, _ = strip_data_parallel_prefix(state_dict)
+    load_state_dict_checked(model, state_dict, source=source)
+    return model.eval(), "ema" if wrapper in EMA_KEYS else "plain"
+
+
+def evaluate_named(request: EvalRequest, *, show_progress: bool = True) -> EvalResult:
+    """Resolve, build and evaluate ``request.name`` on one split (single process)."""
+    from mobilebench.train.data import EpochBatchSampler, make_loader, preprocess_for
+    from mobilebench.train.datasets import held_out_split, open_dataset
+    from mobilebench.train.distributed import single_process
     from mobilebench.zoo.resolve import resolve_model
 
     if request.batch_size < 1:
@@ -208,49 +268,47 @@ def evaluate_named(request: EvalRequest, *, show_progress: bool = True) -> EvalR
     )
     if not meta and resolved.checkpoint is not None and resolved.checkpoint != request.checkpoint:
         meta = _training_metadata(resolved.checkpoint)
-    if meta:
+    if meta and resolved.kind == "zoo":
         if meta.get("arch") != resolved.arch:
             raise UsageError(f"checkpoint {resolved.checkpoint} was trained as {meta.get('arch')}, not {resolved.arch}")
         resolved = replace(resolved, options={**resolved.options, **dict(meta.get("arch_options") or {})})
-    if resolved.checkpoint is None:
-        raise UsageError(
-            f"{request.name} has no checkpoint: evaluating random weights measures nothing; pass --checkpoint"
-        )
+    model, weights = _build_for_eval(resolved, ema=request.ema)
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = create_model(resolved.arch, num_classes=resolved.num_classes, **resolved.options)
-    content = read_checkpoint(resolved.checkpoint)
-    state_dict, wrapper = extract_state_dict(content, prefer_ema=request.ema, source=f"checkpoint {resolved.checkpoint}")
-    is_ema = wrapper in EMA_KEYS
-    if request.ema and not is_ema:
-        raise UsageError(f"checkpoint {resolved.checkpoint} holds no EMA weights (model_ema); drop --ema")
-    state_dict, _ = strip_data_parallel_prefix(state_dict)
-    load_state_dict_checked(model, state_dict, source=f"checkpoint {resolved.checkpoint}")
-
+    batch_size, input_size = request.batch_size, resolved.input_size
+    if resolved.kind == "program":
+        # A program fixes its input shape, batch included.
+        batch_size, _, height, width = resolved.input_shape
+        if height != width:
+            raise UsageError(f"{resolved.name} takes {height}x{width} inputs; eval uses square centre crops")
+        input_size = height
     ctx = single_process()
     model.to(ctx.device).eval()
     dataset = open_dataset(request.kind, request.data, split)
     where = f"{request.data or request.kind} split {split!r}"
     mapping = _label_map(list(dataset.classes), meta.get("classes"), resolved.num_classes, where)
-    preprocess = preprocess_for(request.kind, resolved.input_size, "none")
-    sampler = EpochBatchSampler(len(dataset), request.batch_size, seed=0, shuffle=False)
+    preprocess = preprocess_for(request.kind, input_size, "none")
+    sampler = EpochBatchSampler(len(dataset), batch_size, seed=0, shuffle=False)
     loader = make_loader(dataset, preprocess, sampler, workers=request.workers, pin_memory=ctx.device.type == "cuda")
+    if resolved.kind == "program" and len(dataset) % batch_size:
+        raise UsageError(f"{resolved.name} takes batches of exactly {batch_size}; {len(dataset)} images do not divide")
     started = time.perf_counter()
     with ProgressReporter(enabled=show_progress) as progress:
         accuracy = evaluate(
-            model, _RemappedTargets(loader, mapping) if mapping else loader, ctx, progress=progress,
+            model,
+            _RemappedTargets(loader, mapping) if mapping else loader,
+            ctx,
+            progress=progress,
             label=f"{resolved.name} on {split}",
         )
     return EvalResult(
         model=resolved.name,
         arch=resolved.arch,
-        checkpoint=str(resolved.checkpoint),
+        checkpoint=str(resolved.checkpoint or resolved.source or "") or None,
         checkpoint_sha256=resolved.checkpoint_sha256,
-        weights="ema" if is_ema else "plain",
+        weights=weights,
         dataset=_dataset_label(request, split),
         split=split,
-        input_size=resolved.input_size,
+        input_size=input_size,
         top1=accuracy.top1,
         top5=accuracy.top5,
         count=accuracy.count,

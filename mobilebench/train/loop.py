@@ -225,12 +225,12 @@ class _Trainer:
                 raise UsageError(f"--resume: no {LAST} in {self.out_dir} to continue from")
             self.stored = load_training_checkpoint(last)
         elif last.exists():
-            raise UsageError(f"{self.out_dir} already holds a training run ({LAST}); pass --resume or choose another --out")
+            raise UsageError(
+                f"{self.out_dir} already holds a training run ({LAST}); pass --resume or choose another --out"
+            )
 
         if recipe.batch_size % ctx.world_size:
-            raise UsageError(
-                f"batch size {recipe.batch_size} does not split evenly over {ctx.world_size} processes"
-            )
+            raise UsageError(f"batch size {recipe.batch_size} does not split evenly over {ctx.world_size} processes")
         self.per_process_batch = recipe.batch_size // ctx.world_size
 
         self.train_set, self.val_set = open_splits(config.data)
@@ -271,11 +271,20 @@ class _Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
         self.train_sampler = EpochBatchSampler(
-            len(self.train_set), self.per_process_batch, seed=config.seed, shuffle=True,
-            rank=ctx.rank, world_size=ctx.world_size,
+            len(self.train_set),
+            self.per_process_batch,
+            seed=config.seed,
+            shuffle=True,
+            rank=ctx.rank,
+            world_size=ctx.world_size,
         )
         self.val_sampler = EpochBatchSampler(
-            len(self.val_set), EVAL_BATCH_SIZE, seed=config.seed, shuffle=False, rank=ctx.rank, world_size=ctx.world_size
+            len(self.val_set),
+            EVAL_BATCH_SIZE,
+            seed=config.seed,
+            shuffle=False,
+            rank=ctx.rank,
+            world_size=ctx.world_size,
         )
         self.steps_per_epoch = len(self.train_sampler)
         self.schedule = LrSchedule(recipe, self.steps_per_epoch)
@@ -352,7 +361,10 @@ class _Trainer:
             "num_classes": len(self.classes),
             "classes": self.classes,
             "input_size": self.config.recipe.input_size,
-            "dataset": {"kind": self.config.data.kind, "root": str(self.config.data.root) if self.config.data.root else None},
+            "dataset": {
+                "kind": self.config.data.kind,
+                "root": str(self.config.data.root) if self.config.data.root else None,
+            },
             "recipe": self.config.recipe.to_dict(),
             "run": {
                 "seed": self.config.seed,
@@ -367,8 +379,12 @@ class _Trainer:
             "completed_epochs": self.epoch,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": {"epoch": self.epoch, "batch": self.batch, "steps_per_epoch": self.steps_per_epoch,
-                          "lr": self.schedule.lr_at(self.epoch, self.batch)},
+            "scheduler": {
+                "epoch": self.epoch,
+                "batch": self.batch,
+                "steps_per_epoch": self.steps_per_epoch,
+                "lr": self.schedule.lr_at(self.epoch, self.batch),
+            },
             "scaler": self.scaler.state_dict(),
             "loss": self.criterion.state_dict() if self.criterion is not None else {},
             "sampler": {"seed": self.config.seed, "epoch": self.epoch, "start_batch": self.batch},
@@ -428,8 +444,13 @@ class _Trainer:
     def _evaluate(self, progress: ProgressReporter) -> dict[str, Any]:
         def run(model: nn.Module, label: str) -> Accuracy:
             return evaluate(
-                model, self.val_loader, self.ctx, autocast_dtype=self.amp_dtype,
-                channels_last=self.channels_last, progress=progress, label=label,
+                model,
+                self.val_loader,
+                self.ctx,
+                autocast_dtype=self.amp_dtype,
+                channels_last=self.channels_last,
+                progress=progress,
+                label=label,
             )
 
         result: dict[str, Any] = {}
@@ -443,7 +464,9 @@ class _Trainer:
     def run(self) -> TrainResult:
         config, recipe, ctx = self.config, self.config.recipe, self.ctx
         with ProgressReporter(enabled=config.progress and ctx.is_main) as progress:
-            if self.stored is not None:
+            if self.stored is not None and self.epoch >= recipe.epochs:
+                progress.print(f"{self.out_dir} already completed {self.epoch} epochs; raise --epochs to continue")
+            elif self.stored is not None:
                 progress.print(f"resuming {self.out_dir / LAST} at epoch {self.epoch + 1} batch {self.batch}")
             while self.epoch < recipe.epochs:
                 self._train_epoch(progress)
@@ -473,10 +496,21 @@ class _Trainer:
             else:
                 progress.advance(task)
             if log_now:
-                self.log.write({"event": "step", "epoch": self.epoch, "batch": self.batch,
-                                "step": self.global_step, "lr": lr, "loss": loss})
-            if (config.checkpoint_every_steps and self.global_step % config.checkpoint_every_steps == 0
-                    and self.batch < self.steps_per_epoch):
+                self.log.write(
+                    {
+                        "event": "step",
+                        "epoch": self.epoch,
+                        "batch": self.batch,
+                        "step": self.global_step,
+                        "lr": lr,
+                        "loss": loss,
+                    }
+                )
+            if (
+                config.checkpoint_every_steps
+                and self.global_step % config.checkpoint_every_steps == 0
+                and self.batch < self.steps_per_epoch
+            ):
                 self._sync_buffers()
                 self._save(best=False)
 

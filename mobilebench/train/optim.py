@@ -87,7 +87,9 @@ def parameter_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias:
 def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     groups = parameter_groups(model, recipe.weight_decay, recipe.decay_norm_and_bias)
     if recipe.optimizer == "rmsprop_tf":
-        return RMSpropTF(groups, lr=recipe.lr, decay=recipe.rmsprop_decay, momentum=recipe.momentum, eps=recipe.rmsprop_eps)
+        return RMSpropTF(
+            groups, lr=recipe.lr, decay=recipe.rmsprop_decay, momentum=recipe.momentum, eps=recipe.rmsprop_eps
+        )
     return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov)
 
 

@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from mobilebench.errors import UsageError
 from mobilebench.train.bias_loss import NORMALIZATIONS
@@ -272,7 +273,9 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
     nested = [k for k, v in data.items() if isinstance(v, dict)]
     if nested:
-        raise UsageError(f"config file {path}: recipe keys are flat key = value pairs; found table(s) {', '.join(nested)}")
+        raise UsageError(
+            f"config file {path}: recipe keys are flat key = value pairs; found table(s) {', '.join(nested)}"
+        )
     return data
 
 

@@ -4,12 +4,13 @@ A card names an architecture from the registry, the checkpoint to load (optional
 without one describes a randomly initialised model, fine for latency), the input size,
 and the published numbers with their source::
 
-    arch = "skipnet_m"            # registry name
+    arch = "skipnet_m"            # registry name, or an import path "mypkg.models:build_net"
     input_size = 224
     num_classes = 1000
     checkpoint = ""               # optional path, relative to the card's folder
     description = "..."
-    [options]                     # extra architecture options for create_model
+    [options]                     # extra architecture options for create_model, or the
+                                  # keyword arguments an import path's callable is called with
     [accuracy]                    # optional: dataset, top1, top5 (optional), source
     [paper]                       # optional: flops (fvcore convention), params, source
 
@@ -174,14 +175,24 @@ class _CardReader:
 
 
 def read_card(path: str | Path) -> ModelCard:
-    """Parse and validate one card file (its architecture is checked against the registry)."""
+    """Parse and validate one card file (its architecture is checked against the registry).
+
+    An import path as ``arch`` is not imported here (listing cards must not run user
+    code); it is checked, with its ``[options]``, when the model is resolved.
+    """
+    from mobilebench.zoo.outside import is_import_path
     from mobilebench.zoo.registry import get_model_entry, list_models, suggest
 
     path = Path(path)
     card = _CardReader(path).read()
+    if is_import_path(card.arch):
+        return card
     known = list_models()
     if card.arch not in known:
-        raise UsageError(f"model card {path}: unknown arch {card.arch!r}; {suggest(card.arch, known)}")
+        raise UsageError(
+            f"model card {path}: unknown arch {card.arch!r}; {suggest(card.arch, known)} "
+            "(a model from outside the zoo is written as an import path, package.module:callable)"
+        )
     accepted = get_model_entry(card.arch).options
     if unknown := sorted(set(card.options) - set(accepted)):
         raise UsageError(

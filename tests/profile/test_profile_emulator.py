@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,14 @@ def test_live_progress_and_pushes_only_when_changed(phone, store, skipnet, skipn
     assert model_file.stat().st_mtime_ns == mtime
     size = skipnet_pte.path.stat().st_size
     assert [t for t in again.transfers if t[0] == skipnet_pte.path.name] == [(skipnet_pte.path.name, size, size)]
+
+    # Changed on the phone (same size, new mtime): hashed, found different, pushed again.
+    data = bytearray(model_file.read_bytes())
+    data[100] ^= 0xFF
+    model_file.write_bytes(bytes(data))
+    os.utime(model_file, ns=(mtime + 10**10, mtime + 10**10))
+    ProfileSession(config, store).run([skipnet])
+    assert model_file.read_bytes() == skipnet_pte.path.read_bytes()
 
 
 def test_metacharacters_in_device_paths_are_quoted(phone, store, skipnet, skipnet_pte, tmp_path: Path) -> None:

@@ -90,8 +90,27 @@ def test_eval_reports_known_accuracy_and_records_it(tmp_path: Path, weights: Pat
     db = tmp_path / "results.sqlite"
     result = CliRunner().invoke(
         app,
-        ["eval", ARCH, "--data", str(data), "--checkpoint", str(weights), "--db", str(db),
-         "--num-classes", "6", "--input-size", "64", "--batch-size", "3", "--workers", "0", "--no-progress", "--format", "json"],
+        [
+            "eval",
+            ARCH,
+            "--data",
+            str(data),
+            "--checkpoint",
+            str(weights),
+            "--db",
+            str(db),
+            "--num-classes",
+            "6",
+            "--input-size",
+            "64",
+            "--batch-size",
+            "3",
+            "--workers",
+            "0",
+            "--no-progress",
+            "--format",
+            "json",
+        ],
     )
     assert result.exit_code == 0, result.output + repr(result.exception)
     (row,) = json.loads(result.stdout)
@@ -117,8 +136,19 @@ def test_eval_updates_the_model_card(tmp_path: Path, weights: Path, monkeypatch:
     monkeypatch.setenv("MOBILEBENCH_MODELS_DIR", str(cards))
     data = make_folder(tmp_path / "imagenet")
     result = CliRunner().invoke(
-        app, ["eval", "redcard", "--data", str(data), "--update-card", "--db", str(tmp_path / "r.sqlite"),
-              "--workers", "0", "--no-progress"],
+        app,
+        [
+            "eval",
+            "redcard",
+            "--data",
+            str(data),
+            "--update-card",
+            "--db",
+            str(tmp_path / "r.sqlite"),
+            "--workers",
+            "0",
+            "--no-progress",
+        ],
     )
     assert result.exit_code == 0, result.output + repr(result.exception)
     accuracy = get_card("redcard").accuracy
@@ -159,3 +189,20 @@ def test_eval_maps_classes_by_name_for_mobilebench_checkpoints(tmp_path: Path) -
     assert _label_map(["a", "b"], None, 2, "x") is None
     with pytest.raises(UsageError, match="not trained on: z"):
         _label_map(["z"], ["a"], 1, "x")
+
+
+def test_eval_of_an_exported_program(tmp_path: Path) -> None:
+    """A ``.pt2`` program carries its weights and fixes its input (batch 1, 64x64)."""
+    program = torch.export.export(MeanRed(6).eval(), (torch.randn(1, 3, 64, 64),))
+    path = tmp_path / "meanred.pt2"
+    torch.export.save(program, path)
+    data = make_folder(tmp_path / "tinynet")
+    result = CliRunner().invoke(
+        app,
+        ["eval", str(path), "--data", str(data), "--db", str(tmp_path / "r.sqlite"), "--workers", "0",
+         "--no-progress", "--format", "json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    (row,) = json.loads(result.stdout)
+    assert row["top1"] == pytest.approx(TOP1, abs=1e-3) and row["top5"] == pytest.approx(TOP5, abs=1e-3)
+    assert (row["model"], row["input_size"], row["checkpoint_sha256"]) == ("meanred", 64, file_sha256(path))

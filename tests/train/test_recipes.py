@@ -18,7 +18,12 @@ from mobilebench.train.optim import LrSchedule, RMSpropTF, build_optimizer
 
 def test_paper_values() -> None:
     imagenet, cifar = RECIPES["imagenet"], RECIPES["cifar100"]
-    assert (imagenet.optimizer, imagenet.rmsprop_decay, imagenet.momentum, imagenet.rmsprop_eps) == ("rmsprop_tf", 0.9, 0.9, 1e-3)
+    assert (imagenet.optimizer, imagenet.rmsprop_decay, imagenet.momentum, imagenet.rmsprop_eps) == (
+        "rmsprop_tf",
+        0.9,
+        0.9,
+        1e-3,
+    )
     assert (imagenet.lr, imagenet.warmup_lr, imagenet.warmup_epochs) == (0.032, 1e-6, 3.0)
     assert (imagenet.lr_decay, imagenet.lr_decay_epochs, imagenet.ema_decay) == (0.97, 2.4, 0.99995)
     assert (imagenet.batch_size, imagenet.weight_decay, imagenet.bn_momentum) == (512, 1e-5, 0.01)
@@ -76,7 +81,12 @@ def test_overrides(tmp_path: Path) -> None:
         "cifar100", config_file=config, sets=["lr=0.02", "amp=false", "loss=bias"], explicit={"epochs": 30, "lr": None}
     )
     assert (recipe.lr, recipe.lr_milestones, recipe.augment, recipe.amp, recipe.loss, recipe.epochs) == (
-        0.02, (10, 20), "none", False, "bias", 30,
+        0.02,
+        (10, 20),
+        "none",
+        False,
+        "bias",
+        30,
     )
     assert Recipe.from_dict(recipe.to_dict()) == recipe
     bad = {
@@ -99,7 +109,9 @@ def test_overrides(tmp_path: Path) -> None:
 
 def test_show_recipe_round_trips_through_config(tmp_path: Path) -> None:
     runner = CliRunner()
-    shown = runner.invoke(app, ["train", "--arch", "skipnet_m", "--out", str(tmp_path), "--set", "epochs=7", "--show-recipe"])
+    shown = runner.invoke(
+        app, ["train", "--arch", "skipnet_m", "--out", str(tmp_path), "--set", "epochs=7", "--show-recipe"]
+    )
     assert shown.exit_code == 0, shown.output
     (tmp_path / "r.toml").write_text(shown.stdout)
     assert build_recipe("cifar100", config_file=tmp_path / "r.toml") == build_recipe("imagenet", sets=["epochs=7"])

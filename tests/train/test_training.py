@@ -26,8 +26,20 @@ DIGITS = ["--recipe", "digits", "--dataset", "digits"]
 
 def train_argv(out: Path, *extra: str) -> list[str]:
     return [
-        sys.executable, "-m", "mobilebench.cli.main", "train", *SMALL_MODEL, *DIGITS,
-        "--out", str(out), "--workers", "0", "--seed", "1", "--no-progress", *extra,
+        sys.executable,
+        "-m",
+        "mobilebench.cli.main",
+        "train",
+        *SMALL_MODEL,
+        *DIGITS,
+        "--out",
+        str(out),
+        "--workers",
+        "0",
+        "--seed",
+        "1",
+        "--no-progress",
+        *extra,
     ]
 
 
@@ -85,6 +97,44 @@ def test_cross_entropy_learns_digits(ce_run: Path) -> None:
     assert loaded.wrapper_key == "model"
     assert_same_tensors(model.state_dict(), last["model"])
     assert best["best_top1"] == max(r["val_top1"] for r in epoch_records(ce_run))
+
+
+def test_eval_of_a_trained_checkpoint_matches_the_training_log(ce_run: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mobilebench.cli.main import app
+    from mobilebench.store import ResultsStore
+    from mobilebench.zoo.checkpoint import file_sha256
+
+    db = tmp_path / "r.sqlite"
+    # Architecture options, class count and input size come from the checkpoint itself.
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "mobilenet_v3_small",
+            "--checkpoint",
+            str(ce_run / "best.pt"),
+            "--dataset",
+            "digits",
+            "--db",
+            str(db),
+            "--workers",
+            "0",
+            "--no-progress",
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    (row,) = json.loads(result.stdout)
+    best = max(epoch_records(ce_run), key=lambda r: r["val_top1"])
+    assert row["top1"] == pytest.approx(best["val_top1"], abs=1e-3)
+    assert row["top5"] == pytest.approx(best["val_top5"], abs=1e-3)
+    assert (row["dataset"], row["count"], row["input_size"]) == ("digits", 360, 32)
+    with ResultsStore(db) as store:
+        stored = store.accuracy("mobilenet_v3_small")
+    assert stored.checkpoint_sha256 == file_sha256(ce_run / "best.pt")
 
 
 def test_bias_loss_learns_digits(tmp_path: Path) -> None:
@@ -167,11 +217,25 @@ def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
     worker = Path(__file__).with_name("ddp_worker.py")
     proc = subprocess.run(
         [
-            sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2",
-            "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
-            str(worker), str(out), str(dumps),
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nnodes",
+            "1",
+            "--nproc-per-node",
+            "2",
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(free_port()),
+            str(worker),
+            str(out),
+            str(dumps),
         ],
-        env=subprocess_env(), capture_output=True, text=True, timeout=300,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -193,3 +257,69 @@ def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
     records = epoch_records(out)
     assert len(records) == 2 and records[-1]["val_count"] == 360
     assert os.environ.get("RANK") is None  # nothing leaked into the test process
+
+
+def test_imagenet_and_cifar_recipes_run_end_to_end(tmp_path: Path) -> None:
+    """The other two data paths and recipes (RMSProp-TF + EMA + random-resized crops;
+    SGD + CIFAR crops/rotations) on tiny data: they run, checkpoint and evaluate."""
+    import pickle
+
+    import numpy as np
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from mobilebench.cli.main import app
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "imagenet"
+    for split, count in (("train", 4), ("val", 2)):
+        for cls in ("n01", "n02"):
+            (folder / split / cls).mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 256, (30 + 7 * i, 45, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / split / cls / f"{i}.jpg")
+    cifar = tmp_path / "cifar" / "cifar-100-python"
+    cifar.mkdir(parents=True)
+    for split, count in (("train", 6), ("test", 3)):
+        batch = {b"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8), b"fine_labels": list(range(count))}
+        (cifar / split).write_bytes(pickle.dumps(batch, protocol=3))
+
+    common = [*SMALL_MODEL, "--workers", "0", "--no-progress", "--epochs", "2", "--format", "json"]
+    runs = {
+        "imagenet": [
+            "--recipe",
+            "imagenet",
+            "--data",
+            str(folder),
+            "--batch-size",
+            "4",
+            "--set",
+            "input_size=48",
+            "--set",
+            "warmup_epochs=1",
+            "--loss",
+            "bias",
+        ],
+        "cifar100": [
+            "--recipe",
+            "cifar100",
+            "--dataset",
+            "cifar100",
+            "--data",
+            str(tmp_path / "cifar"),
+            "--batch-size",
+            "3",
+        ],
+    }
+    for name, argv in runs.items():
+        out = tmp_path / f"out_{name}"
+        result = CliRunner().invoke(app, ["train", *argv, *common, "--out", str(out)])
+        assert result.exit_code == 0, (name, result.output, result.exception)
+        (summary,) = json.loads(result.stdout)
+        assert summary["epochs"] == 2 and summary["recipe"] == name
+        checkpoint = torch.load(out / "last.pt", weights_only=True)
+        assert checkpoint["global_step"] == 4
+        assert ("model_ema" in checkpoint) == (name == "imagenet")
+        assert checkpoint["num_classes"] == (2 if name == "imagenet" else 100)
+        records = epoch_records(out)
+        assert [r["epoch"] for r in records] == [0, 1] and records[-1]["val_count"] == (4 if name == "imagenet" else 3)

@@ -1,0 +1,161 @@
+"""How much of `mobilebench profile` is the toolkit, and how much is the measurement?
+
+Runs ``mobilebench profile MODEL --device emulator`` (the real CLI, in a fresh Python
+process, against a phone emulator started here) with a warm artifact cache and the
+model and runner already on the phone, and compares its wall time with the time the
+runner itself spent measuring:
+
+    runner time = model load (load_ms) + every iteration's latency (warm-up included)
+    overhead    = (CLI wall time - runner time) / CLI wall time
+
+Goal: overhead under 20 % for 100 timed iterations. A second, in-process run of the
+same profile (library, no interpreter start-up) breaks the rest down by the session's
+stages (connect, state reads, push checks, the runner's process start, storing).
+
+Usage: .venv/bin/python benchmarks/bench_profile_overhead.py [--model skipnet_m]
+       [--warmup 10] [--iterations 100] [--json]
+The first run may export the model (minutes); the numbers are taken after that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mobilebench.bench.session import ProfileConfig, ProfileSession, ProgressHooks
+from mobilebench.device.emulator import PhoneEmulator
+from mobilebench.device.keys import ensure_key_pair
+from mobilebench.export import ExportOptions, export_model
+from mobilebench.store import ResultsStore
+from mobilebench.zoo.resolve import resolve_model
+
+GOAL = 0.20
+
+
+@dataclass(frozen=True)
+class Measurement:
+    wall_s: float
+    load_s: float
+    iterations_s: float  # warm-up included
+    samples: int
+
+    @property
+    def runner_s(self) -> float:
+        return self.load_s + self.iterations_s
+
+    @property
+    def overhead(self) -> float:
+        return (self.wall_s - self.runner_s) / self.wall_s
+
+
+class StageClock(ProgressHooks):
+    """Wall time between the session's stage changes."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[str, float]] = []
+
+    def stage(self, text: str) -> None:
+        self.marks.append((text, time.perf_counter()))
+
+    def durations(self, end: float) -> list[tuple[str, float]]:
+        ends = [t for _, t in self.marks[1:]] + [end]
+        return [(text, stop - start) for (text, start), stop in zip(self.marks, ends)]
+
+
+def runner_time(db: Path, run_id: int) -> tuple[float, float, int]:
+    with ResultsStore(db, create=False) as store:
+        record = store.get_run(run_id)
+        samples = store.samples(run_id)
+    assert record is not None and record.stats is not None, f"run {run_id} did not complete"
+    return (record.stats.load_ms or 0.0) / 1000, sum(s.latency_ms for s in samples) / 1000, len(samples)
+
+
+def measure_cli(address: str, db: Path, model: str, warmup: int, iterations: int) -> Measurement:
+    argv = [
+        sys.executable, "-m", "mobilebench.cli.main", "profile", model, "--device", "emulator", "--address", address,
+        "--warmup", str(warmup), "--iterations", str(iterations), "--db", str(db), "--format", "json",
+    ]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"profile failed: {done.stderr.strip()}")
+    (run,) = json.loads(done.stdout)
+    load_s, iterations_s, n = runner_time(db, run["id"])
+    return Measurement(wall, load_s, iterations_s, n)
+
+
+def measure_in_process(address: str, db: Path, model: str, warmup: int, iterations: int) -> tuple[Measurement, list[tuple[str, float]]]:
+    clock = StageClock()
+    config = ProfileConfig(device="emulator", address=address, warmup=warmup, iterations=iterations)
+    resolved = resolve_model(model)
+    with ResultsStore(db) as store:
+        started = time.perf_counter()
+        (outcome,) = ProfileSession(config, store, hooks=clock).run([resolved])
+        end = time.perf_counter()
+    load_s, iterations_s, n = runner_time(db, outcome.run_id)
+    return Measurement(end - started, load_s, iterations_s, n), clock.durations(end)
+
+
+def _python_s(code: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - started
+
+
+def start_up_costs(model: str) -> dict[str, float]:
+    """Seconds a fresh interpreter spends before the session starts: starting Python
+    and importing the CLI and the session, then resolving the model name."""
+    imports = "import mobilebench.cli.main, mobilebench.bench.session"
+    base = _python_s(imports)
+    resolved = _python_s(f"{imports}; from mobilebench.zoo.resolve import resolve_model; resolve_model({model!r})")
+    return {"python start-up + imports": base, "resolve_model (name -> model)": max(0.0, resolved - base)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="skipnet_m")
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
+    args = parser.parse_args()
+
+    export_model(resolve_model(args.model), ExportOptions())  # warm the artifact cache
+    key = ensure_key_pair()
+    with tempfile.TemporaryDirectory(prefix="mobilebench-bench-") as tmp:
+        db = Path(tmp) / "results.sqlite"
+        with PhoneEmulator(Path(tmp) / "phone", accepted_keys=[key.with_name("adbkey.pub")]) as phone:
+            # Prime the phone (push model and runner), as in any run after the first.
+            measure_in_process(phone.address, db, args.model, 0, 1)
+            cli = measure_cli(phone.address, db, args.model, args.warmup, args.iterations)
+            lib, stages = measure_in_process(phone.address, db, args.model, args.warmup, args.iterations)
+        start_up = start_up_costs(args.model)
+
+    if args.json:
+        print(json.dumps({"cli": asdict(cli) | {"overhead": cli.overhead}, "library": asdict(lib) | {"overhead": lib.overhead},
+                          "start_up_s": start_up, "stages": stages}, indent=2))  # fmt: skip
+        return
+    print(f"profile {args.model} --device emulator --warmup {args.warmup} --iterations {args.iterations} (warm cache, files on the phone)")
+    for label, m in (("CLI (new process)", cli), ("library (in process)", lib)):
+        print(
+            f"  {label:22s} wall {m.wall_s:6.2f} s   runner {m.runner_s:6.2f} s "
+            f"(load {m.load_s:.2f} + {m.samples} iterations {m.iterations_s:.2f})   overhead {m.overhead:6.1%}"
+        )
+    print("  a new process first spends:")
+    for text, seconds in start_up.items():
+        print(f"    {seconds:6.3f} s  {text}")
+    print("  in-process stages:")
+    for text, seconds in stages:
+        print(f"    {seconds:6.3f} s  {text}")
+    verdict = "meets" if cli.overhead < GOAL else "MISSES"
+    print(f"overhead ratio (CLI): {cli.overhead:.3f}  -> {verdict} the goal of < {GOAL:.0%}")
+
+
+if __name__ == "__main__":
+    main()

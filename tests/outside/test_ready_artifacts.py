@@ -1,0 +1,67 @@
+"""Ready ``.pte``/``.onnx`` files: used as they are (no export, no cache), refused where
+they cannot serve (FLOPs, the other runtime, int8)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from mobilebench.errors import MobilebenchError, UsageError
+from mobilebench.export import ExportOptions, export_model
+from mobilebench.zoo.resolve import resolve_model
+
+
+@pytest.mark.parametrize(("fixture", "runtime"), [("ready_pte", "executorch"), ("ready_onnx", "onnx")])
+def test_export_returns_the_file_as_it_is(request, tmp_path: Path, no_cards, fixture: str, runtime: str) -> None:
+    path: Path = request.getfixturevalue(fixture)
+    resolved = resolve_model(str(path))
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (resolved.kind, resolved.name, resolved.arch) == ("artifact", "ready_tiny", f"artifact:{path.name}")
+    assert resolved.input_shape == (1, 3, 64, 64) and resolved.num_classes == 10
+    assert resolved.checkpoint_sha256 == sha and resolved.artifact_runtime == runtime
+
+    cache = tmp_path / "cache"
+    artifact = export_model(resolved, ExportOptions(runtime=runtime), cache_dir=cache, progress=False)
+    assert not cache.exists()  # no export step, no cache entry
+    assert (artifact.path, artifact.sha256, artifact.runtime, artifact.input_shape) == (path, sha, runtime, (1, 3, 64, 64))
+    assert artifact.provenance["verification"] == "ready artifact, not verified"
+    assert artifact.provenance["parity"] is None and artifact.provenance["artifact"]["ready"] is True
+
+    with pytest.raises(UsageError, match=rf"{path.name} takes input 1x3x64x64, but 1x3x32x32 was asked for"):
+        resolve_model(str(path), input_size=32)
+    with pytest.raises(MobilebenchError, match="there is no PyTorch model in it to build"):
+        resolved.build()
+
+
+def test_refusals(ready_pte: Path, ready_onnx: Path, tmp_path: Path, no_cards) -> None:
+    onnx = resolve_model(str(ready_onnx))
+    with pytest.raises(UsageError, match=r"ready_tiny.onnx is a ready ONNX file: it runs on onnx, not executorch; use --runtime onnx"):
+        export_model(onnx, ExportOptions(runtime="executorch"), progress=False)
+    pte = resolve_model(str(ready_pte))
+    with pytest.raises(UsageError, match="ready_tiny.pte is a ready artifact and runs as it was exported; --dtype int8 needs"):
+        export_model(pte, ExportOptions(dtype="int8"), progress=False)
+    with pytest.raises(UsageError, match="--dynamic-batch needs the PyTorch model"):
+        export_model(pte, ExportOptions(dynamic_batch=True), progress=False)
+
+    for suffix in (".pte", ".onnx"):
+        with pytest.raises(UsageError, match=rf"nothing{suffix} does not exist"):
+            resolve_model(str(tmp_path / f"nothing{suffix}"))
+        broken = tmp_path / f"broken{suffix}"
+        broken.write_bytes(b"\x00garbage" * 8)
+        with pytest.raises(UsageError, match=rf"broken{suffix} is not a (readable ONNX file|loadable ExecuTorch program)"):
+            resolve_model(str(broken))
+
+
+def test_flops_of_a_ready_artifact_is_a_clear_error(ready_pte: Path, ready_onnx: Path, no_cards, cli, error_line) -> None:
+    for path in (ready_pte, ready_onnx):
+        line = error_line(cli(["flops", path]))
+        assert f"cannot count FLOPs of a ready artifact ({path})" in line
+
+
+def test_a_missing_path_is_not_mistaken_for_a_model_name(tmp_path: Path, no_cards, cli, error_line) -> None:
+    line = error_line(cli(["profile", tmp_path / "models" / "net.onnx", "--device", "host"]))
+    assert line == f"error: {tmp_path / 'models' / 'net.onnx'} does not exist"
+    line = error_line(cli(["flops", tmp_path / "weights" / "net.pth"]))
+    assert "net.pth does not exist (it looks like a file path" in line

@@ -1,0 +1,193 @@
+"""Faults injected by the phone emulator during a profile: each one ends in a clear
+one-line error, the run stored as ``failed`` with that error, the runs before it intact,
+and no file on the phone that looks complete but is not."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from mobilebench.bench.session import ProfileConfig, ProfileSession
+from mobilebench.errors import MobilebenchError
+from mobilebench.store import ResultsStore
+
+from .conftest import WORKDIR, RecordingHooks, phone_path
+
+pytestmark = pytest.mark.slow
+
+
+class ArmAtStage(RecordingHooks):
+    """Arms a fault the moment the session reaches a stage (e.g. just before the runner
+    starts), so that it hits that step and no earlier command."""
+
+    def __init__(self, prefix: str, arm) -> None:
+        super().__init__()
+        self.prefix, self.arm = prefix, arm
+
+    def stage(self, text: str) -> None:
+        super().stage(text)
+        if text.startswith(self.prefix):
+            self.arm()
+
+
+def assert_one_line(message: str, *needles: str) -> None:
+    assert "\n" not in message and "Traceback" not in message
+    for needle in needles:
+        assert needle in message, message
+
+
+def only_ok_then_failed(store: ResultsStore) -> tuple[list, object]:
+    runs = sorted(store.runs(), key=lambda r: r.id)
+    *earlier, last = runs
+    assert all(r.status == "ok" and r.stats is not None for r in earlier)
+    assert last.status == "failed" and last.finished_at is not None and store.samples(last.id) == []
+    return earlier, last
+
+
+def test_runner_hang_times_out(phone, store, skipnet, skipnet_pte) -> None:
+    config = ProfileConfig(device="emulator", address=phone.address, warmup=1, iterations=3, runner_timeout_s=3)
+    ProfileSession(config, store).run([skipnet])  # an ok run first: it must survive
+    hooks = ArmAtStage("running", lambda: setattr(phone.faults, "hang_next_command", True))
+    with pytest.raises(MobilebenchError) as info:
+        ProfileSession(config, store, hooks=hooks).run([skipnet])
+    assert_one_line(str(info.value), "skipnet_m on emulator (run 2, stored as failed)", "did not finish within 3 s", "--runner-timeout")
+    (ok,), failed = only_ok_then_failed(store)
+    assert "did not finish within 3 s" in failed.error and failed.meta.device_model == "Pixel 4"
+    assert ok.stats.n == 3
+    # The device is usable again: a new profile on the same phone works.
+    ProfileSession(config, store).run([skipnet])
+
+
+@contextmanager
+def crash_every_runner(phone) -> Iterator[None]:
+    """Keep the emulator's crash fault armed for programs named mobilebench_runner (each
+    command consumes the fault; only the runner's command has such a program)."""
+    phone.faults.crash_match = "mobilebench_runner"
+    stop = threading.Event()
+
+    def keep_armed() -> None:
+        while not stop.wait(0.002):
+            phone.faults.crash_next_command = True
+
+    thread = threading.Thread(target=keep_armed, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        phone.faults.crash_next_command = False
+
+
+def test_runner_crash_through_the_cli(cli, phone, tmp_path: Path, skipnet_pte) -> None:
+    db = tmp_path / "crash.sqlite"
+    args = ["profile", "skipnet_m", "--device", "emulator", "--address", phone.address, "--warmup", "1", "--iterations", "4", "--db", str(db)]
+    assert cli(args).exit_code == 0
+    with crash_every_runner(phone):
+        result = cli(args)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: skipnet_m on emulator (run 2, stored as failed): ")
+    assert_one_line(lines[0], "mobilebench_runner killed by SIGSEGV (exit status 139)")
+    with ResultsStore(db, create=False) as store:
+        (ok,), failed = only_ok_then_failed(store)
+        assert "SIGSEGV" in failed.error and failed.meta.temp_c_before is not None
+
+
+def test_dropped_connection_mid_push_is_retried_once(phone, store, skipnet, skipnet_pte) -> None:
+    """One drop half-way through the model: the push is repeated and the run succeeds."""
+    size = skipnet_pte.path.stat().st_size
+    armed = []
+
+    def drop_half_way(what: str, done: int, total: int) -> None:
+        if what == skipnet_pte.path.name and not armed:
+            armed.append(True)
+            phone.faults.drop_after_bytes = size // 2
+
+    hooks = RecordingHooks()
+    hooks.transfer = drop_half_way  # type: ignore[method-assign]
+    config = ProfileConfig(device="emulator", address=phone.address, warmup=1, iterations=3)
+    (outcome,) = ProfileSession(config, store, hooks=hooks).run([skipnet])
+    assert outcome.record.status == "ok" and phone.faults.drop_after_bytes is None  # it fired
+    model = phone_path(phone, *WORKDIR, "models", f"{skipnet_pte.sha256[:16]}.pte")
+    assert model.read_bytes() == skipnet_pte.path.read_bytes()
+
+
+def test_connection_dropping_on_every_push_attempt_fails_the_run(phone, store, skipnet, skipnet_pte) -> None:
+    config = ProfileConfig(device="emulator", address=phone.address, warmup=1, iterations=3)
+    ProfileSession(config, store).run([skipnet])  # an ok run, with the model pushed
+
+    # Another model file (different bytes): every attempt to push it drops half-way.
+    other = skipnet_pte.path.with_name("other.pte")
+    data = bytearray(skipnet_pte.path.read_bytes())
+    data[-1] ^= 0xFF
+    size = len(data)
+
+    def drop_each_attempt(what: str, done: int, total: int) -> None:
+        if done == 0:  # a new attempt starts
+            phone.faults.drop_after_bytes = size // 2
+
+    hooks = RecordingHooks()
+    hooks.transfer = drop_each_attempt  # type: ignore[method-assign]
+    from dataclasses import replace
+
+    import hashlib
+
+    other.write_bytes(bytes(data))
+    try:
+        artifact = replace(skipnet_pte, path=other, sha256=hashlib.sha256(bytes(data)).hexdigest())
+        session = ProfileSession(config, store, hooks=hooks, export=lambda resolved, options, show: artifact)
+        with pytest.raises(MobilebenchError) as info:
+            session.run([skipnet])
+    finally:
+        other.unlink()
+    assert_one_line(str(info.value), "(run 2, stored as failed)", "connection dropped during push", "retried once")
+    earlier, failed = only_ok_then_failed(store)
+    assert "connection dropped" in failed.error
+    models = phone_path(phone, *WORKDIR, "models")
+    # Only the earlier, complete model under a final name; the half-pushed one nowhere.
+    assert sorted(p.name for p in models.iterdir() if ".mbpart-" not in p.name) == [f"{skipnet_pte.sha256[:16]}.pte"]
+    assert (models / f"{skipnet_pte.sha256[:16]}.pte").read_bytes() == skipnet_pte.path.read_bytes()
+
+
+def test_refused_push_fails_the_run(phone, store, skipnet, skipnet_pte) -> None:
+    phone.faults.fail_next_push = "No space left on device"
+    config = ProfileConfig(device="emulator", address=phone.address, warmup=1, iterations=3)
+    with pytest.raises(MobilebenchError) as info:
+        ProfileSession(config, store).run([skipnet])
+    assert_one_line(str(info.value), "(run 1, stored as failed)", "no space left")
+    (failed,) = store.runs()
+    assert failed.status == "failed" and "no space left" in failed.error
+    assert not list(phone_path(phone, *WORKDIR).rglob("*.pte"))
+
+
+def test_hot_phone_past_the_cool_down_timeout_through_the_cli(cli, phone, tmp_path: Path, skipnet_pte) -> None:
+    db = tmp_path / "hot.sqlite"
+    base = ["profile", "skipnet_m", "--device", "emulator", "--address", phone.address, "--warmup", "1", "--iterations", "3", "--db", str(db)]
+    assert cli([*base, "--cooldown-c", "40"]).exit_code == 0  # cool phone: no waiting
+    phone.faults.hot_zones = {"cpu-1-7-usr": 95.0}
+    phone.refresh()
+    result = cli([*base, "--cooldown-c", "40", "--cooldown-timeout", "1"])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert_one_line(lines[0], "error: skipnet_m on emulator (run 2, stored as failed)", "cpu7 (cpu-1-7-usr) stayed at 95.0 C", "--cooldown-timeout")
+    with ResultsStore(db, create=False) as store:
+        (ok,), failed = only_ok_then_failed(store)
+        assert failed.meta.temp_c_before == 95.0 and "cool-down" in failed.error
+
+
+def test_cool_down_waits_until_the_core_is_cool(phone, store, skipnet, skipnet_pte) -> None:
+    phone.thermal.set_rates(tau_s=0.5)  # cools quickly
+    phone.thermal.set_temp_c(60.0)
+    phone.refresh()
+    hooks = RecordingHooks()
+    config = ProfileConfig(device="emulator", address=phone.address, warmup=1, iterations=3, cooldown_c=40, cooldown_timeout_s=30, cooldown_poll_s=0.2)
+    (outcome,) = ProfileSession(config, store, hooks=hooks).run([skipnet])
+    assert any(s.startswith("cooling down: cpu7 at") for s in hooks.stages)
+    before = outcome.record.meta.state_before
+    assert outcome.record.meta.temp_c_before < 40 and before["cpu_temp_c"] < 40

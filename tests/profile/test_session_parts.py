@@ -1,0 +1,122 @@
+"""Unit tests of the session's small pieces: runner planning, masks, exit statuses, the
+live iteration counter, throttling inputs, configuration checks."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from mobilebench.bench.session import (
+    NATIVE_RUNNER_BUILDS,
+    IterationCounter,
+    ProfileConfig,
+    describe_exit,
+    plan_runner,
+    taskset_mask,
+    throttle_snapshots,
+)
+from mobilebench.device import get_profile, load_profiles
+from mobilebench.device.state import DeviceState
+from mobilebench.errors import MobilebenchError, UsageError
+
+
+def test_taskset_masks() -> None:
+    assert [taskset_mask(c) for c in (0, 4, 7, 9)] == ["1", "10", "80", "200"]
+
+
+def test_exit_statuses_name_the_signal() -> None:
+    assert describe_exit(139) == "killed by SIGSEGV (exit status 139)"
+    assert describe_exit(137) == "killed by SIGKILL (exit status 137)"
+    assert describe_exit(1) == "exited with status 1"
+    assert describe_exit(255) == "exited with status 255"
+
+
+def test_iteration_counter_handles_lines_split_across_pieces() -> None:
+    seen: list[int] = []
+    counter = IterationCounter(seen.append)
+    for piece in ['{"event":"start"}\n{"event":"itera', 'tion","i":0}\n{"event": "iteration", "i": 1}\n', "I 00:00 log line\n", '{"event":"iteration","i":2}']:
+        counter.feed(piece)
+    # Two lines completed by one piece: one call; the last line is not finished yet.
+    assert seen == [2] and counter.count == 2
+    counter.feed("\n")
+    assert seen == [2, 3]
+
+
+def _state(governor: str, freq_khz: int, temp_c: float) -> DeviceState:
+    return DeviceState(
+        cpu=7, model="Pixel 4", board="msmnile", android_version="13", fingerprint="f", governor=governor,
+        cur_freq_khz=freq_khz, max_freq_khz=2_841_600, thermal=[], cpu_temp_c=temp_c, cpu_temp_zone="cpu-1-7-usr",
+        free_bytes=None, rooted=False, emulated=True,
+    )  # fmt: skip
+
+
+def test_governor_ramp_up_is_not_throttling_but_a_drop_is() -> None:
+    before, after = throttle_snapshots(_state("schedutil", 825_600, 30.0), _state("schedutil", 2_841_600, 45.0))
+    assert before == {"freq_khz": 2_841_600, "temp_c": 30.0} and after == {"freq_khz": 2_841_600, "temp_c": 45.0}
+    before, after = throttle_snapshots(_state("schedutil", 2_841_600, 30.0), _state("schedutil", 1_900_000, 31.0))
+    assert (before["freq_khz"], after["freq_khz"]) == (2_841_600, 1_900_000)
+    before, after = throttle_snapshots(_state("performance", 1_900_000, 30.0), _state("performance", 2_841_600, 30.0))
+    assert (before["freq_khz"], after["freq_khz"]) == (1_900_000, 2_841_600)
+
+
+def test_runners_per_profile_and_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    host = plan_runner(get_profile("host"), "executorch")
+    assert host.adapter.name == "mobilebench_runner" and host.local_binary == NATIVE_RUNNER_BUILDS["host"]
+    assert host.device_binary == f"{get_profile('host').workdir}/bin/mobilebench_runner"
+    # The emulator runs the host build (its sandbox executes host binaries) and, for
+    # ONNX, this computer's Python.
+    assert plan_runner(get_profile("emulator"), "executorch").local_binary == NATIVE_RUNNER_BUILDS["host"]
+    onnx = plan_runner(get_profile("emulator"), "onnx")
+    assert (onnx.adapter.name, onnx.device_binary, onnx.local_binary) == ("ort_python", sys.executable, None)
+    # A phone's ONNX runner is a stock binary that must be located first.
+    with pytest.raises(UsageError, match=r"say where onnxruntime_perf_test is.*runners\.onnx"):
+        plan_runner(get_profile("pixel4"), "onnx")
+    if not NATIVE_RUNNER_BUILDS["arm64-v8a"].exists():
+        with pytest.raises(MobilebenchError, match="arm64-v8a build of mobilebench_runner is missing.*build_android.sh"):
+            plan_runner(get_profile("pixel4"), "executorch")
+    on_device = plan_runner(replace(get_profile("pixel4"), runners={"onnx": "onnxruntime_perf_test:/data/local/tmp/ort/perf"}), "onnx")
+    assert (on_device.device_binary, on_device.local_binary) == ("/data/local/tmp/ort/perf", None)
+    with pytest.raises(UsageError, match="runs executorch models, not onnx"):
+        plan_runner(replace(get_profile("host"), runners={"onnx": "mobilebench_runner"}), "onnx")
+    with pytest.raises(UsageError, match="ort_python runner needs this computer's Python"):
+        plan_runner(replace(get_profile("pixel4"), runners={"onnx": "ort_python"}), "onnx")
+
+    # Profiles name runtimes as --runtime does; the older spelling "onnxruntime" is read as "onnx".
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "devices.toml").write_text('[lab]\ntransport = "adb-tcp"\ncpus = [4]\n\n[lab.runners]\nonnxruntime = "onnxruntime_perf_test:/data/local/tmp/p"\n')
+    assert load_profiles()["lab"].runners == {"onnx": "onnxruntime_perf_test:/data/local/tmp/p"}
+    assert all(set(p.runners) <= {"executorch", "onnx"} for p in load_profiles().values() if p.source == "built-in")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"runtime": "tflite"}, "unknown runtime"),
+        ({"runtime": "onnx", "dtype": "int8"}, "int8 is available for the executorch runtime only"),
+        ({"repeat": 0}, "--repeat must be >= 1"),
+        ({"cpu": -1}, "--cpu must be >= 0"),
+        ({"iterations": 0}, "iterations must be >= 1"),
+        ({"max_iterations": 100}, "--max-iterations only applies with --target-rel-ci"),
+        ({"target_rel_ci": 0.01, "iterations": 50, "max_iterations": 10}, "must be >= iterations"),
+        ({"runner_timeout_s": 0}, "timeouts must be positive"),
+    ],
+)
+def test_bad_configurations_are_usage_errors(changes: dict, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        ProfileConfig(device="host", **changes)
+
+
+def test_cli_usage_errors_are_one_line(cli, tmp_path: Path) -> None:
+    for args, needle in [
+        (["profile", "--device", "host"], "name at least one model"),
+        (["profile", "skipnet_m", "--device", "nokia"], "unknown device profile 'nokia'"),
+        (["profile", "skipnet_m", "--runtime", "onnx", "--dtype", "int8"], "int8 is available"),
+        (["profile", "skipnet_m", "--format", "csv"], "unknown format"),
+    ]:
+        result = cli([*args, "--db", str(tmp_path / "db.sqlite")])
+        assert result.exit_code == 2, (args, result)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.stderr

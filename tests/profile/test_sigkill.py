@@ -1,0 +1,82 @@
+"""``kill -9`` of a ``mobilebench profile`` while the runner runs on the phone: the
+database keeps one consistent ``running`` row and no samples, the next profile marks it
+``aborted``, and the phone does not keep running the orphaned benchmark."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mobilebench.device.emulator.physics import descendants
+from mobilebench.store import ResultsStore
+
+pytestmark = pytest.mark.slow
+
+
+def runners_below(pid: int) -> list[int]:
+    """Processes below ``pid`` whose command name is the native runner's."""
+    found = []
+    for child, _parent in descendants(pid):
+        try:
+            comm = Path(f"/proc/{child}/comm").read_text().strip()
+        except OSError:
+            continue
+        if comm.startswith("mobilebench_run"):  # comm is cut at 15 characters
+            found.append(child)
+    return found
+
+
+def wait_for(condition, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def test_sigkill_mid_run_leaves_a_running_row_that_is_then_aborted(cli, phone, tmp_path: Path, skipnet_pte) -> None:
+    db = tmp_path / "killed.sqlite"
+    argv = [
+        sys.executable, "-m", "mobilebench.cli.main", "profile", "skipnet_m",
+        "--device", "emulator", "--address", phone.address,
+        "--warmup", "0", "--iterations", "100000", "--db", str(db), "--format", "json",
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # The emulator (in this process) runs the runner for the profile subprocess.
+        runner = wait_for(lambda: runners_below(os.getpid()), 120, "the runner to start on the phone")
+        time.sleep(0.3)  # let it measure a few iterations
+        assert proc.poll() is None, proc.stderr.read().decode()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    with ResultsStore(db, create=False) as store:
+        (run,) = store.runs()
+        assert run.status == "running" and run.finished_at is None and run.stats is None
+        assert run.pid == proc.pid and run.meta.model == "skipnet_m"
+        assert store.samples(run.id) == []
+    # The connection died with the process: the emulator ends the orphaned runner.
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in runner), 10, "the orphaned runner to end")
+
+    # The next profile marks it aborted, then measures as usual.
+    result = cli(["profile", "skipnet_m", "--device", "emulator", "--address", phone.address, "--warmup", "1", "--iterations", "3", "--db", str(db)])
+    assert result.exit_code == 0, result.stderr
+    assert "marked 1 run(s) of killed profile processes as aborted" in result.stderr
+    with ResultsStore(db, create=False) as store:
+        aborted, ok = sorted(store.runs(), key=lambda r: r.id)
+        assert aborted.id == run.id and aborted.status == "aborted" and f"process {proc.pid}" in aborted.error
+        assert ok.status == "ok"
+        assert store.mark_stale_runs_aborted() == 0
