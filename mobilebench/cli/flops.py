@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import enum
-import io
-import json
-import os
-import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -17,49 +10,12 @@ import typer
 from mobilebench.errors import UsageError
 
 
-class OutputFormat(str, enum.Enum):
-    table = "table"
-    csv = "csv"
-    json = "json"
+def _millions(value: float | None, digits: int = 1) -> str | None:
+    return None if value is None else f"{value / 1e6:.{digits}f}M"
 
 
-def _millions(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value / 1e6:.{digits}f}M"
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.1f}%"
-
-
-def _write_csv_atomically(path: Path, columns: tuple[str, ...], rows: list[dict[str, object]]) -> None:
-    """Write rows as CSV via a temporary file in the same folder, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _stdout_console():
-    """A rich console for tables; wide when piped, so columns are not cut to 80 characters."""
-    from rich.console import Console
-
-    return Console() if sys.stdout.isatty() else Console(width=200)
-
-
-def _print_csv(columns: list[str], rows: list[dict[str, object]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    sys.stdout.write(buffer.getvalue())
+def _pct(value: float | None) -> str | None:
+    return None if value is None else f"{value:+.1f}%"
 
 
 def command(
@@ -69,7 +25,7 @@ def command(
     ] = None,
     input_size: Annotated[int | None, typer.Option("--input-size", help="Input side in pixels (default: the card's, else 224).")] = None,
     arch: Annotated[str | None, typer.Option("--arch", help="Architecture of a checkpoint file given as NAME.")] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.", case_sensitive=False)] = OutputFormat.table,
+    format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     by_module: Annotated[
         int | None, typer.Option("--by-module", min=1, metavar="DEPTH", help="Per-module FLOPs down to this depth.")
     ] = None,
@@ -78,12 +34,14 @@ def command(
     """Count parameters and FLOPs (fvcore: one multiply-add = one flop), cross-checked with PyTorch."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
     from mobilebench.flops import TABLE1_COLUMNS, count_flops, table1_rows
+    from mobilebench.report.files import write_text_atomic
+    from mobilebench.report.formats import check_format, emit, to_csv
     from mobilebench.zoo.cards import cards_dir, load_cards
     from mobilebench.zoo.resolve import resolve_model
 
+    fmt = check_format(format, ("table", "csv", "json"))
     if not names:
         names = list(load_cards())
         if not names:
@@ -103,7 +61,7 @@ def command(
             progress.advance(task)
 
     if output is not None:
-        _write_csv_atomically(output, TABLE1_COLUMNS, table1_rows(reports, resolved))
+        write_text_atomic(output, to_csv(TABLE1_COLUMNS, table1_rows(reports, resolved)))
         err.print(f"wrote {output}")
 
     if by_module is not None:
@@ -112,36 +70,25 @@ def command(
             for r in reports
             for name, flops in r.modules_to_depth(by_module).items()
         ]
-        if fmt is OutputFormat.json:
-            print(json.dumps(rows, indent=2))
-        elif fmt is OutputFormat.csv:
-            _print_csv(["model", "module", "flops", "share_pct"], rows)
-        else:
-            table = Table(title=f"fvcore FLOPs by module (depth {by_module})")
-            for column in ("model", "module", "flops", "share"):
-                table.add_column(column, justify="left" if column in ("model", "module") else "right")
-            for row in rows:
-                table.add_row(row["model"], row["module"], _millions(row["flops"], 2), f"{row['share_pct']:.1f}%")
-            _stdout_console().print(table)
+        if fmt == "table":
+            rows = [r | {"flops": _millions(r["flops"], 2), "share_pct": f"{r['share_pct']:.1f}%"} for r in rows]
+        emit(["model", "module", "flops", "share_pct"], rows, fmt, title=f"fvcore FLOPs by module (depth {by_module})")
         return
 
-    if fmt is OutputFormat.json:
-        print(json.dumps([r.as_dict() for r in reports], indent=2))
-    elif fmt is OutputFormat.csv:
+    rows = [r.as_dict() for r in reports]
+    if fmt != "table":
         columns = [
             "model", "arch", "input_size", "params", "flops", "conv_linear_flops",
             "paper_params", "params_diff_pct", "paper_flops", "flops_diff_pct",
         ]
-        _print_csv(columns, [r.as_dict() for r in reports])
-    else:
-        table = Table(title="Parameters and FLOPs (fvcore: 1 multiply-add = 1 flop; batch 1)")
-        headers = ("model", "input", "params", "FLOPs", "conv+linear (torch)", "paper params", "Δ params",
-                   "paper FLOPs", "Δ FLOPs")
-        for header in headers:
-            table.add_column(header, justify="left" if header == "model" else "right")
-        for r in reports:
-            table.add_row(
-                r.model, str(r.input_size), _millions(r.params, 3), _millions(r.flops), _millions(r.conv_linear_flops),
-                _millions(r.paper_params, 1), _pct(r.params_diff_pct), _millions(r.paper_flops, 0), _pct(r.flops_diff_pct),
-            )
-        _stdout_console().print(table)
+        emit(columns if fmt == "csv" else list(rows[0]), rows, fmt)
+        return
+    display = [
+        {
+            "model": r.model, "input": r.input_size, "params": _millions(r.params, 3), "FLOPs": _millions(r.flops),
+            "conv+linear (torch)": _millions(r.conv_linear_flops), "paper params": _millions(r.paper_params, 1),
+            "Δ params": _pct(r.params_diff_pct), "paper FLOPs": _millions(r.paper_flops, 0), "Δ FLOPs": _pct(r.flops_diff_pct),
+        }
+        for r in reports
+    ]
+    emit(list(display[0]), display, "table", title="Parameters and FLOPs (fvcore: 1 multiply-add = 1 flop; batch 1)")

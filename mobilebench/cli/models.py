@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import enum
-import io
-import json
-import sys
 from typing import Annotated
 
 import typer
-
-
-class OutputFormat(str, enum.Enum):
-    table = "table"
-    csv = "csv"
-    json = "json"
-
 
 COLUMNS = ("name", "kind", "arch", "input_size", "num_classes", "checkpoint", "top1", "top5",
            "accuracy_source", "paper_flops", "paper_params", "description")
@@ -50,39 +38,28 @@ def _rows() -> list[dict[str, object]]:
     return rows
 
 
+def _display(row: dict[str, object]) -> dict[str, object]:
+    """The row as the rich table shows it: millions for costs, 'random init' for no checkpoint."""
+
+    def millions(value: object) -> str | None:
+        return f"{value / 1e6:g}M" if isinstance(value, (int, float)) else None
+
+    checkpoint = row["checkpoint"] or ("random init" if row["kind"] == "card" else None)
+    return row | {"checkpoint": checkpoint, "paper_flops": millions(row["paper_flops"]),
+                  "paper_params": millions(row["paper_params"])}
+
+
 def command(
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.", case_sensitive=False)] = OutputFormat.table,
+    format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
 ) -> None:
     """List model cards (models/*.toml) and the architectures of the registry."""
+    from mobilebench.report.formats import check_format, emit
+
+    fmt = check_format(format, ("table", "csv", "json"))
     rows = _rows()
-    if fmt is OutputFormat.json:
-        print(json.dumps(rows, indent=2))
+    if fmt == "table":
+        columns = [c for c in COLUMNS if c not in ("num_classes", "accuracy_source", "description")]
+        emit(columns, [_display(r) for r in rows], fmt,
+             title="Models (cards first, then architectures; NAME works with flops/export/profile)")
         return
-    if fmt is OutputFormat.csv:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-        sys.stdout.write(buffer.getvalue())
-        return
-
-    from rich.console import Console
-    from rich.table import Table
-
-    def show(value: object, scale: float = 1.0, unit: str = "", fmt: str = "g") -> str:
-        if value is None:
-            return "-"
-        return f"{value / scale:{fmt}}{unit}" if isinstance(value, float) else str(value)
-
-    table = Table(title="Models (cards first, then architectures; NAME works with flops/export/profile)")
-    for header in ("name", "kind", "arch", "input", "checkpoint", "top-1", "top-5", "paper FLOPs", "paper params", "description"):
-        table.add_column(header, justify="right" if header in ("input", "top-1", "top-5", "paper FLOPs", "paper params") else "left")
-    for row in rows:
-        checkpoint = row["checkpoint"] if row["checkpoint"] else ("random init" if row["kind"] == "card" else "-")
-        table.add_row(
-            str(row["name"]), str(row["kind"]), str(row["arch"]), show(row["input_size"]), str(checkpoint),
-            show(row["top1"], fmt=".1f"), show(row["top5"], fmt=".1f"), show(row["paper_flops"], 1e6, "M"), show(row["paper_params"], 1e6, "M"),
-            str(row["description"] or ""),
-        )
-    console = Console() if sys.stdout.isatty() else Console(width=200)
-    console.print(table)
+    emit(COLUMNS, rows, fmt)

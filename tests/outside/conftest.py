@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,10 +117,13 @@ def ready_pte(tiny_module: torch.nn.Module, files_dir: Path) -> Path:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    program = torch.export.export(tiny_module, (torch.randn(1, 3, INPUT_SIZE, INPUT_SIZE),))
-    edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    with warnings.catch_warnings():  # the libraries' deprecation notes are not ours
+        warnings.simplefilter("ignore")
+        program = torch.export.export(tiny_module, (torch.randn(1, 3, INPUT_SIZE, INPUT_SIZE),))
+        edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+        buffer = bytes(edge.to_executorch().buffer)
     path = files_dir / "ready_tiny.pte"
-    path.write_bytes(bytes(edge.to_executorch().buffer))
+    path.write_bytes(buffer)
     return path
 
 
@@ -127,10 +131,12 @@ def ready_pte(tiny_module: torch.nn.Module, files_dir: Path) -> Path:
 def ready_onnx(tiny_module: torch.nn.Module, files_dir: Path) -> Path:
     """A .onnx written with torch.onnx.export, as a user would."""
     path = files_dir / "ready_tiny.onnx"
-    onnx_program = torch.onnx.export(
-        tiny_module, (torch.randn(1, 3, INPUT_SIZE, INPUT_SIZE),), dynamo=True, verbose=False
-    )
-    onnx_program.save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        onnx_program = torch.onnx.export(
+            tiny_module, (torch.randn(1, 3, INPUT_SIZE, INPUT_SIZE),), dynamo=True, verbose=False
+        )
+        onnx_program.save(path)
     return path
 
 
