@@ -99,12 +99,18 @@ def _print_table(artifact: Artifact, output: Path | None) -> None:
     if weights == "checkpoint":
         weights += f" {prov['model']['checkpoint']} (sha256 {prov['model']['checkpoint_sha256'][:12]})"
     table.add_row("weights", weights)
-    verdict = f"max abs diff {parity['max_abs_diff']:.3g} = {parity['relative_max_abs_diff']:.3g} of output scale"
-    if artifact.dtype == "fp32":
-        verdict += f" (tolerance {parity['tolerance']:g}): passed"
+    if not parity:
+        table.add_row("parity", prov.get("verification") or "not checked")
     else:
-        verdict += f"; top-1 agreement with fp32 {parity['top1_agreement']:.0%} over {parity['inputs']} inputs"
-    table.add_row("parity", f"{verdict} [{parity['runtime']}]")
+        verdict = (
+            f"max abs diff {parity['max_abs_diff']:.3g} "
+            f"({parity['relative_max_abs_diff']:.3g} x output scale {parity['output_scale']:.3g})"
+        )
+        if artifact.dtype == "fp32":
+            verdict += f", tolerance {parity['tolerance']:g}: passed"
+        else:
+            verdict += f"; top-1 agreement with fp32 {parity['top1_agreement']:.0%} over {parity['inputs']} inputs"
+        table.add_row("parity", f"{verdict} [{parity['runtime']}]")
     if delegation := prov.get("delegation"):
         table.add_row(
             "delegation",
@@ -112,9 +118,11 @@ def _print_table(artifact: Artifact, output: Path | None) -> None:
             f"portable CPU ops: {row['portable_ops'] or 'none'}",
         )
     if calibration := prov.get("calibration"):
-        where = calibration.get("dir") or calibration.get("generator")
-        count = calibration.get("images") or calibration.get("inputs")
-        table.add_row("calibration", f"{calibration['source']}: {count} inputs ({where})")
+        if calibration["source"] == "images":
+            text = f"{calibration['images']} images from {calibration['dir']}"
+        else:
+            text = f"{calibration['inputs']} synthetic inputs ({calibration['generator']})"
+        table.add_row("calibration", text)
     table.add_row("export time", f"{prov['export_seconds']:.1f} s")
     Console(width=None if sys.stdout.isatty() else 160).print(table)
 

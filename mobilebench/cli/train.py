@@ -100,7 +100,9 @@ def command(
     if show_recipe:
         print(recipe_to_toml(effective), end="")
         return
-    if dataset != "digits" and data is None:
+    from mobilebench.train.datasets import check_dataset_kind
+
+    if check_dataset_kind(dataset) != "digits" and data is None:
         raise UsageError(f"--data is required for --dataset {dataset}")
 
     from mobilebench.train.data import DataConfig

@@ -133,20 +133,24 @@ def find_images(root: Path, limit: int) -> ImageFolder:
     return ImageFolder(root=root, files=tuple(found[:limit]), total_found=len(found))
 
 
-def load_image(path: Path, input_size: int) -> torch.Tensor:
-    """One image as a 1x3xSxS ImageNet-normalised float32 tensor (S = ``input_size``)."""
+def load_image(path: Path, *, height: int, width: int) -> torch.Tensor:
+    """One image as a 1x3xHxW ImageNet-normalised float32 tensor.
+
+    The image is scaled so that it covers ``(height, width) / CROP_FRACTION`` (the
+    shorter side decides), then center-cropped to ``height`` x ``width``.
+    """
     import torch
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
             img = img.convert("RGB")
-            width, height = img.size
-            scale = (input_size / CROP_FRACTION) / min(width, height)
-            new_w, new_h = max(input_size, round(width * scale)), max(input_size, round(height * scale))
+            src_w, src_h = img.size
+            scale = max(height / src_h, width / src_w) / CROP_FRACTION
+            new_w, new_h = max(width, round(src_w * scale)), max(height, round(src_h * scale))
             img = img.resize((new_w, new_h), Image.Resampling.BILINEAR)
-            left, top = (new_w - input_size) // 2, (new_h - input_size) // 2
-            img = img.crop((left, top, left + input_size, top + input_size))
+            left, top = (new_w - width) // 2, (new_h - height) // 2
+            img = img.crop((left, top, left + width, top + height))
             pixels = np.asarray(img, dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise MobilebenchError(f"cannot read calibration image {path}: {exc}") from None

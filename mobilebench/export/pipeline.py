@@ -134,12 +134,13 @@ class CalibrationPlan:
     def inputs(self, input_shape: tuple[int, ...]) -> Iterator[torch.Tensor]:
         if self.files:
             for path in self.files:
-                yield load_image(path, input_shape[-1])
+                yield load_image(path, height=input_shape[-2], width=input_shape[-1])
         else:
             yield from synthetic_calibration(input_shape, self.count, CALIBRATION_SEED_BASE)
 
 
-def plan_calibration(options: ExportOptions, input_size: int) -> CalibrationPlan | None:
+def plan_calibration(options: ExportOptions, input_shape: tuple[int, ...]) -> CalibrationPlan | None:
+    """How an int8 export of a model taking ``input_shape`` (NCHW) is calibrated."""
     if options.dtype != "int8":
         return None
     if options.calibration_dir is None:
@@ -147,13 +148,19 @@ def plan_calibration(options: ExportOptions, input_size: int) -> CalibrationPlan
         generator = f"mobilebench.export.fixed_input seeds {CALIBRATION_SEED_BASE}..{last} (uniform [-1, 1))"
         record = {"source": "synthetic", "inputs": SYNTHETIC_CALIBRATION_INPUTS, "generator": generator}
         return CalibrationPlan((), SYNTHETIC_CALIBRATION_INPUTS, dict(record), record)
+    if len(input_shape) != 4 or input_shape[1] != 3:
+        raise UsageError(
+            f"--calibration-dir needs a model taking RGB images (N x 3 x H x W), this one takes "
+            f"{'x'.join(map(str, input_shape))}; leave it out to calibrate on synthetic inputs"
+        )
+    height, width = input_shape[-2:]
     folder = find_images(options.calibration_dir, MAX_CALIBRATION_IMAGES)
     digest = hashlib.sha256()
     for path in folder.files:
         digest.update(path.relative_to(folder.root).as_posix().encode() + b"\0")
         digest.update(artifact_cache.file_sha256(path).encode())
     preprocessing = (
-        f"shorter side resized to round({input_size}/{CROP_FRACTION}), center crop {input_size}, ImageNet mean/std"
+        f"scaled to cover {height}x{width} / {CROP_FRACTION}, center crop {height}x{width}, ImageNet mean/std"
     )
     key = {
         "source": "images",
@@ -264,7 +271,7 @@ def export_model(
             f"{resolved.name} is a .pt2 program: it keeps the input shape it was exported with; drop --dynamic-batch"
         )
     root = artifact_cache.prepare_cache_root(Path(cache_dir) if cache_dir else artifact_cache.default_cache_root())
-    calibration = plan_calibration(options, resolved.input_size)
+    calibration = plan_calibration(options, tuple(resolved.input_shape))
     material = key_material(resolved, options, calibration)
     key = artifact_cache.key_of(material)
     entry = artifact_cache.CacheEntry.for_export(
@@ -406,7 +413,7 @@ def _export_executorch(
         return capture(module, example, dynamic_batch_max=max_batch, what=resolved.name)
 
     if given is not None:
-        program, rewrites = given, []
+        program, rewrites = given, {}
     else:
         with steps.step("capture (torch.export)"):
             program = recapture(model)
@@ -415,7 +422,8 @@ def _export_executorch(
             if rewrites:  # re-trace so every node carries fresh shape metadata
                 program = recapture(graph_module)
     if calibration is not None:
-        label = f"quantize int8 (calibrate on {calibration.count} {calibration.record['source']} inputs)"
+        what = "images" if calibration.files else "synthetic inputs"
+        label = f"quantize int8 (calibrate on {calibration.count} {what})"
         with steps.step(label, total=calibration.count) as advance:
             converted = executorch_lower.quantize_int8(
                 program.module(), calibration.inputs(resolved.input_shape), on_batch=advance

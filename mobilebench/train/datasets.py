@@ -110,8 +110,15 @@ class DigitsDataset:
         return int(self.labels[index])
 
 
+def check_dataset_kind(kind: str) -> str:
+    if kind not in DATASET_KINDS:
+        raise UsageError(f"unknown dataset kind {kind!r}; choose one of {', '.join(DATASET_KINDS)}")
+    return kind
+
+
 def open_dataset(kind: str, root: str | Path | None, split: str) -> ImageDataset:
     """The ``split`` of a dataset of ``kind`` (see the module docs) at ``root``."""
+    check_dataset_kind(kind)
     if kind == "digits":
         return DigitsDataset(split)
     if root is None:
@@ -120,11 +127,9 @@ def open_dataset(kind: str, root: str | Path | None, split: str) -> ImageDataset
         raise UsageError(f"data path {root} does not exist")
     if kind == "imagefolder":
         return ImageFolderDataset(root, split)
-    if kind == "cifar100":
-        from mobilebench.train.cifar import Cifar100Dataset
+    from mobilebench.train.cifar import Cifar100Dataset
 
-        return Cifar100Dataset(root, split)
-    raise UsageError(f"unknown dataset kind {kind!r}; choose one of {', '.join(DATASET_KINDS)}")
+    return Cifar100Dataset(root, split)
 
 
 def held_out_split(kind: str) -> str:

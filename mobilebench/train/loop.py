@@ -246,7 +246,9 @@ class _Trainer:
         seed_everything(config.seed)
         if model is None:
             from mobilebench.zoo.registry import create_model
+            from mobilebench.zoo.resolve import check_input_size
 
+            check_input_size(config.arch, recipe.input_size)  # e.g. SkipNet needs multiples of 16
             model = create_model(config.arch, num_classes=len(self.classes), **dict(config.arch_options))
         _set_bn_momentum(model, recipe.bn_momentum)
         model.to(ctx.device)
@@ -454,10 +456,10 @@ class _Trainer:
             )
 
         result: dict[str, Any] = {}
-        plain = run(self.model, f"eval {self.epoch}")
+        plain = run(self.model, f"eval {self.epoch + 1}")
         result.update(val_top1=plain.top1, val_top5=plain.top5, val_count=plain.count)
         if self.ema is not None:
-            ema = run(self.ema.module, f"eval EMA {self.epoch}")
+            ema = run(self.ema.module, f"eval EMA {self.epoch + 1}")
             result.update(ema_top1=ema.top1, ema_top5=ema.top5)
         return result
 

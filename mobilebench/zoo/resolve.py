@@ -17,18 +17,17 @@ checks them. ``ResolvedModel.kind`` says which form it is: ``"zoo"`` (1, 2, 6, o
 naming a registry architecture), ``"import"`` (3, or a card whose arch is an import
 path), ``"program"`` (4) or ``"artifact"`` (5).
 
-What the fields hold for each kind (results and tables show ``name``; the store and
-the artifact cache key on ``checkpoint_sha256`` / :meth:`ResolvedModel.weights_identity`):
+What the fields hold for each kind (results and tables show ``name``; the store keys
+runs on ``checkpoint_sha256``, the artifact cache on :meth:`ResolvedModel.weights_identity`):
 
-========  ==========================  ==============================  =================================
-kind      name                        arch                            checkpoint_sha256
-========  ==========================  ==============================  =================================
-zoo       card / registry / file stem registry name                   checkpoint file, None = random init
-import    card name or import path    the import path                 checkpoint file, else the built
-                                                                      state_dict's hash
-program   file stem                   ``program:<file name>``          the .pt2 file's hash
-artifact  file stem                   ``artifact:<file name>``         the .pte/.onnx file's hash
-========  ==========================  ==============================  =================================
+- zoo: ``name`` = card, registry name or checkpoint stem; ``arch`` = registry name;
+  ``checkpoint_sha256`` = the checkpoint file's, None for random init.
+- import: ``name`` = card name or the import path; ``arch`` = the import path;
+  ``checkpoint_sha256`` = the checkpoint file's, else the hash of the built state_dict.
+- program: ``name`` = file stem; ``arch`` = ``program:<file name>``;
+  ``checkpoint_sha256`` = the .pt2 file's hash.
+- artifact: ``name`` = file stem; ``arch`` = ``artifact:<file name>``;
+  ``checkpoint_sha256`` = the .pte/.onnx file's hash.
 
 Input sizes: at least 32 pixels, and a multiple of the architecture's
 ``input_multiple`` (16 for SkipNet: its skip blocks average-pool the 1/2-resolution map

@@ -104,3 +104,15 @@ def test_option_combinations_are_checked(tmp_path, monkeypatch, capsys) -> None:
     assert code == 2 and "int8 export is implemented for the executorch runtime only" in err
     code, _, err = run_in_process(["export", "skipnet_m", "--calibration-dir", str(tmp_path)], monkeypatch, capsys)
     assert code == 2 and "--calibration-dir only applies to int8" in err
+
+
+@pytest.mark.slow
+def test_table_and_csv_output(skipnet_fp32_pte, monkeypatch, capsys) -> None:
+    code, out, err = run_in_process(["export", "skipnet_m"], monkeypatch, capsys)
+    assert code == 0, err
+    assert "(from cache)" in out and "portable CPU ops: none" in out and "passed" in out
+    assert skipnet_fp32_pte.sha256 in out
+    code, out, _ = run_in_process(["export", "skipnet_m", "--format", "csv"], monkeypatch, capsys)
+    header, row, *rest = out.splitlines()
+    assert code == 0 and not rest
+    assert header.startswith("name,runtime,dtype,path") and row.startswith("skipnet_m,executorch,fp32,")

@@ -84,15 +84,16 @@ def test_calibration_images_are_cropped_and_normalised(tmp_path) -> None:
     folder = find_images(tmp_path, limit=2)
     assert [p.name for p in folder.files] == ["a.JPG", "b.png"] and folder.total_found == 3
 
-    x = load_image(tmp_path / "b.png", 64)
+    x = load_image(tmp_path / "b.png", height=64, width=64)
     assert x.shape == (1, 3, 64, 64) and x.dtype == torch.float32
     expected = [(c / 255 - m) / s for c, m, s in zip(color, IMAGENET_MEAN, IMAGENET_STD, strict=True)]
     assert torch.allclose(x.mean(dim=(0, 2, 3)), torch.tensor(expected), atol=1e-3)
-    assert load_image(tmp_path / "a.JPG", 48).shape == (1, 3, 48, 48)  # grayscale -> RGB
+    assert load_image(tmp_path / "a.JPG", height=48, width=48).shape == (1, 3, 48, 48)  # grayscale -> RGB
+    assert load_image(tmp_path / "b.png", height=32, width=80).shape == (1, 3, 32, 80)  # non-square input
 
 
 def test_unreadable_calibration_image_names_the_file(tmp_path) -> None:
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not really a jpeg")
     with pytest.raises(MobilebenchError, match="broken.jpg"):
-        load_image(bad, 64)
+        load_image(bad, height=64, width=64)

@@ -53,6 +53,14 @@ def test_program(tiny_pt2: Path, runner_binary, no_cards, cli, tmp_path: Path) -
 def test_ready_artifact_without_an_export_step(
     request, runner_binary, no_cards, cli, tmp_path: Path, monkeypatch, fixture: str, runtime: str, runner: str
 ) -> None:
+    import mobilebench.export.cache
+    import mobilebench.export.pipeline
+
+    def exporter_invoked(*args, **kwargs):
+        raise AssertionError("a ready artifact must not go through the exporter")
+
+    monkeypatch.setattr(mobilebench.export.pipeline, "capture", exporter_invoked)
+    monkeypatch.setattr(mobilebench.export.cache, "prepare_cache_root", exporter_invoked)
     path: Path = request.getfixturevalue(fixture)
     cache = tmp_path / "cache"
     monkeypatch.setenv("MOBILEBENCH_CACHE_DIR", str(cache))
@@ -63,9 +71,10 @@ def test_ready_artifact_without_an_export_step(
     )
     assert (run["artifact_path"], run["artifact_sha256"], run["checkpoint_sha256"]) == (str(path), sha, sha)
     assert run["input_shape"] == "1x3x64x64"
-    # The exporter never ran: no artifact cache; only the host work dir (the pushed copy).
+    # The exporter never ran: no artifact cache; the only model file is the pushed copy
+    # in the host work dir.
     assert not (cache / "artifacts").exists()
-    assert sorted(p.name for p in cache.iterdir()) == ["host"]
+    assert [p.relative_to(cache).parts[0] for p in cache.rglob(f"*{path.suffix}")] == ["host"]
     pushed = cache / "host" / "models" / f"{sha[:16]}{path.suffix}"
     assert hashlib.sha256(pushed.read_bytes()).hexdigest() == sha
 
