@@ -17,7 +17,7 @@ TABLE2_MODELS = ("skipnet_m", "ghostnet_130", "mnasnet_a1", "mobilenet_v3_large"
 
 
 def command(
-    names: Annotated[Optional[list[str]], typer.Argument(help="Model cards, registry names or artifact files.", show_default=False)] = None,
+    names: Annotated[Optional[list[str]], typer.Argument(help="Model cards or registry names (see `mobilebench models`).", show_default=False)] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="Device profile (see `mobilebench devices`).")] = "host",
     address: Annotated[Optional[str], typer.Option(help="HOST:PORT of an ADB-over-TCP device, overriding the profile.")] = None,
     runtime: Annotated[str, typer.Option(help="executorch or onnx.")] = "executorch",
@@ -128,7 +128,10 @@ def _summary_row(outcome: ProfileOutcome) -> dict[str, Any]:
 
 
 class _RichHooks:
-    """Draws the session's progress: a spinner line per stage, bars for pushes and iterations."""
+    """Draws the session's progress on stderr: a spinner line per stage, bars for pushes
+    and iterations; the exporter draws its own steps. Implements
+    :class:`mobilebench.bench.session.ProgressHooks` (not subclassed: importing the
+    session at module level would slow every command's start)."""
 
     def __init__(self, *, enabled: bool) -> None:
         from rich.console import Console

@@ -51,8 +51,14 @@ def test_sigkill_mid_run_leaves_a_running_row_that_is_then_aborted(cli, phone, t
     ]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        # The emulator (in this process) runs the runner for the profile subprocess.
-        runner = wait_for(lambda: runners_below(os.getpid()), 120, "the runner to start on the phone")
+
+        def runner_started() -> list[int]:
+            if proc.poll() is not None:
+                pytest.fail(f"profile ended early (exit {proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
+            # The emulator (in this process) runs the runner for the profile subprocess.
+            return runners_below(os.getpid())
+
+        runner = wait_for(runner_started, 120, "the runner to start on the phone")
         time.sleep(0.3)  # let it measure a few iterations
         assert proc.poll() is None, proc.stderr.read().decode()
         proc.send_signal(signal.SIGKILL)

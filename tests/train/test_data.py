@@ -104,7 +104,12 @@ def test_cifar_crop_with_padding_offsets() -> None:
     seen = set()
     for seed in range(200):
         out = np.asarray(RandomCropWithPadding(32, 4)(Image.fromarray(original), random.Random(seed)))
-        matches = [(t, left) for t in range(9) for left in range(9) if np.array_equal(padded[t : t + 32, left : left + 32], out)]
+        matches = [
+            (t, left)
+            for t in range(9)
+            for left in range(9)
+            if np.array_equal(padded[t : t + 32, left : left + 32], out)
+        ]
         assert len(matches) == 1  # a 32x32 window of the zero-padded 40x40 image
         seen.add(matches[0])
     assert len(seen) > 40  # offsets spread over the 9 x 9 possibilities
