@@ -12,6 +12,7 @@ RUNNER_SOURCES := $(shell find android_app/runner -type f 2>/dev/null)
 # bubblewrap: the emulator's private /data and /sys view. cmake/g++: the native runner.
 # libusb-1.0-0: ADB over USB (adb-shell[usb]).
 APT_PACKAGES := adb bubblewrap cmake g++ make libusb-1.0-0
+PYTEST_ARGS ?= --durations=20
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test runner setup clean
@@ -32,7 +33,7 @@ demo: setup runner
 	$(BIN)/mobilebench profile skipnet_m mobilenet_v3_large --device emulator --address $$address
 
 test: setup runner
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 runner: $(RUNNER)
 

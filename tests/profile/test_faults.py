@@ -4,9 +4,11 @@ and no file on the phone that looks complete but is not."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -117,40 +119,32 @@ def test_dropped_connection_mid_push_is_retried_once(phone, store, skipnet, skip
     assert model.read_bytes() == skipnet_pte.path.read_bytes()
 
 
-def test_connection_dropping_on_every_push_attempt_fails_the_run(phone, store, skipnet, skipnet_pte) -> None:
+def test_connection_dropping_on_every_push_attempt_fails_the_run(phone, store, skipnet, skipnet_pte, tmp_path: Path) -> None:
     config = ProfileConfig(device="emulator", address=phone.address, warmup=1, iterations=3)
     ProfileSession(config, store).run([skipnet])  # an ok run, with the model pushed
 
     # Another model file (different bytes): every attempt to push it drops half-way.
-    other = skipnet_pte.path.with_name("other.pte")
     data = bytearray(skipnet_pte.path.read_bytes())
     data[-1] ^= 0xFF
-    size = len(data)
+    other = tmp_path / "other.pte"
+    other.write_bytes(bytes(data))
+    artifact = replace(skipnet_pte, path=other, sha256=hashlib.sha256(bytes(data)).hexdigest())
 
     def drop_each_attempt(what: str, done: int, total: int) -> None:
         if done == 0:  # a new attempt starts
-            phone.faults.drop_after_bytes = size // 2
+            phone.faults.drop_after_bytes = len(data) // 2
 
     hooks = RecordingHooks()
     hooks.transfer = drop_each_attempt  # type: ignore[method-assign]
-    from dataclasses import replace
-
-    import hashlib
-
-    other.write_bytes(bytes(data))
-    try:
-        artifact = replace(skipnet_pte, path=other, sha256=hashlib.sha256(bytes(data)).hexdigest())
-        session = ProfileSession(config, store, hooks=hooks, export=lambda resolved, options, show: artifact)
-        with pytest.raises(MobilebenchError) as info:
-            session.run([skipnet])
-    finally:
-        other.unlink()
+    session = ProfileSession(config, store, hooks=hooks, export=lambda resolved, options, show: artifact)
+    with pytest.raises(MobilebenchError) as info:
+        session.run([skipnet])
     assert_one_line(str(info.value), "(run 2, stored as failed)", "connection dropped during push", "retried once")
     earlier, failed = only_ok_then_failed(store)
     assert "connection dropped" in failed.error
+    # Only the earlier, complete model; of the half-pushed one, not even a temporary file.
     models = phone_path(phone, *WORKDIR, "models")
-    # Only the earlier, complete model under a final name; the half-pushed one nowhere.
-    assert sorted(p.name for p in models.iterdir() if ".mbpart-" not in p.name) == [f"{skipnet_pte.sha256[:16]}.pte"]
+    assert [p.name for p in models.iterdir()] == [f"{skipnet_pte.sha256[:16]}.pte"]
     assert (models / f"{skipnet_pte.sha256[:16]}.pte").read_bytes() == skipnet_pte.path.read_bytes()
 
 
@@ -182,12 +176,23 @@ def test_hot_phone_past_the_cool_down_timeout_through_the_cli(cli, phone, tmp_pa
 
 
 def test_cool_down_waits_until_the_core_is_cool(phone, store, skipnet, skipnet_pte) -> None:
-    phone.thermal.set_rates(tau_s=0.5)  # cools quickly
-    phone.thermal.set_temp_c(60.0)
+    phone.faults.hot_zones = {"cpu-1-7-usr": 60.0}
     phone.refresh()
-    hooks = RecordingHooks()
-    config = ProfileConfig(device="emulator", address=phone.address, warmup=1, iterations=3, cooldown_c=40, cooldown_timeout_s=30, cooldown_poll_s=0.2)
+
+    class CoolsAfterTwoPolls(RecordingHooks):
+        def stage(self, text: str) -> None:
+            super().stage(text)
+            if sum(s.startswith("cooling down") for s in self.stages) == 2:
+                phone.faults.hot_zones = {}  # the core cools down
+                phone.refresh()
+
+    hooks = CoolsAfterTwoPolls()
+    config = ProfileConfig(
+        device="emulator", address=phone.address, warmup=1, iterations=3, cooldown_c=40, cooldown_timeout_s=60, cooldown_poll_s=0.1
+    )
     (outcome,) = ProfileSession(config, store, hooks=hooks).run([skipnet])
-    assert any(s.startswith("cooling down: cpu7 at") for s in hooks.stages)
-    before = outcome.record.meta.state_before
-    assert outcome.record.meta.temp_c_before < 40 and before["cpu_temp_c"] < 40
+    waits = [s for s in hooks.stages if s.startswith("cooling down")]
+    assert waits == ["cooling down: cpu7 at 60.0 C, waiting for < 40 C"] * 2
+    assert hooks.stages.index(waits[0]) < min(i for i, s in enumerate(hooks.stages) if s.startswith("running"))
+    m = outcome.record.meta
+    assert outcome.record.status == "ok" and m.temp_c_before < 40 and m.state_before["cpu_temp_c"] < 40

@@ -70,6 +70,8 @@ def test_two_models_interleaved_through_the_cli(cli, phone, tmp_path: Path, skip
         assert s.n == 6 and s.load_ms and s.load_ms > 0 and 0 < s.median_ms < 10_000
         assert [x.warmup for x in samples[record.id]] == [True] * 2 + [False] * 6
         assert s.first_ms == samples[record.id][0].latency_ms
+        # Noisy runs carry the warning, quiet ones do not.
+        assert any(w.startswith("noisy: coefficient of variation") for w in m.warnings) == (s.cv > 0.05)
     # Different models, different latencies: the runner measured each pushed program.
     assert stored[0].meta.artifact_sha256 != stored[1].meta.artifact_sha256
 

@@ -61,3 +61,13 @@ def test_onnx_on_host_through_the_cli(cli, skipnet_onnx, tmp_path: Path) -> None
     assert table.exit_code == 0, table.stderr
     assert "skipnet_m on host: onnx fp32, cpu0, ort_python" in table.stdout
     assert "median ms" in table.stdout and "Traceback" not in table.stderr
+
+
+def test_adaptive_iterations_stop_at_the_ci_target_or_the_cap(store, skipnet, skipnet_pte) -> None:
+    config = ProfileConfig(device="host", warmup=1, iterations=10, target_rel_ci=0.02, max_iterations=40)
+    (outcome,) = ProfileSession(config, store).run([skipnet])
+    s = outcome.record.stats
+    assert 10 <= s.n <= 40 and len(store.samples(outcome.run_id)) == s.n + 1
+    half_width = max(s.median_ms - s.ci_low_ms, s.ci_high_ms - s.median_ms)
+    assert s.n == 40 or half_width <= 0.02 * s.median_ms
+    assert outcome.record.meta.extra["target_rel_ci"] == 0.02
