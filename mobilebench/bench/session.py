@@ -40,7 +40,7 @@ from typing import Literal
 from mobilebench.bench.pushed_files import PushLedger
 from mobilebench.bench.runners import RunnerAdapter, RunnerOutput, RunnerRequest, get_adapter
 from mobilebench.bench.stats import warnings as stats_warnings
-from mobilebench.device import Device, DeviceProfile, connect
+from mobilebench.device import Device, DeviceProfile, connect, get_profile
 from mobilebench.device.base import local_digest
 from mobilebench.device.state import DeviceState
 from mobilebench.errors import MobilebenchError, UsageError
@@ -285,8 +285,6 @@ class ProfileSession:
         hooks: ProgressHooks | None = None,
         export: Exporter | None = None,
     ) -> None:
-        from mobilebench.device import get_profile
-
         self.config = config
         self.store = store
         self.hooks = hooks or ProgressHooks()

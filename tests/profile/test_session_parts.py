@@ -120,3 +120,23 @@ def test_cli_usage_errors_are_one_line(cli, tmp_path: Path) -> None:
         assert result.exit_code == 2, (args, result)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.stderr
+
+
+def test_push_ledger_quick_check(tmp_path: Path) -> None:
+    from mobilebench.bench.pushed_files import PushLedger
+    from mobilebench.device.base import RemoteStat
+
+    path = tmp_path / "ledger.json"
+    stat = RemoteStat("/data/local/tmp/m.pte", 0o100644, 1000, 1_700_000_000)
+    ledger = PushLedger("adb-tcp:127.0.0.1:5555|fp", path)
+    assert not ledger.is_current(stat.path, "a" * 64, stat)
+    ledger.record(stat.path, "a" * 64, stat)
+    assert ledger.is_current(stat.path, "a" * 64, stat)
+    assert not ledger.is_current(stat.path, "b" * 64, stat)  # other content wanted
+    assert not ledger.is_current(stat.path, "a" * 64, replace(stat, mtime=stat.mtime + 1))  # rewritten since
+    assert not ledger.is_current(stat.path, "a" * 64, None)  # gone
+    assert not PushLedger("adb-tcp:127.0.0.1:5556|fp", path).is_current(stat.path, "a" * 64, stat)  # other device
+    path.write_text("{not json")  # a damaged ledger only costs a re-hash
+    assert not ledger.is_current(stat.path, "a" * 64, stat)
+    ledger.record(stat.path, "a" * 64, stat)
+    assert ledger.is_current(stat.path, "a" * 64, stat) and not list(tmp_path.glob(".*.tmp"))
