@@ -42,13 +42,7 @@ app = typer.Typer(
 )
 
 for _name, _module in COMMANDS:
-    try:  # TEMPORARY during parallel development: FIXME make strict before commit
-        _mod = importlib.import_module(f"mobilebench.cli.{_module}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"mobilebench.cli.{_module}":
-            raise
-        continue
-    app.command(name=_name)(_mod.command)
+    app.command(name=_name)(importlib.import_module(f"mobilebench.cli.{_module}").command)
 
 
 def _fail(message: str, code: int) -> None:
