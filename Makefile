@@ -15,7 +15,7 @@ APT_PACKAGES := adb bubblewrap cmake g++ make libusb-1.0-0
 PYTEST_ARGS ?= --durations=20
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test runner setup clean
+.PHONY: demo test test-exports runner setup clean
 
 # The main job on the built-in emulated phone: start the emulator (Pixel 4 profile) in
 # the background, profile two models through it over ADB, print the table, stop it.
@@ -34,6 +34,10 @@ demo: setup runner
 
 test: setup runner
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Every zoo model to .pte and .onnx with parity (about 10 CPU minutes, so not in `make test`).
+test-exports: setup
+	MOBILEBENCH_EXPORT_MATRIX=1 $(BIN)/python -m pytest tests/export -k every_zoo_model $(PYTEST_ARGS)
 
 runner: $(RUNNER)
 
