@@ -178,21 +178,24 @@ def read_card(path: str | Path) -> ModelCard:
     """Parse and validate one card file (its architecture is checked against the registry).
 
     An import path as ``arch`` is not imported here (listing cards must not run user
-    code); it is checked, with its ``[options]``, when the model is resolved.
+    code); it is checked, with its ``[options]``, when the model is resolved. A card with
+    a built-in arch and no ``[options]`` is checked without importing torch.
     """
     from mobilebench.zoo.outside import is_import_path
-    from mobilebench.zoo.registry import get_model_entry, list_models, suggest
+    from mobilebench.zoo.registry import get_model_entry, is_registered, list_models, suggest
 
     path = Path(path)
     card = _CardReader(path).read()
     if is_import_path(card.arch):
         return card
-    known = list_models()
-    if card.arch not in known:
+    if not is_registered(card.arch):
         raise UsageError(
-            f"model card {path}: unknown arch {card.arch!r}; {suggest(card.arch, known)} "
+            f"model card {path}: unknown arch {card.arch!r}; {suggest(card.arch, list_models())} "
             "(a model from outside the zoo is written as an import path, package.module:callable)"
         )
+    if not card.options:
+        return card
+    # The accepted options are the builder's signature: this imports its module.
     accepted = get_model_entry(card.arch).options
     if unknown := sorted(set(card.options) - set(accepted)):
         raise UsageError(

@@ -3,8 +3,15 @@
 An architecture module registers a builder with :func:`register_model`; a builder is a
 function taking keyword-only arguments (``num_classes`` plus its architecture options)
 and returning an ``nn.Module``. Every module of the ``mobilebench.zoo`` package is
-imported on the first lookup, so a new architecture file dropped into ``zoo/`` registers
-its models without being listed anywhere.
+imported on the first full listing (or lookup of a name not yet known), so a new
+architecture file dropped into ``zoo/`` registers its models without being listed anywhere.
+
+Architecture modules import torch (seconds). So that resolving a built-in name or card
+does not, :data:`BUILTIN_MODELS` indexes the names those modules register with what
+resolving needs (their input multiple); :func:`is_registered` and
+:func:`input_multiple_of` answer from it, and :func:`get_model_entry` imports only the
+one module a name needs. ``tests/zoo/test_lazy_import.py`` checks the index against the
+real registrations, so a new or renamed built-in model must be added to it.
 """
 
 from __future__ import annotations
@@ -46,6 +53,29 @@ class ModelEntry:
         }
 
 
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A built-in name as known without importing its module: where it is registered."""
+
+    module: str
+    input_multiple: int = 1
+
+
+BUILTIN_MODELS: dict[str, BuiltinModel] = {
+    "ghostnet": BuiltinModel("mobilebench.zoo.ghostnet"),
+    "ghostnet_130": BuiltinModel("mobilebench.zoo.ghostnet"),
+    "mnasnet1_0": BuiltinModel("mobilebench.zoo.mnasnet"),
+    "mnasnet_a1": BuiltinModel("mobilebench.zoo.mnasnet"),
+    "mobilenet_v2": BuiltinModel("mobilebench.zoo.mobilenetv2"),
+    "mobilenet_v3_large": BuiltinModel("mobilebench.zoo.mobilenetv3"),
+    "mobilenet_v3_large_125": BuiltinModel("mobilebench.zoo.mobilenetv3"),
+    "mobilenet_v3_small": BuiltinModel("mobilebench.zoo.mobilenetv3"),
+    "skipnet_l": BuiltinModel("mobilebench.zoo.skipnet", input_multiple=16),
+    "skipnet_m": BuiltinModel("mobilebench.zoo.skipnet", input_multiple=16),
+    "skipnet_s": BuiltinModel("mobilebench.zoo.skipnet", input_multiple=16),
+    "skipnet_xs": BuiltinModel("mobilebench.zoo.skipnet", input_multiple=16),
+}
+
 _REGISTRY: dict[str, ModelEntry] = {}
 _builtins_loaded = False
 
@@ -60,12 +90,15 @@ def register_model(name: str | None = None, *, input_multiple: int = 1) -> Calla
 
     def decorator(builder: Builder) -> Builder:
         key = name or builder.__name__
+        builtin = BUILTIN_MODELS.get(key)
+        owner = None
         if key in _REGISTRY:
             existing = _REGISTRY[key].builder
-            raise MobilebenchError(
-                f"model name {key!r} is already registered (by {existing.__module__}.{existing.__qualname__}); "
-                "pick another name"
-            )
+            owner = f"{existing.__module__}.{existing.__qualname__}"
+        elif builtin is not None and builder.__module__ != builtin.module:
+            owner = builtin.module  # a built-in name is taken before its module is imported
+        if owner is not None:
+            raise MobilebenchError(f"model name {key!r} is already registered (by {owner}); pick another name")
         params = inspect.signature(builder).parameters
         if "num_classes" not in params or any(
             p.kind is not inspect.Parameter.KEYWORD_ONLY for p in params.values()
@@ -97,9 +130,31 @@ def list_models(pattern: str = "*") -> list[str]:
     return sorted(name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern))
 
 
+def is_registered(name: str) -> bool:
+    """Whether ``name`` is a registry name; a built-in one is answered without importing
+    its module (and torch)."""
+    return name in _REGISTRY or name in BUILTIN_MODELS or name in list_models()
+
+
+def input_multiple_of(name: str) -> int:
+    """The ``input_multiple`` of registry name ``name``, without importing a built-in
+    model's module; unknown names raise like :func:`get_model_entry`."""
+    if name in _REGISTRY:
+        return _REGISTRY[name].input_multiple
+    if name in BUILTIN_MODELS:
+        return BUILTIN_MODELS[name].input_multiple
+    return get_model_entry(name).input_multiple
+
+
 def get_model_entry(name: str) -> ModelEntry:
-    """The registry entry for ``name``; unknown names raise with the closest matches."""
-    _load_builtin_models()
+    """The registry entry for ``name``; unknown names raise with the closest matches.
+
+    A built-in name imports only its own module; other names import every zoo module.
+    """
+    if name not in _REGISTRY and name in BUILTIN_MODELS:
+        importlib.import_module(BUILTIN_MODELS[name].module)
+    if name not in _REGISTRY:
+        _load_builtin_models()
     try:
         return _REGISTRY[name]
     except KeyError:

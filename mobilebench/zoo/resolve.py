@@ -57,7 +57,7 @@ from mobilebench.zoo.outside import (
     module_fingerprint,
     program_signature,
 )
-from mobilebench.zoo.registry import get_model_entry, list_models, suggest
+from mobilebench.zoo.registry import input_multiple_of, is_registered, list_models, suggest
 
 if TYPE_CHECKING:
     import torch
@@ -219,7 +219,7 @@ def check_input_size(arch: str, input_size: object) -> int:
     ``arch`` is a registry name (its ``input_multiple`` applies) or an import path (any
     size in range).
     """
-    multiple = get_model_entry(arch).input_multiple if not is_import_path(arch) else 1
+    multiple = input_multiple_of(arch) if not is_import_path(arch) else 1
     if isinstance(input_size, bool) or not isinstance(input_size, int):
         raise UsageError(f"input size must be an integer number of pixels, got {input_size!r}")
     if not MIN_INPUT_SIZE <= input_size <= MAX_INPUT_SIZE:
@@ -266,7 +266,7 @@ def resolve_model(
         raise UsageError("model name is empty")
     if checkpoint is not None:
         checkpoint = Path(checkpoint)
-    if arch is not None and arch not in list_models():
+    if arch is not None and not is_registered(arch):
         raise UsageError(f"unknown architecture {arch!r}; {suggest(arch, list_models())}")
 
     card = get_card(name)
@@ -279,7 +279,7 @@ def resolve_model(
         options = dict(card.options)
         size = input_size if input_size is not None else card.input_size
         classes = num_classes if num_classes is not None else card.num_classes
-    elif name in list_models():
+    elif is_registered(name):
         if arch is not None and arch != name:
             raise UsageError(f"{name} is an architecture name; --arch {arch} contradicts it")
         resolved_arch, display, ckpt, what, options = name, name, checkpoint, "checkpoint", {}
