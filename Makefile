@@ -25,7 +25,7 @@ demo: setup runner
 	@$(BIN)/mobilebench emulator --profile pixel4 --port 0 --root $(DEMO_DIR)/phone > $(DEMO_DIR)/emulator.log 2>&1 & \
 	pid=$$!; trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null' EXIT; \
 	for _ in $$(seq 300); do \
-	  address=$$(grep -o 'listening on 127.0.0.1:[0-9]*' $(DEMO_DIR)/emulator.log | cut -d' ' -f3); \
+	  address=$$(grep -o -m1 'listening on 127.0.0.1:[0-9]*' $(DEMO_DIR)/emulator.log | head -n 1 | cut -d' ' -f3); \
 	  [ -n "$$address" ] && break; kill -0 $$pid 2>/dev/null || break; sleep 0.1; \
 	done; \
 	[ -n "$$address" ] || { cat $(DEMO_DIR)/emulator.log; echo "the emulator did not start"; exit 1; }; \
