@@ -398,13 +398,8 @@ class ResultsStore:
         cols = _meta_to_columns(meta)
         cols.update({name: getattr(stats, name) for name in _STATS_COLUMNS})
         cols.update(status="ok", finished_at=utc_now(), error=None)
-        assignments = ", ".join(f"{name} = :{name}" for name in cols)
         with self._transaction() as conn:
-            cursor = conn.execute(
-                f"UPDATE runs SET {assignments} WHERE id = :run_id AND status = 'running'", {**cols, "run_id": run_id}
-            )
-            if cursor.rowcount != 1:
-                raise self._not_running(run_id)
+            self._finish_running(conn, run_id, cols)
             try:
                 conn.executemany(
                     "INSERT INTO samples (run_id, i, latency_ms, warmup, averaged_over) VALUES (?, ?, ?, ?, ?)",
@@ -419,13 +414,17 @@ class ResultsStore:
         """Mark a ``running`` run ``failed`` with a one-line reason (and final metadata)."""
         cols = _meta_to_columns(meta) if meta is not None else {}
         cols.update(status="failed", finished_at=utc_now(), error=" ".join(str(error).split()))
-        assignments = ", ".join(f"{name} = :{name}" for name in cols)
         with self._transaction() as conn:
-            cursor = conn.execute(
-                f"UPDATE runs SET {assignments} WHERE id = :run_id AND status = 'running'", {**cols, "run_id": run_id}
-            )
-            if cursor.rowcount != 1:
-                raise self._not_running(run_id)
+            self._finish_running(conn, run_id, cols)
+
+    def _finish_running(self, conn: sqlite3.Connection, run_id: int, cols: dict[str, Any]) -> None:
+        """Update a ``running`` row with ``cols``; any other status means it already ended."""
+        assignments = ", ".join(f"{name} = :{name}" for name in cols)
+        cursor = conn.execute(
+            f"UPDATE runs SET {assignments} WHERE id = :run_id AND status = 'running'", {**cols, "run_id": run_id}
+        )
+        if cursor.rowcount != 1:
+            raise self._not_running(run_id)
 
     def _not_running(self, run_id: int) -> MobilebenchError:
         row = self._conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()

@@ -36,7 +36,7 @@ def command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from mobilebench.flops import TABLE1_COLUMNS, count_flops, table1_rows
-    from mobilebench.report.files import write_text_atomic
+    from mobilebench.files import write_text_atomic
     from mobilebench.report.formats import check_format, emit, to_csv
     from mobilebench.zoo.cards import cards_dir, load_cards
     from mobilebench.zoo.resolve import resolve_model

@@ -41,6 +41,7 @@ from typing import Any
 
 from mobilebench import paths
 from mobilebench.errors import MobilebenchError
+from mobilebench.files import write_bytes_atomic
 
 CACHE_FORMAT = 1
 #: Distributions whose versions enter the key (and the provenance).
@@ -98,18 +99,8 @@ def _safe(text: str) -> str:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a cache file atomically; an interrupted write leaves a ``.partial`` leftover."""
+    write_bytes_atomic(path, data, mode=FILE_MODE, suffix=".partial")
 
 
 @dataclass(frozen=True)

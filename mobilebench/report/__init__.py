@@ -6,5 +6,5 @@
 - :mod:`~mobilebench.report.regress`: latency regression verdicts against a committed
   baseline (``results/baselines/*.csv``).
 - :mod:`~mobilebench.report.formats`: table/CSV/JSON/Markdown rendering shared by the
-  commands; :mod:`~mobilebench.report.files`: atomic file writes.
+  commands; atomic writes come from :mod:`mobilebench.files`.
 """

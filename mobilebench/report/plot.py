@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mobilebench.errors import MobilebenchError, UsageError
-from mobilebench.report.files import write_bytes_atomic
+from mobilebench.files import write_bytes_atomic
 from mobilebench.report.selection import newest_ok_runs
 from mobilebench.report.table2 import QuotedTop1, card_top1, resolve_top1
 from mobilebench.store import ResultsStore

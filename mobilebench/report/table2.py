@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mobilebench.errors import UsageError
-from mobilebench.report.files import write_text_atomic
+from mobilebench.files import write_text_atomic
 from mobilebench.report.formats import render
 from mobilebench.report.selection import RunKey, newest_ok_runs
 from mobilebench.store import ResultsStore, RunRecord, utc_now
