@@ -15,7 +15,7 @@ APT_PACKAGES := adb bubblewrap cmake g++ make libusb-1.0-0
 PYTEST_ARGS ?= --durations=20
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test test-exports runner setup clean
+.PHONY: demo test test-exports runner setup bytecode clean
 
 # The main job on the built-in emulated phone: start the emulator (Pixel 4 profile) in
 # the background, profile two models through it over ADB, print the table, stop it.
@@ -41,7 +41,12 @@ test-exports: setup
 
 runner: $(RUNNER)
 
-setup: $(STAMPS)/apt $(STAMPS)/venv
+setup: $(STAMPS)/apt $(STAMPS)/venv bytecode
+
+# Byte-compile the package as a regular (non-editable) install does, so that no command
+# pays for compiling it, even where PYTHONDONTWRITEBYTECODE keeps Python from caching.
+bytecode: $(STAMPS)/venv
+	@$(BIN)/python -m compileall -q mobilebench
 
 $(STAMPS)/apt:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

@@ -2,39 +2,50 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from mobilebench.errors import MobilebenchError
 
 
-def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None, suffix: str = ".tmp") -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``.
+@contextlib.contextmanager
+def atomic_writer(path: Path, *, mode: int | None = None, suffix: str = ".tmp") -> Iterator[BinaryIO]:
+    """A binary file to write ``path``'s new content into; it replaces ``path`` (after an
+    fsync) only when the ``with`` block ends without an exception, and is removed if not.
 
-    ``mode`` is the file's permission bits (default: the replaced file's, or rw-r--r--);
-    the temporary file is named ``.<name>.<random><suffix>`` so that callers who clean
-    up interrupted writes can find their own leftovers.
+    The file is a temporary one in the same folder, named ``.<name>.<random><suffix>``,
+    so that callers who clean up interrupted writes can find their own leftovers.
+    ``mode`` is the new file's permission bits (default: the replaced file's, or
+    rw-r--r--, since a report is meant to be read and committed).
     """
+    import tempfile  # ~7 ms to import; most commands never write a file
+
     path = Path(path)
     if path.is_dir():
         raise MobilebenchError(f"cannot write {path}: it is a directory")
     path.parent.mkdir(parents=True, exist_ok=True)
-    # mkstemp creates the file 0600; a report is meant to be read (and committed), so give
-    # it the replaced file's mode, or rw-r--r--.
     if mode is None:
         mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+        os.chmod(tmp, mode)  # mkstemp creates the file 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None, suffix: str = ".tmp") -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
+    with atomic_writer(path, mode=mode, suffix=suffix) as handle:
+        handle.write(data)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

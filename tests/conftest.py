@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="set MOBILEBENCH_DEVICE=<profile> with a phone attached"))
         if item.get_closest_marker("gpu") and not has_cuda:
             item.add_marker(pytest.mark.skip(reason="needs CUDA"))
+
+
+@dataclass(frozen=True)
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """``cli("profile", "skipnet_m", ...)`` runs ``mobilebench ARGS`` in this process
+    through the real entry point (argument parsing, ``error: ...`` lines, exit codes)
+    and returns a :class:`CliResult`. Rich tables get 200 columns, so no wrapping."""
+    from mobilebench.cli.main import main
+
+    def run(*args: object) -> CliResult:
+        capsys.readouterr()
+        monkeypatch.setenv("COLUMNS", "200")
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run

@@ -18,13 +18,13 @@ or unreadable ledger only costs a re-hash.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from mobilebench import paths
 from mobilebench.device.base import RemoteStat
+from mobilebench.errors import MobilebenchError
+from mobilebench.files import write_bytes_atomic
 
 
 def default_ledger_path() -> Path:
@@ -65,14 +65,6 @@ class PushLedger:
             files = data[self.device_key] = {}
         files[remote] = {"sha256": sha256, "size": stat.size, "mtime": stat.mtime}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    json.dump(data, f, indent=1, sort_keys=True)
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError:
+            write_bytes_atomic(self.path, json.dumps(data, indent=1, sort_keys=True).encode())
+        except (OSError, MobilebenchError):
             pass  # a cache: losing an entry only means hashing again next time

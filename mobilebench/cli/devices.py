@@ -2,51 +2,45 @@
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
-from enum import Enum
+import argparse
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-
-class OutputFormat(str, Enum):
-    table = "table"
-    csv = "csv"
-    json = "json"
+from mobilebench.cli.parsing import add_format_option, bounded
 
 
-def command(
-    names: Annotated[list[str] | None, typer.Argument(help="Profiles to show (default: all).", show_default=False)] = None,
-    check: Annotated[bool, typer.Option("--check", help="Connect to each device and print its state.")] = False,
-    address: Annotated[
-        str | None, typer.Option("--address", help="HOST:PORT to reach the named profile over ADB/TCP.")
-    ] = None,
-    devices_file: Annotated[
-        Path | None, typer.Option("--devices-file", help="Extra devices.toml, read last (highest priority).")
-    ] = None,
-    timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds to wait for each device.", min=0.1)] = 5.0,
-    output: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
-) -> None:
-    """List device profiles (built-in, <config>/devices.toml, ./devices.toml); --check
-    connects to each and reads model, Android version, governor, frequency, temperature."""
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="*", metavar="NAME", help="profiles to show (default: all)")
+    parser.add_argument("--check", action="store_true", help="connect to each device and print its state")
+    parser.add_argument("--address", metavar="HOST:PORT", help="HOST:PORT to reach the named profile over ADB/TCP")
+    parser.add_argument("--devices-file", metavar="PATH", type=Path, help="extra devices.toml, read last (highest priority)")
+    parser.add_argument("--timeout", metavar="S", type=bounded(float, minimum=0.1), default=5.0, help="seconds to wait for each device")
+    add_format_option(parser, ("table", "csv", "json"), help="csv and json: every field")
+
+
+def run(args: argparse.Namespace) -> None:
+    """List device profiles; with --check, connect to each and show its state.
+
+    Profiles are the built-in ones, overridden key by key by <config>/devices.toml,
+    ./devices.toml and --devices-file. --check reads each device's model, Android
+    version, governor, frequency and temperature.
+    """
     from mobilebench.device import connect, get_profile, load_profiles
     from mobilebench.errors import MobilebenchError, UsageError
 
-    profiles = load_profiles(devices_file)
+    names, address = args.names, args.address
+    profiles = load_profiles(args.devices_file)
     if names and address is not None and len(names) > 1:
         raise UsageError("--address applies to one profile; name just one")
     if names:
-        selected = [get_profile(n, address=address, extra_file=devices_file) for n in names]
+        selected = [get_profile(n, address=address, extra_file=args.devices_file) for n in names]
     elif address is not None:
         raise UsageError("--address needs one profile name, e.g. `mobilebench devices pixel4 --address 192.168.1.20:5555 --check`")
     else:
         selected = list(profiles.values())
 
     rows: list[dict[str, Any]] = []
-    failures = 0
+    failed: list[str] = []
     for profile in selected:
         row: dict[str, Any] = {
             "name": profile.name,
@@ -58,21 +52,23 @@ def command(
             "emulated": profile.emulated,
             "source": profile.source,
         }
-        if check:
+        if args.check:
             try:
-                with connect(profile, timeout_s=timeout_s) as device:
+                with connect(profile, timeout_s=args.timeout) as device:
                     state = device.read_state(profile.cpus[0])
                 row["status"] = "ok"
                 row["state"] = state.to_dict()
             except MobilebenchError as exc:
-                failures += 1
+                failed.append(profile.name)
                 row["status"] = str(exc)
                 row["state"] = None
         rows.append(row)
 
-    _print(rows, output, check)
-    if check and names and failures:
-        raise typer.Exit(1)
+    _print(rows, args.format, args.check)
+    # Profiles named on the command line are expected to answer (scripts check the exit
+    # status); a plain `devices --check` surveys every profile, most of them not attached.
+    if args.check and names and failed:
+        raise MobilebenchError(f"the check failed for {len(failed)} of {len(rows)} device(s): {', '.join(failed)}")
 
 
 def _summary(row: dict[str, Any]) -> dict[str, Any]:
@@ -98,36 +94,28 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# Columns of the rich table (the CSV and JSON forms carry every field).
+# The columns of the table format; csv and json carry every field.
 _TABLE_COLUMNS = ("name", "transport", "endpoint", "cpus", "emulated", "source")
 _CHECK_TABLE_COLUMNS = ("name", "status", "model", "android", "cpu", "governor", "cur_mhz", "max_mhz", "cpu_temp_c", "free_gb", "rooted", "emulated")
 
 
-def _print(rows: list[dict[str, Any]], output: OutputFormat, check: bool) -> None:
-    if output is OutputFormat.json:
-        print(json.dumps(rows, indent=2))
+def _print(rows: list[dict[str, Any]], fmt: str, check: bool) -> None:
+    from mobilebench.report.formats import emit, to_json
+
+    if fmt == "json":
+        print(to_json(rows), end="")  # the rows as they are, the device state nested
         return
     flat = [_summary(r) for r in rows] if check else rows
-    if output is OutputFormat.csv:
+    if fmt == "csv":
         if flat:
-            writer = csv.DictWriter(sys.stdout, fieldnames=list(flat[0]))
-            writer.writeheader()
-            writer.writerows(flat)
+            emit(list(flat[0]), flat, "csv")
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    columns = _CHECK_TABLE_COLUMNS if check else _TABLE_COLUMNS
-    table = Table(title="device state" if check else "device profiles")
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    if not check:
+        emit(_TABLE_COLUMNS, flat, "table", title="device profiles")
+        return
+    # The status cell says ok or error; the errors, long sentences, follow the table.
+    cells = [item | {"status": "ok" if item["status"] == "ok" else "error"} for item in flat]
+    emit(_CHECK_TABLE_COLUMNS, cells, "table", title="device state")
     for item in flat:
-        cells = {**item, "status": "ok" if item.get("status") == "ok" else "error"} if check else item
-        table.add_row(*(str(cells[c]) for c in columns))
-    console.print(table)
-    from rich.text import Text
-
-    for item in flat:
-        if check and item["status"] != "ok":
-            console.print(Text.assemble((item["name"], "bold"), ": ", item["status"]), highlight=False)
+        if item["status"] != "ok":
+            print(f"{item['name']}: {item['status']}")

@@ -2,56 +2,69 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import threading
-from enum import Enum
 from pathlib import Path
-from typing import Annotated
 
-import typer
-
-
-class AuthMode(str, Enum):
-    keys = "keys"
-    none = "none"
+from mobilebench.cli.parsing import bounded
 
 
-def command(
-    root: Annotated[Path, typer.Option("--root", help="Directory holding the phone's files (/data lives in ROOT/data).")],
-    port: Annotated[int, typer.Option("--port", help="TCP port on 127.0.0.1 (0 picks a free one).", min=0, max=65535)] = 5555,
-    profile: Annotated[str, typer.Option("--profile", help="Phone to emulate: pixel4 or pixel3.")] = "pixel4",
-    auth: Annotated[AuthMode, typer.Option("--auth", help="keys: only accepted RSA keys get in; none: anyone.")] = AuthMode.keys,
-    accept_key: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--accept-key",
-            help="adbkey.pub to accept (repeatable). Default: <config dir>/adbkey.pub and ~/.android/adbkey.pub.",
-        ),
-    ] = None,
-    rooted: Annotated[bool, typer.Option("--rooted", help="Run commands as uid 0 (a rooted phone).")] = False,
-    drop_after_bytes: Annotated[
-        int | None, typer.Option("--drop-after-bytes", help="Fault: drop the connection after N bytes (once).", min=1)
-    ] = None,
-    fail_next_push: Annotated[
-        str | None, typer.Option("--fail-next-push", help="Fault: refuse the next push with this message.")
-    ] = None,
-    reply_delay_ms: Annotated[float, typer.Option("--reply-delay-ms", help="Fault: delay every reply.", min=0)] = 0.0,
-    hang_next_command: Annotated[bool, typer.Option("--hang-next-command", help="Fault: the next command never returns.")] = False,
-    crash_next_command: Annotated[
-        bool, typer.Option("--crash-next-command", help="Fault: the next command's program dies with SIGSEGV (139).")
-    ] = False,
-    crash_match: Annotated[
-        str | None, typer.Option("--crash-match", help="With --crash-next-command: only the program with this name (e.g. mobilebench_runner).")
-    ] = None,
-    hot_zone: Annotated[
-        list[str] | None, typer.Option("--hot-zone", help="Fault: report ZONE=TEMP_C, e.g. cpu-1-6-usr=95 (repeatable).")
-    ] = None,
-    ambient_c: Annotated[float, typer.Option("--ambient-c", help="Thermal model: ambient temperature.")] = 30.0,
-    heat_rate: Annotated[float, typer.Option("--heat-rate", help="Thermal model: C/s a fully busy core gains.")] = 2.0,
-    tau_s: Annotated[float, typer.Option("--tau-s", help="Thermal model: cooling time constant in seconds.", min=0.01)] = 30.0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not log connections and faults.")] = False,
-) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--root", metavar="DIR", type=Path, required=True, help="directory holding the phone's files (/data lives in DIR/data)"
+    )
+    parser.add_argument("--port", metavar="PORT", type=_port, default=5555, help="TCP port on 127.0.0.1; 0 picks a free one")
+    # No choices=: the phone list lives in mobilebench.device.emulator, too heavy to import
+    # at start-up; the emulator rejects an unknown phone itself, naming those it has.
+    parser.add_argument("--profile", metavar="PHONE", default="pixel4", help="phone to emulate: pixel4 or pixel3")
+    parser.add_argument(
+        "--auth", choices=("keys", "none"), default="keys", help="keys: only accepted RSA keys get in; none: anyone"
+    )
+    parser.add_argument(
+        "--accept-key",
+        metavar="PATH",
+        type=Path,
+        action="append",
+        help="adbkey.pub to accept (repeatable; default: <config dir>/adbkey.pub and ~/.android/adbkey.pub)",
+    )
+    parser.add_argument("--rooted", action="store_true", help="run commands as uid 0 (a rooted phone)")
+    faults = parser.add_argument_group("faults")
+    faults.add_argument(
+        "--drop-after-bytes", metavar="N", type=bounded(int, minimum=1), help="drop the connection after N bytes (once)"
+    )
+    faults.add_argument("--fail-next-push", metavar="MESSAGE", help="refuse the next push with this message")
+    faults.add_argument("--reply-delay-ms", metavar="MS", type=bounded(float, minimum=0), default=0.0, help="delay every reply by this many milliseconds")
+    faults.add_argument("--hang-next-command", action="store_true", help="the next command never returns")
+    faults.add_argument(
+        "--crash-next-command", action="store_true", help="the next command's program dies with SIGSEGV (139)"
+    )
+    faults.add_argument(
+        "--crash-match",
+        metavar="PROGRAM",
+        help="with --crash-next-command: only the program with this name (e.g. mobilebench_runner)",
+    )
+    faults.add_argument(
+        "--hot-zone", metavar="ZONE=TEMP_C", action="append", help="report this temperature, e.g. cpu-1-6-usr=95 (repeatable)"
+    )
+    thermal = parser.add_argument_group("thermal model")
+    thermal.add_argument("--ambient-c", metavar="C", type=float, default=30.0, help="ambient temperature (C)")
+    thermal.add_argument("--heat-rate", metavar="C_PER_S", type=float, default=2.0, help="C/s a fully busy core gains")
+    thermal.add_argument(
+        "--tau-s", metavar="S", type=bounded(float, minimum=0.01), default=30.0, help="cooling time constant in seconds"
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="do not log connections and faults")
+
+
+def _port(text: str) -> int:
+    port = bounded(int, minimum=0)(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"{text} is above the maximum 65535")
+    return int(port)
+
+
+def run(args: argparse.Namespace) -> None:
     """Serve an emulated phone over the real ADB protocol (adb-shell and `adb` both work).
 
     Prints `emulator listening on 127.0.0.1:PORT` once ready; stop it with Ctrl-C or SIGTERM.
@@ -61,39 +74,39 @@ def command(
     from mobilebench.errors import UsageError
 
     hot: dict[str, float] = {}
-    for item in hot_zone or []:
+    for item in args.hot_zone or []:
         try:
             zone, temp = FaultPlan.parse_hot_zone(item)
         except ValueError as exc:
             raise UsageError(f"--hot-zone: {exc}") from None
         hot[zone] = temp
     faults = FaultPlan(
-        drop_after_bytes=drop_after_bytes,
-        fail_next_push=fail_next_push,
-        reply_delay_s=reply_delay_ms / 1000.0,
-        hang_next_command=hang_next_command,
-        crash_next_command=crash_next_command,
-        crash_match=crash_match,
+        drop_after_bytes=args.drop_after_bytes,
+        fail_next_push=args.fail_next_push,
+        reply_delay_s=args.reply_delay_ms / 1000.0,
+        hang_next_command=args.hang_next_command,
+        crash_next_command=args.crash_next_command,
+        crash_match=args.crash_match,
         hot_zones=hot,
     )
-    if not quiet:
+    if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    root.mkdir(parents=True, exist_ok=True)
+    args.root.mkdir(parents=True, exist_ok=True)
     emulator = PhoneEmulator(
-        root,
-        profile=profile,
-        port=port,
-        auth=auth.value,
-        accepted_keys=accept_key or (),
+        args.root,
+        profile=args.profile,
+        port=args.port,
+        auth=args.auth,
+        accepted_keys=args.accept_key or (),
         faults=faults,
-        thermal=ThermalModel(ambient_c=ambient_c, heat_rate_c_per_s=heat_rate, tau_s=tau_s),
-        rooted=rooted,
+        thermal=ThermalModel(ambient_c=args.ambient_c, heat_rate_c_per_s=args.heat_rate, tau_s=args.tau_s),
+        rooted=args.rooted,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with emulator:
-        print(f"emulator listening on {emulator.address} (phone {profile}, files in {emulator.root.root})", flush=True)
+        print(f"emulator listening on {emulator.address} (phone {args.profile}, files in {emulator.root.root})", flush=True)
         while not stop.wait(0.5):
             pass
     print("emulator stopped", flush=True)

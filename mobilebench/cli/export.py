@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import enum
-import io
+import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
+from mobilebench.cli.parsing import add_format_option, bounded
 
 if TYPE_CHECKING:
     from mobilebench.export import Artifact
-
-
-class Runtime(str, enum.Enum):
-    executorch = "executorch"
-    onnx = "onnx"
-
-
-class Dtype(str, enum.Enum):
-    fp32 = "fp32"
-    int8 = "int8"
-
-
-class OutputFormat(str, enum.Enum):
-    table = "table"
-    csv = "csv"
-    json = "json"
 
 
 CSV_COLUMNS = (
@@ -127,65 +109,62 @@ def _print_table(artifact: Artifact, output: Path | None) -> None:
     Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
-def command(
-    name: Annotated[str, typer.Argument(help="Model card, architecture name, or checkpoint file (with --arch).")],
-    runtime: Annotated[
-        Runtime, typer.Option("--runtime", help="Target runtime.", case_sensitive=False)
-    ] = Runtime.executorch,
-    dtype: Annotated[
-        Dtype,
-        typer.Option("--dtype", help="fp32, or int8 (PT2E static, XNNPACK; ExecuTorch only).", case_sensitive=False),
-    ] = Dtype.fp32,
-    checkpoint: Annotated[
-        Path | None, typer.Option("--checkpoint", help="Weights file (overrides the card's).")
-    ] = None,
-    arch: Annotated[str | None, typer.Option("--arch", help="Architecture of a checkpoint file given as NAME.")] = None,
-    input_size: Annotated[
-        int | None, typer.Option("--input-size", help="Input side in pixels (default: card, else 224).")
-    ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", help="Also copy the artifact to this file or folder.")
-    ] = None,
-    calibration_dir: Annotated[
-        Path | None,
-        typer.Option("--calibration-dir", help="int8: calibrate on images in this folder (default: synthetic inputs)."),
-    ] = None,
-    dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="Leave the batch dimension dynamic.")] = False,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option("--cache-dir", help="Artifact cache folder (default: <user cache>/mobilebench/artifacts)."),
-    ] = None,
-    fmt: Annotated[
-        OutputFormat, typer.Option("--format", help="Output format.", case_sensitive=False)
-    ] = OutputFormat.table,
-) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="model card, architecture name, or checkpoint file (with --arch)")
+    # Case-insensitive, like --format: `--dtype INT8` works.
+    parser.add_argument("--runtime", type=str.lower, choices=("executorch", "onnx"), default="executorch", help="target runtime")
+    parser.add_argument(
+        "--dtype", type=str.lower, choices=("fp32", "int8"), default="fp32", help="int8: PT2E static, XNNPACK; executorch only"
+    )
+    parser.add_argument("--checkpoint", metavar="PATH", type=Path, help="weights file (overrides the card's)")
+    parser.add_argument("--arch", metavar="ARCH", help="architecture of a checkpoint file given as NAME")
+    parser.add_argument(
+        "--input-size", metavar="PIXELS", type=bounded(int, minimum=1), help="input side in pixels (default: the card's, else 224)"
+    )
+    parser.add_argument("--output", metavar="PATH", type=Path, help="also copy the artifact to this file or folder")
+    parser.add_argument(
+        "--calibration-dir", metavar="DIR", type=Path, help="int8: calibrate on images in this folder (default: synthetic inputs)"
+    )
+    parser.add_argument("--dynamic-batch", action="store_true", help="leave the batch dimension dynamic")
+    parser.add_argument(
+        "--cache-dir", metavar="DIR", type=Path, help="artifact cache folder (default: <user cache>/mobilebench/artifacts)"
+    )
+    add_format_option(parser, ("table", "csv", "json"), help="json: the summary and the full provenance")
+
+
+def run(args: argparse.Namespace) -> None:
     """Export to ExecuTorch (.pte, XNNPACK) or ONNX, check it against PyTorch, cache it."""
-    from mobilebench.export import ExportOptions, copy_atomic, export_model, resolve_output
+    from mobilebench.export import (
+        ExportOptions,
+        copy_atomic,
+        export_model,
+        resolve_output,
+    )
+    from mobilebench.report.formats import render
     from mobilebench.zoo.resolve import resolve_model
 
     options = ExportOptions(
-        runtime=runtime.value, dtype=dtype.value, dynamic_batch=dynamic_batch, calibration_dir=calibration_dir
+        runtime=args.runtime, dtype=args.dtype, dynamic_batch=args.dynamic_batch, calibration_dir=args.calibration_dir
     )
-    resolved = resolve_model(name, checkpoint=checkpoint, arch=arch, input_size=input_size)
+    resolved = resolve_model(args.name, checkpoint=args.checkpoint, arch=args.arch, input_size=args.input_size)
     target = (
-        resolve_output(output, name=resolved.name, runtime=options.runtime, dtype=options.dtype) if output else None
+        resolve_output(args.output, name=resolved.name, runtime=options.runtime, dtype=options.dtype)
+        if args.output
+        else None
     )
-    artifact = export_model(resolved, options, cache_dir=cache_dir, progress=True)
+    artifact = export_model(resolved, options, cache_dir=args.cache_dir, progress=True)
     if target is not None:
         copy_atomic(artifact.path, target)
 
-    if fmt is OutputFormat.json:
+    if args.format == "json":
+        # One JSON document (not a list of rows): the artifact's summary and provenance.
         payload = {
             **summary(artifact, target),
             "input_shape": list(artifact.input_shape),
             "provenance": artifact.provenance,
         }
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
-    elif fmt is OutputFormat.csv:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerow(summary(artifact, target))
-        sys.stdout.write(buffer.getvalue())
+        print(json.dumps(payload, indent=2))
+    elif args.format == "csv":
+        print(render(CSV_COLUMNS, [summary(artifact, target)], "csv"), end="")
     else:
         _print_table(artifact, target)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import Annotated
 
-import typer
-
+from mobilebench.cli.parsing import add_format_option, bounded, echo_err
 from mobilebench.errors import UsageError
 
 
@@ -18,41 +17,46 @@ def _pct(value: float | None) -> str | None:
     return None if value is None else f"{value:+.1f}%"
 
 
-def command(
-    names: Annotated[
-        list[str] | None,
-        typer.Argument(help="Model cards, architecture names or checkpoint files (with --arch). Default: every card."),
-    ] = None,
-    input_size: Annotated[int | None, typer.Option("--input-size", help="Input side in pixels (default: the card's, else 224).")] = None,
-    arch: Annotated[str | None, typer.Option("--arch", help="Architecture of a checkpoint file given as NAME.")] = None,
-    format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
-    by_module: Annotated[
-        int | None, typer.Option("--by-module", min=1, metavar="DEPTH", help="Per-module FLOPs down to this depth.")
-    ] = None,
-    output: Annotated[Path | None, typer.Option("--output", help="Also write Table 1 (cost + accuracy) as CSV here.")] = None,
-) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help="model cards, architecture names or checkpoint files (with --arch); default: every card"
+    )
+    parser.add_argument(
+        "--input-size", metavar="PIXELS", type=bounded(int, minimum=1), help="input side in pixels (default: the card's, else 224)"
+    )
+    parser.add_argument("--arch", metavar="ARCH", help="architecture of a checkpoint file given as NAME")
+    add_format_option(parser, ("table", "csv", "json"))
+    parser.add_argument("--by-module", metavar="DEPTH", type=bounded(int, minimum=1), help="per-module FLOPs down to this depth")
+    parser.add_argument("--output", metavar="PATH", type=Path, help="also write Table 1 (cost + accuracy) as CSV here")
+
+
+def run(args: argparse.Namespace) -> None:
     """Count parameters and FLOPs (fvcore: one multiply-add = one flop), cross-checked with PyTorch."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    from mobilebench.flops import TABLE1_COLUMNS, count_flops, table1_rows
     from mobilebench.files import write_text_atomic
-    from mobilebench.report.formats import check_format, emit, to_csv
+    from mobilebench.flops import TABLE1_COLUMNS, count_flops, table1_rows
+    from mobilebench.report.formats import emit, to_csv
     from mobilebench.zoo.cards import cards_dir, load_cards
     from mobilebench.zoo.resolve import resolve_model
 
-    fmt = check_format(format, ("table", "csv", "json"))
+    fmt = args.format
+    names = args.names or list(load_cards())
     if not names:
-        names = list(load_cards())
-        if not names:
-            raise UsageError(f"no model cards in {cards_dir()}; name the models to count")
-    resolved = [resolve_model(name, arch=arch, input_size=input_size) for name in names]
+        raise UsageError(f"no model cards in {cards_dir()}; name the models to count")
+    resolved = [resolve_model(name, arch=args.arch, input_size=args.input_size) for name in names]
 
-    err = Console(stderr=True)
     reports = []
     with Progress(
         TextColumn("counting FLOPs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-        TimeElapsedColumn(), console=err, transient=True,
+        TimeElapsedColumn(), console=Console(stderr=True), transient=True,
     ) as progress:
         task = progress.add_task("", total=len(resolved))
         for model in resolved:
@@ -60,19 +64,19 @@ def command(
             reports.append(count_flops(model))
             progress.advance(task)
 
-    if output is not None:
-        write_text_atomic(output, to_csv(TABLE1_COLUMNS, table1_rows(reports, resolved)))
-        err.print(f"wrote {output}")
+    if args.output is not None:
+        write_text_atomic(args.output, to_csv(TABLE1_COLUMNS, table1_rows(reports, resolved)))
+        echo_err(f"wrote {args.output}")
 
-    if by_module is not None:
+    if args.by_module is not None:
         rows = [
             {"model": r.model, "module": name, "flops": flops, "share_pct": round(flops / r.flops * 100, 2) if r.flops else 0.0}
             for r in reports
-            for name, flops in r.modules_to_depth(by_module).items()
+            for name, flops in r.modules_to_depth(args.by_module).items()
         ]
         if fmt == "table":
             rows = [r | {"flops": _millions(r["flops"], 2), "share_pct": f"{r['share_pct']:.1f}%"} for r in rows]
-        emit(["model", "module", "flops", "share_pct"], rows, fmt, title=f"fvcore FLOPs by module (depth {by_module})")
+        emit(["model", "module", "flops", "share_pct"], rows, fmt, title=f"fvcore FLOPs by module (depth {args.by_module})")
         return
 
     rows = [r.as_dict() for r in reports]

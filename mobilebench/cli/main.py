@@ -1,20 +1,20 @@
 """Entry point of the ``mobilebench`` command.
 
-Each command lives in its own module ``mobilebench/cli/<name>.py`` exposing a typer-annotated
-function ``command``; this file only wires them up and turns expected failures
+Each command lives in its own module ``mobilebench/cli/<name>.py`` with an
+``add_arguments(parser)`` and a ``run(args)`` (see :mod:`mobilebench.cli.parsing`); this
+file only wires them up and turns expected failures
 (:class:`~mobilebench.errors.MobilebenchError`) into one line on stderr and an exit code.
-Command modules import heavy libraries (torch, executorch) inside ``command`` so that
-``mobilebench --help`` and the database commands start fast.
 """
 
 from __future__ import annotations
 
 import errno
 import importlib
+import inspect
 import sys
+from collections.abc import Sequence
 
-import typer
-
+from mobilebench.cli.parsing import CommandParser
 from mobilebench.errors import MobilebenchError
 
 # (command name, module under mobilebench.cli) in the order ``--help`` lists them.
@@ -33,38 +33,61 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("eval", "eval"),
 )
 
-app = typer.Typer(
-    name="mobilebench",
-    help="What a compact classifier's accuracy costs in latency, measured on real phones.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-for _name, _module in COMMANDS:
-    app.command(name=_name)(importlib.import_module(f"mobilebench.cli.{_module}").command)
+DESCRIPTION = "What a compact classifier's accuracy costs in latency, measured on real phones."
 
 
-def _fail(message: str, code: int) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(code)
+def build_parser(only: str | None = None) -> CommandParser:
+    """The parser of every command, or with ``only`` of that command alone: a normal
+    call needs one, and importing and describing the other eleven costs ~35 ms of every
+    start (``mobilebench --help`` and unknown commands get the full parser)."""
+    parser = CommandParser(prog="mobilebench", description=DESCRIPTION)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
+    for name, module_name in COMMANDS:
+        if only is not None and name != only:
+            continue
+        module = importlib.import_module(f"mobilebench.cli.{module_name}")
+        doc = inspect.getdoc(module.run) or ""
+        sub = commands.add_parser(name, help=doc.split("\n\n")[0].replace("\n", " "), description=doc)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mobilebench ARGV`` (default: ``sys.argv[1:]``) and return the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = args_list[0] if args_list and args_list[0] in dict(COMMANDS) else None
+    parser = build_parser(only=command)
+    if not args_list:
+        parser.print_help(sys.stderr)
+        return 2
     try:
-        app()
+        args = parser.parse_args(args_list)
+    except SystemExit as exc:  # --help (0) or a usage error, already printed (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        args.run(args)
     except MobilebenchError as exc:
-        _fail(str(exc), exc.exit_code)
+        return _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        return _fail("interrupted", 130)
+    except BrokenPipeError:
+        # `mobilebench runs | head`: the reader is gone; nothing left to say.
+        return 1
     except OSError as exc:
         # Disk full, permissions, missing files that slipped past validation: say which
         # file and why in one line instead of a traceback.
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            _fail(f"no space left on device while writing {exc.filename or 'a file'}", 1)
+            return _fail(f"no space left on device while writing {exc.filename or 'a file'}", 1)
         where = f": {exc.filename}" if exc.filename else ""
-        _fail(f"{exc.strerror or exc}{where}", 1)
+        return _fail(f"{exc.strerror or exc}{where}", 1)
+    return 0
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

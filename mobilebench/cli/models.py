@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import argparse
 
-import typer
+from mobilebench.cli.parsing import add_format_option
 
 COLUMNS = ("name", "kind", "arch", "input_size", "num_classes", "checkpoint", "top1", "top5",
            "accuracy_source", "paper_flops", "paper_params", "description")
@@ -49,17 +49,18 @@ def _display(row: dict[str, object]) -> dict[str, object]:
                   "paper_params": millions(row["paper_params"])}
 
 
-def command(
-    format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
-) -> None:
-    """List model cards (models/*.toml) and the architectures of the registry."""
-    from mobilebench.report.formats import check_format, emit
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_format_option(parser, ("table", "csv", "json"))
 
-    fmt = check_format(format, ("table", "csv", "json"))
+
+def run(args: argparse.Namespace) -> None:
+    """List model cards (models/*.toml) and the architectures of the registry."""
+    from mobilebench.report.formats import emit
+
     rows = _rows()
-    if fmt == "table":
+    if args.format == "table":
         columns = [c for c in COLUMNS if c not in ("num_classes", "accuracy_source", "description")]
-        emit(columns, [_display(r) for r in rows], fmt,
+        emit(columns, [_display(r) for r in rows], "table",
              title="Models (cards first, then architectures; NAME works with flops/export/profile)")
         return
-    emit(COLUMNS, rows, fmt)
+    emit(COLUMNS, rows, args.format)

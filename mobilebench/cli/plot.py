@@ -2,55 +2,58 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import Annotated, Optional
 
-import typer
+from mobilebench.cli.parsing import add_db_option, comma_list, echo_err
 
-DB_HELP = "Results database (default: $MOBILEBENCH_DB, else results/mobilebench.sqlite)."
+# mobilebench.report.plot.X_METRICS, spelled out: importing it here would load the store
+# at every command's start (tests/report/test_plot.py keeps the two equal).
+X_METRICS = ("latency", "flops", "params")
 
 
-def command(
-    x: Annotated[str, typer.Option("--x", help="Horizontal axis: latency, flops or params.")] = "latency",
-    device: Annotated[
-        Optional[str], typer.Option(help="Device profile for --x latency (default: the only one with runs).")
-    ] = None,
-    runtime: Annotated[str, typer.Option(help="executorch or onnx (latency).")] = "executorch",
-    dtype: Annotated[str, typer.Option(help="fp32 or int8 (latency).")] = "fp32",
-    models: Annotated[
-        Optional[str], typer.Option(help="Comma-separated models (default: every model in the database).")
-    ] = None,
-    db: Annotated[Optional[Path], typer.Option(help=DB_HELP)] = None,
-    output: Annotated[
-        Optional[Path], typer.Option(help="Figure file, .png or .svg (default: results/figures/accuracy_vs_X.png).")
-    ] = None,
-) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--x", type=str.lower, choices=X_METRICS, default="latency", help="horizontal axis")
+    parser.add_argument(
+        "--device", metavar="PROFILE", help="device profile for --x latency (default: the only one with runs)"
+    )
+    parser.add_argument(
+        "--runtime", choices=("executorch", "onnx"), default="executorch", help="runtime of the runs for --x latency"
+    )
+    parser.add_argument("--dtype", choices=("fp32", "int8"), default="fp32", help="dtype of the runs for --x latency")
+    parser.add_argument(
+        "--models", metavar="NAME,...", type=comma_list, help="models to plot (default: every model in the database)"
+    )
+    add_db_option(parser)
+    parser.add_argument(
+        "--output",
+        metavar="PATH",
+        type=Path,
+        help="figure file, .png or .svg (default: results/figures/accuracy_vs_X[_DEVICE].png)",
+    )
+
+
+def run(args: argparse.Namespace) -> None:
     """Draw top-1 accuracy against latency (or FLOPs/params), one labelled marker per model."""
-    from rich.console import Console
-
-    from mobilebench.errors import UsageError
     from mobilebench.paths import default_db_path
-    from mobilebench.report.plot import X_METRICS, cost_points, draw, latency_points
+    from mobilebench.report.plot import cost_points, draw, latency_points
     from mobilebench.store import ResultsStore
 
-    metric = x.strip().lower()
-    if metric not in X_METRICS:
-        raise UsageError(f"unknown --x {x!r}; choose one of {', '.join(X_METRICS)}")
-    names = [n.strip() for n in models.split(",") if n.strip()] if models else None
-    if metric != "latency" and names and not (db or default_db_path()).exists():
+    metric, names = args.x, args.models
+    if metric != "latency" and names and not (args.db or default_db_path()).exists():
         # FLOPs of named models need no measurements: top-1 then comes from model cards.
         data = cost_points(None, metric=metric, models=names)
     else:
-        with ResultsStore(db, create=False) as store:
+        with ResultsStore(args.db, create=False) as store:
             if metric == "latency":
-                data = latency_points(store, device=device, runtime=runtime, dtype=dtype, models=names)
+                data = latency_points(store, device=args.device, runtime=args.runtime, dtype=args.dtype, models=names)
             else:
                 data = cost_points(store, metric=metric, models=names)
+    output = args.output
     if output is None:
-        suffix = f"_{device}" if device else ""
+        suffix = f"_{args.device}" if args.device else ""
         output = Path("results") / "figures" / f"accuracy_vs_{metric}{suffix}.png"
     draw(data, output)
-    console = Console(stderr=True)
     for reason in data.skipped:
-        console.print(f"skipped {reason}")
-    console.print(f"wrote {output} ({len(data.points)} models)")
+        echo_err(f"skipped {reason}")
+    echo_err(f"wrote {output} ({len(data.points)} models)")

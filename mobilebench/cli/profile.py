@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Any
 
-import typer
+from mobilebench.cli.parsing import add_db_option, add_format_option, bounded, echo_err
 
 if TYPE_CHECKING:
     from mobilebench.bench.session import ProfileOutcome
@@ -16,79 +17,94 @@ if TYPE_CHECKING:
 TABLE2_MODELS = ("skipnet_m", "ghostnet_130", "mnasnet_a1", "mobilenet_v3_large", "mobilenet_v2")
 
 
-def command(
-    names: Annotated[Optional[list[str]], typer.Argument(help="Model cards or registry names (see `mobilebench models`).", show_default=False)] = None,
-    device: Annotated[str, typer.Option("--device", "-d", help="Device profile (see `mobilebench devices`).")] = "host",
-    address: Annotated[Optional[str], typer.Option(help="HOST:PORT of an ADB-over-TCP device, overriding the profile.")] = None,
-    runtime: Annotated[str, typer.Option(help="executorch or onnx.")] = "executorch",
-    dtype: Annotated[str, typer.Option(help="fp32 or int8 (executorch only).")] = "fp32",
-    warmup: Annotated[int, typer.Option(help="Untimed warm-up iterations.")] = 10,
-    iterations: Annotated[int, typer.Option(help="Timed iterations (the minimum with --target-rel-ci).")] = 50,
-    target_rel_ci: Annotated[Optional[float], typer.Option(help="Iterate until the 95% CI of the median is within +-this fraction.")] = None,
-    max_iterations: Annotated[Optional[int], typer.Option(help="Upper bound with --target-rel-ci.")] = None,
-    cpu: Annotated[Optional[int], typer.Option(help="Core to pin to (default: the profile's).")] = None,
-    cooldown_c: Annotated[Optional[float], typer.Option(help="Wait until the pinned core is below this temperature (C).")] = None,
-    cooldown_timeout: Annotated[float, typer.Option(help="Give up cooling down after this many seconds.")] = 300.0,
-    repeat: Annotated[int, typer.Option(help="Runs per model, interleaved across models (A B A B).")] = 1,
-    runner_timeout: Annotated[float, typer.Option(help="Seconds one runner invocation may take.")] = 600.0,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="Checkpoint for a single model.")] = None,
-    input_size: Annotated[Optional[int], typer.Option(help="Input resolution (default: the card's).")] = None,
-    table2: Annotated[bool, typer.Option("--table2", help=f"Profile the paper's Table 2 models: {', '.join(TABLE2_MODELS)}.")] = False,
-    devices_file: Annotated[Optional[Path], typer.Option("--devices-file", help="Extra devices.toml, read last (highest priority).")] = None,
-    db: Annotated[Optional[Path], typer.Option(help="Results database (default results/mobilebench.sqlite or $MOBILEBENCH_DB).")] = None,
-    format: Annotated[str, typer.Option("--format", help="table or json (json: every stored column).")] = "table",
-) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="*", metavar="NAME", help="model cards or registry names (see `mobilebench models`)")
+    parser.add_argument("--device", "-d", metavar="PROFILE", default="host", help="device profile (see `mobilebench devices`)")
+    parser.add_argument("--address", metavar="HOST:PORT", help="HOST:PORT of an ADB-over-TCP device, overriding the profile")
+    parser.add_argument("--runtime", choices=("executorch", "onnx"), default="executorch", help="what runs the model")
+    parser.add_argument("--dtype", choices=("fp32", "int8"), default="fp32", help="int8: executorch only")
+    parser.add_argument("--warmup", metavar="N", type=bounded(int, minimum=0), default=10, help="untimed warm-up iterations")
+    parser.add_argument(
+        "--iterations", metavar="N", type=bounded(int, minimum=1), default=50, help="timed iterations (the minimum with --target-rel-ci)"
+    )
+    parser.add_argument(
+        "--target-rel-ci",
+        metavar="FRACTION",
+        type=bounded(float, above=0),
+        help="iterate until the 95%% CI of the median is within +-this fraction of it",
+    )
+    parser.add_argument("--max-iterations", metavar="N", type=bounded(int, minimum=1), help="upper bound with --target-rel-ci")
+    parser.add_argument("--cpu", metavar="N", type=bounded(int, minimum=0), help="core to pin to (default: the profile's)")
+    parser.add_argument("--cooldown-c", metavar="C", type=float, help="wait until the pinned core is below this temperature (C)")
+    parser.add_argument(
+        "--cooldown-timeout", metavar="S", type=bounded(float, minimum=0), default=300.0, help="give up cooling down after this many seconds"
+    )
+    parser.add_argument("--repeat", metavar="R", type=bounded(int, minimum=1), default=1, help="runs per model, interleaved across models (A B A B)")
+    parser.add_argument(
+        "--runner-timeout", metavar="S", type=bounded(float, above=0), default=600.0, help="seconds one runner invocation may take"
+    )
+    parser.add_argument("--checkpoint", metavar="PATH", type=Path, help="checkpoint for a single model")
+    parser.add_argument("--input-size", metavar="PIXELS", type=bounded(int, minimum=1), help="input resolution (default: the card's)")
+    parser.add_argument(
+        "--table2", action="store_true", help=f"profile the paper's Table 2 models: {', '.join(TABLE2_MODELS)}"
+    )
+    parser.add_argument("--devices-file", metavar="PATH", type=Path, help="extra devices.toml, read last (highest priority)")
+    add_db_option(parser)
+    add_format_option(parser, ("table", "json"), help="json: every stored column")
+
+
+def run(args: argparse.Namespace) -> None:
     """Export, push, run pinned to one core, and store the runs with their provenance."""
     from mobilebench.bench.session import ProfileConfig, ProfileSession
     from mobilebench.errors import UsageError
-    from mobilebench.report.formats import check_format
     from mobilebench.store import ResultsStore
     from mobilebench.zoo.resolve import resolve_model
 
-    fmt = check_format(format, ("table", "json"))
-    names = list(names or [])
-    if table2:
+    names = list(args.names)
+    if args.table2:
         names += [n for n in TABLE2_MODELS if n not in names]
     if not names:
         raise UsageError("name at least one model, or pass --table2")
-    if checkpoint is not None and len(names) != 1:
+    if args.checkpoint is not None and len(names) != 1:
         raise UsageError("--checkpoint applies to a single model")
     config = ProfileConfig(
-        device=device,
-        address=address,
-        runtime=runtime,  # type: ignore[arg-type]
-        dtype=dtype,  # type: ignore[arg-type]
-        warmup=warmup,
-        iterations=iterations,
-        target_rel_ci=target_rel_ci,
-        max_iterations=max_iterations,
-        cpu=cpu,
-        cooldown_c=cooldown_c,
-        cooldown_timeout_s=cooldown_timeout,
-        repeat=repeat,
-        runner_timeout_s=runner_timeout,
-        devices_file=devices_file,
+        device=args.device,
+        address=args.address,
+        runtime=args.runtime,
+        dtype=args.dtype,
+        warmup=args.warmup,
+        iterations=args.iterations,
+        target_rel_ci=args.target_rel_ci,
+        max_iterations=args.max_iterations,
+        cpu=args.cpu,
+        cooldown_c=args.cooldown_c,
+        cooldown_timeout_s=args.cooldown_timeout,
+        repeat=args.repeat,
+        runner_timeout_s=args.runner_timeout,
+        devices_file=args.devices_file,
     )
-    models = [resolve_model(name, checkpoint=checkpoint, input_size=input_size) for name in names]
-    with ResultsStore(db) as store:
+    models = [resolve_model(name, checkpoint=args.checkpoint, input_size=args.input_size) for name in names]
+    with ResultsStore(args.db) as store:
         aborted = store.mark_stale_runs_aborted()
         if aborted:
-            typer.echo(f"note: marked {aborted} run(s) of killed profile processes as aborted", err=True)
-        hooks = _RichHooks(enabled=fmt == "table")
+            echo_err(f"note: marked {aborted} run(s) of killed profile processes as aborted")
+        # Progress is drawn for people (the table format); JSON output is for scripts,
+        # which should not pay for importing and driving rich.
+        hooks = _RichHooks() if args.format == "table" else None
         session = ProfileSession(config, store, hooks=hooks)
         try:
-            with hooks:
+            with hooks or contextlib.nullcontext():
                 session.run(models)
         finally:
             # Runs completed before a failure are stored; show them before the error.
-            _print_outcomes(session.outcomes, fmt)
+            _print_outcomes(session.outcomes, args.format)
 
 
 def _print_outcomes(outcomes: list[ProfileOutcome], fmt: str) -> None:
     from mobilebench.report.formats import emit
 
     if fmt == "json":
-        typer.echo(json.dumps([o.record.as_dict() for o in outcomes], indent=2, default=str))
+        print(json.dumps([o.record.as_dict() for o in outcomes], indent=2, default=str))
         return
     # One table per model (its runs in order), in the order the models were profiled.
     by_model: dict[str, list[ProfileOutcome]] = {}
@@ -101,7 +117,7 @@ def _print_outcomes(outcomes: list[ProfileOutcome], fmt: str) -> None:
         emit(SUMMARY_COLUMNS, [_summary_row(o) for o in runs], "table", title=title)
     for outcome in outcomes:
         for note in outcome.notes:
-            typer.echo(f"warning: {outcome.model} (run {outcome.run_id}): {note}", err=True)
+            echo_err(f"warning: {outcome.model} (run {outcome.run_id}): {note}")
 
 
 SUMMARY_COLUMNS = ("run", "n", "median ms", "p10-p90 ms", "CV", "95% CI ms", "load ms", "first ms", "temp C", "freq MHz", "warnings")
@@ -133,9 +149,15 @@ class _RichHooks:
     :class:`mobilebench.bench.session.ProgressHooks` (not subclassed: importing the
     session at module level would slow every command's start)."""
 
-    def __init__(self, *, enabled: bool) -> None:
+    def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self._progress = Progress(
             SpinnerColumn(),
@@ -144,10 +166,8 @@ class _RichHooks:
             TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
             console=Console(stderr=True),
-            disable=not enabled,
             transient=True,
         )
-        self._enabled = enabled
         self._stage = self._progress.add_task("starting", total=None, detail="")
         self._tasks: dict[str, Any] = {}
 
@@ -167,7 +187,7 @@ class _RichHooks:
         # garble each other, so ours pauses meanwhile (a cached export draws nothing).
         self._progress.stop()
         try:
-            yield self._enabled
+            yield True
         finally:
             self._progress.start()
 

@@ -6,32 +6,40 @@ runs, or a slowdown too poorly sampled to test), 2 bad input (no baseline file, 
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
-from typing import Annotated, Optional
 
-import typer
-
-DB_HELP = "Results database (default: $MOBILEBENCH_DB, else results/mobilebench.sqlite)."
+from mobilebench.cli.parsing import add_db_option, add_format_option, echo_err
 
 
-def command(
-    baseline: Annotated[Path, typer.Option(help="Baseline CSV, e.g. results/baselines/pixel4.csv.")],
-    device: Annotated[Optional[str], typer.Option(help="Only this device profile.")] = None,
-    runtime: Annotated[Optional[str], typer.Option(help="Only this runtime (executorch, onnx).")] = None,
-    dtype: Annotated[Optional[str], typer.Option(help="Only this dtype (fp32, int8).")] = None,
-    db: Annotated[Optional[Path], typer.Option(help=DB_HELP)] = None,
-    threshold: Annotated[
-        float, typer.Option(help="Relative slowdown of the median that may count as a regression.")
-    ] = 0.05,
-    alpha: Annotated[float, typer.Option(help="Significance level of the one-sided Mann-Whitney U test.")] = 0.01,
-    update_baseline: Annotated[
-        bool, typer.Option("--update-baseline", help="Rewrite the baseline from the newest runs (exit 0).")
-    ] = False,
-    format: Annotated[
-        str, typer.Option("--format", help="table, json or markdown (for $GITHUB_STEP_SUMMARY).")
-    ] = "table",
-) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--baseline", metavar="PATH", type=Path, required=True, help="baseline CSV, e.g. results/baselines/pixel4.csv"
+    )
+    parser.add_argument("--device", metavar="PROFILE", help="only this device profile")
+    parser.add_argument("--runtime", choices=("executorch", "onnx"), help="only this runtime")
+    parser.add_argument("--dtype", choices=("fp32", "int8"), help="only this dtype")
+    add_db_option(parser)
+    # Defaults as in mobilebench.report.regress (DEFAULT_THRESHOLD, DEFAULT_ALPHA), which
+    # also checks the ranges; not imported, so that parsing does not load the store.
+    parser.add_argument(
+        "--threshold",
+        metavar="FRACTION",
+        type=float,
+        default=0.05,
+        help="relative slowdown of the median that may count as a regression",
+    )
+    parser.add_argument(
+        "--alpha", metavar="P", type=float, default=0.01, help="significance level of the one-sided Mann-Whitney U test"
+    )
+    parser.add_argument(
+        "--update-baseline", action="store_true", help="rewrite the baseline from the newest runs (exit 0)"
+    )
+    add_format_option(parser, ("table", "json", "markdown"), help="markdown: for $GITHUB_STEP_SUMMARY")
+
+
+def run(args: argparse.Namespace) -> None:
     """Compare the newest runs with a latency baseline; exit 1 on a regression.
 
     A regression: the median is more than --threshold slower than the baseline's AND the
@@ -39,36 +47,35 @@ def command(
     --alpha). Improvements are reported too. A baseline model without a new run, or a
     slowdown with too few samples to test, also fails the check.
     """
-    from rich.console import Console
-
-    from mobilebench.errors import UsageError
-    from mobilebench.report.formats import check_format, emit
-    from mobilebench.report.regress import compare
-    from mobilebench.report.regress import update_baseline as rewrite_baseline
+    from mobilebench.errors import MobilebenchError, UsageError
+    from mobilebench.report.formats import emit
+    from mobilebench.report.regress import compare, update_baseline
     from mobilebench.store import ResultsStore
 
-    fmt = check_format(format, ("table", "json", "markdown"))
-    filters = dict(device=device, runtime=runtime, dtype=dtype)
+    filters = {"device": args.device, "runtime": args.runtime, "dtype": args.dtype}
     report = None
-    with ResultsStore(db, create=False) as store:
-        if not update_baseline or baseline.is_file():
+    with ResultsStore(args.db, create=False) as store:
+        # --update-baseline creates a missing baseline, and compares first where one exists.
+        if not args.update_baseline or args.baseline.is_file():
             try:
-                report = compare(store, baseline, threshold=threshold, alpha=alpha, **filters)
+                report = compare(store, args.baseline, threshold=args.threshold, alpha=args.alpha, **filters)
             except UsageError:
-                if not update_baseline:
+                if not args.update_baseline:
                     raise
-        if update_baseline:
-            written, kept = rewrite_baseline(store, baseline, **filters)
+        if args.update_baseline:
+            written, kept = update_baseline(store, args.baseline, **filters)
     if report is not None:
-        if fmt == "json":
+        if args.format == "json":
             print(json.dumps(report.as_json(), indent=2))
-        elif fmt == "markdown":
+        elif args.format == "markdown":
             print(report.markdown(), end="")
         else:
-            emit(report.COLUMNS, report.rows(), fmt, title=f"Latency regression check {report.headline()}")
-    if update_baseline:
-        Console(stderr=True).print(f"wrote baseline {baseline}: {written} row(s) from the newest runs, {kept} kept")
+            emit(report.COLUMNS, report.rows(), "table", title=f"Latency regression check {report.headline()}")
+    if args.update_baseline:
+        echo_err(f"wrote baseline {args.baseline}: {written} row(s) from the newest runs, {kept} kept")
         return
     assert report is not None
     if report.exit_code:
-        raise typer.Exit(code=report.exit_code)
+        # The report is on stdout (often redirected into a job summary); this line in the
+        # log says why the step failed.
+        raise MobilebenchError(f"latency regression check {report.headline()}", exit_code=report.exit_code)

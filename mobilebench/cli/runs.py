@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any, Optional
+import argparse
+from typing import Any
 
-import typer
+from mobilebench.cli.parsing import add_db_option, add_format_option, bounded
 
-DB_HELP = "Results database (default: $MOBILEBENCH_DB, else results/mobilebench.sqlite)."
+# mobilebench.store.RUN_STATUSES, spelled out: importing the store here would slow every
+# command's start (tests/report/test_runs_cli.py keeps the two equal).
+RUN_STATUSES = ("running", "ok", "failed", "aborted")
 BRIEF_COLUMNS = (
     "id",
     "created",
@@ -23,6 +25,30 @@ BRIEF_COLUMNS = (
     "runner",
     "notes",
 )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", metavar="NAME", help="only runs of this model")
+    parser.add_argument("--device", metavar="PROFILE", help="only runs on this device profile")
+    parser.add_argument("--status", choices=RUN_STATUSES, help="only runs with this status")
+    parser.add_argument("--limit", metavar="N", type=bounded(int, minimum=1), default=20, help="show the newest N runs")
+    add_db_option(parser)
+    add_format_option(parser, ("table", "csv", "json"), help="csv/json: every column")
+
+
+def run(args: argparse.Namespace) -> None:
+    """List stored benchmark runs, newest first."""
+    from mobilebench.report.formats import emit
+    from mobilebench.store import ResultsStore
+
+    with ResultsStore(args.db, create=False) as store:
+        records = store.runs(model=args.model, device=args.device, status=args.status, limit=args.limit)
+    if args.format == "table":
+        emit(BRIEF_COLUMNS, [_brief(r) for r in records], "table", title=f"{len(records)} run(s), newest first")
+        return
+    rows = [r.as_dict() for r in records]
+    columns = list(rows[0]) if rows else ["id"]
+    emit(columns, rows, args.format)
 
 
 def _brief(record: Any) -> dict[str, Any]:
@@ -47,28 +73,3 @@ def _brief(record: Any) -> dict[str, Any]:
         "runner": m.runner_name,
         "notes": notes,
     }
-
-
-def command(
-    model: Annotated[Optional[str], typer.Option(help="Only runs of this model.")] = None,
-    device: Annotated[Optional[str], typer.Option(help="Only runs on this device profile.")] = None,
-    status: Annotated[
-        Optional[str], typer.Option(help="Only runs with this status: running, ok, failed, aborted.")
-    ] = None,
-    limit: Annotated[int, typer.Option(min=1, help="Show the newest N runs.")] = 20,
-    db: Annotated[Optional[Path], typer.Option(help=DB_HELP)] = None,
-    format: Annotated[str, typer.Option("--format", help="table, csv or json (csv/json: every column).")] = "table",
-) -> None:
-    """List stored benchmark runs, newest first."""
-    from mobilebench.report.formats import check_format, emit
-    from mobilebench.store import ResultsStore
-
-    fmt = check_format(format, ("table", "csv", "json"))
-    with ResultsStore(db, create=False) as store:
-        records = store.runs(model=model, device=device, status=status, limit=limit)
-    if fmt == "table":
-        emit(BRIEF_COLUMNS, [_brief(r) for r in records], fmt, title=f"{len(records)} run(s), newest first")
-        return
-    rows = [r.as_dict() for r in records]
-    columns = list(rows[0]) if rows else ["id"]
-    emit(columns, rows, fmt)

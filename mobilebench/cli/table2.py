@@ -2,59 +2,59 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import Annotated, Optional
 
-import typer
-
-DB_HELP = "Results database (default: $MOBILEBENCH_DB, else results/mobilebench.sqlite)."
-
-
-def _names(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    return names or None
+from mobilebench.cli.parsing import (
+    add_db_option,
+    add_format_option,
+    comma_list,
+    echo_err,
+)
+from mobilebench.report.formats import ALL_FORMATS
 
 
-def command(
-    devices: Annotated[
-        Optional[str],
-        typer.Option(help="Comma-separated device profiles, in column order (default: every device with runs)."),
-    ] = None,
-    models: Annotated[
-        Optional[str], typer.Option(help="Comma-separated models, in row order (default: every model with runs).")
-    ] = None,
-    runtime: Annotated[str, typer.Option(help="executorch or onnx.")] = "executorch",
-    dtype: Annotated[str, typer.Option(help="fp32 or int8.")] = "fp32",
-    db: Annotated[Optional[Path], typer.Option(help=DB_HELP)] = None,
-    output: Annotated[
-        Optional[Path],
-        typer.Option(help="Also write the table here (.csv, .md or .json) with OUTPUT.provenance.json beside it."),
-    ] = None,
-    format: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",
-) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--devices",
+        metavar="PROFILE,...",
+        type=comma_list,
+        help="device profiles in column order (default: every device with runs)",
+    )
+    parser.add_argument(
+        "--models", metavar="NAME,...", type=comma_list, help="models in row order (default: every model with runs)"
+    )
+    parser.add_argument("--runtime", choices=("executorch", "onnx"), default="executorch", help="runtime of the runs")
+    parser.add_argument("--dtype", choices=("fp32", "int8"), default="fp32", help="dtype of the runs")
+    add_db_option(parser)
+    parser.add_argument(
+        "--output",
+        metavar="PATH",
+        type=Path,
+        help="also write the table here (.csv, .md or .json) with PATH.provenance.json beside it",
+    )
+    add_format_option(parser, ALL_FORMATS)
+
+
+def run(args: argparse.Namespace) -> None:
     """Top-1 accuracy and the median latency of the newest successful run per model and device.
 
     Emulated runs get their own "(ms, emulated)" columns and never fill a phone's column;
     missing measurements stay empty.
     """
-    from rich.console import Console
-
-    from mobilebench.report.formats import check_format, emit
+    from mobilebench.report.formats import emit
     from mobilebench.report.table2 import build_table2, write_table2
     from mobilebench.store import ResultsStore
 
-    fmt = check_format(format, ("table", "csv", "json", "markdown"))
-    with ResultsStore(db, create=False) as store:
-        table = build_table2(store, devices=_names(devices), models=_names(models), runtime=runtime, dtype=dtype)
-        if output is not None:
-            sidecar = write_table2(table, output, database=store.path)
+    with ResultsStore(args.db, create=False) as store:
+        table = build_table2(store, devices=args.devices, models=args.models, runtime=args.runtime, dtype=args.dtype)
+        if args.output is not None:
+            sidecar = write_table2(table, args.output, database=store.path)
     emit(
         table.headers,
         table.records(),
-        fmt,
-        title=f"Table 2: top-1 vs latency ({runtime}, {dtype}, median of newest run)",
+        args.format,
+        title=f"Table 2: top-1 vs latency ({args.runtime}, {args.dtype}, median of newest run)",
     )
-    if output is not None:
-        Console(stderr=True).print(f"wrote {output} and {sidecar}")
+    if args.output is not None:
+        echo_err(f"wrote {args.output} and {sidecar}")

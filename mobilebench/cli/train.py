@@ -6,17 +6,21 @@ process runs this command; rank 0 writes the outputs).
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
-from typing import Annotated
 
-import typer
+from mobilebench.cli.parsing import add_format_option, bounded
 
-from mobilebench.errors import UsageError
-
+# Spelled out rather than imported from mobilebench.train (RECIPES, LOSSES, DATASET_KINDS):
+# that package imports torch, which every command's start would pay for.
+# tests/train/test_recipes.py keeps them equal.
+RECIPE_NAMES = ("imagenet", "cifar100", "digits")
+LOSSES = ("ce", "bias")
+DATASET_KINDS = ("imagefolder", "cifar100", "digits")
 DATASET_HELP = (
-    "imagefolder (DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg), cifar100 (the python archive "
-    "or its extracted folder) or digits (scikit-learn's 8x8 digits upsampled to 32x32; no --data needed)."
+    "imagefolder: DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg; cifar100: the python archive "
+    "or its extracted folder; digits: scikit-learn's 8x8 digits upsampled to 32x32, no --data needed"
 )
 
 
@@ -36,99 +40,115 @@ def parse_arch_options(items: list[str]) -> dict[str, object]:
     return options
 
 
-def command(
-    arch: Annotated[str, typer.Option("--arch", help="Zoo architecture to train (see `mobilebench models`).")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder: last.pt, best.pt, log.jsonl.")],
-    recipe: Annotated[str, typer.Option("--recipe", help="imagenet, cifar100 or digits (smoke runs).")] = "imagenet",
-    data: Annotated[Path | None, typer.Option("--data", help="Dataset location (see --dataset).")] = None,
-    dataset: Annotated[str, typer.Option("--dataset", help=DATASET_HELP)] = "imagefolder",
-    loss: Annotated[
-        str | None, typer.Option("--loss", help="ce or bias (Bias Loss); default: the recipe's (ce).")
-    ] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Override the recipe's epochs.")] = None,
-    batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Total batch over all processes (recipe's by default).")
-    ] = None,
-    lr: Annotated[
-        float | None, typer.Option("--lr", help="Peak learning rate (not rescaled with the batch size).")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="TOML file of recipe overrides (flat key = value).")
-    ] = None,
-    sets: Annotated[
-        list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help="Override a recipe key (repeatable).")
-    ] = None,
-    arch_option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--arch-option", metavar="KEY=VALUE", help="Architecture option, e.g. width_mult=0.5 (repeatable)."
-        ),
-    ] = None,
-    feature_module: Annotated[
-        str | None,
-        typer.Option("--feature-module", help="Module whose output Bias Loss reads (default: forward_features)."),
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the run in --out exactly where it stopped.")
-    ] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for initialisation, data order and augmentation.")] = 0,
-    deterministic: Annotated[
-        bool, typer.Option("--deterministic", help="Deterministic kernels: bit-identical reruns (slower on GPU).")
-    ] = False,
-    workers: Annotated[int | None, typer.Option("--workers", min=0, help="Loader processes per process.")] = None,
-    checkpoint_every_steps: Annotated[
-        int, typer.Option("--checkpoint-every-steps", min=0, help="Also checkpoint mid-epoch every N steps (0: off).")
-    ] = 0,
-    log_every_steps: Annotated[int, typer.Option("--log-every-steps", min=0, help="Step records in log.jsonl.")] = 50,
-    show_recipe: Annotated[
-        bool, typer.Option("--show-recipe", help="Print the effective recipe as TOML and exit.")
-    ] = False,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
-    fmt: Annotated[str, typer.Option("--format", help="Final summary as table, csv or json.")] = "table",
-) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--arch", metavar="NAME", required=True, help="zoo architecture to train (see `mobilebench models`)"
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", type=Path, required=True, help="output folder: last.pt, best.pt, log.jsonl"
+    )
+    parser.add_argument(
+        "--recipe", choices=RECIPE_NAMES, default="imagenet", help="the paper's recipe; digits: smoke runs"
+    )
+    parser.add_argument("--data", metavar="PATH", type=Path, help="dataset location (see --dataset)")
+    parser.add_argument("--dataset", choices=DATASET_KINDS, default="imagefolder", help=DATASET_HELP)
+    parser.add_argument("--loss", choices=LOSSES, help="bias: Bias Loss (default: the recipe's, ce)")
+    parser.add_argument("--epochs", metavar="N", type=int, help="override the recipe's epochs")
+    parser.add_argument(
+        "--batch-size", metavar="N", type=int, help="total batch over all processes (default: the recipe's)"
+    )
+    parser.add_argument("--lr", metavar="LR", type=float, help="peak learning rate (not rescaled with the batch size)")
+    parser.add_argument("--config", metavar="PATH", type=Path, help="TOML file of recipe overrides (flat key = value)")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override a recipe key (repeatable)",
+    )
+    parser.add_argument(
+        "--arch-option",
+        dest="arch_options",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="architecture option, e.g. width_mult=0.5 (repeatable)",
+    )
+    parser.add_argument(
+        "--feature-module", metavar="NAME", help="module whose output Bias Loss reads (default: forward_features)"
+    )
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    parser.add_argument(
+        "--seed", metavar="N", type=int, default=0, help="seed for initialisation, data order and augmentation"
+    )
+    parser.add_argument(
+        "--deterministic", action="store_true", help="deterministic kernels: bit-identical reruns (slower on GPU)"
+    )
+    parser.add_argument(
+        "--workers",
+        metavar="N",
+        type=bounded(int, minimum=0),
+        help="loader processes per process (default: the cores shared out, at most 8)",
+    )
+    parser.add_argument(
+        "--checkpoint-every-steps",
+        metavar="N",
+        type=bounded(int, minimum=0),
+        default=0,
+        help="also checkpoint mid-epoch every N steps (0: off)",
+    )
+    parser.add_argument(
+        "--log-every-steps", metavar="N", type=bounded(int, minimum=0), default=50, help="step records in log.jsonl"
+    )
+    parser.add_argument("--show-recipe", action="store_true", help="print the effective recipe as TOML and exit")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
+    add_format_option(parser, ("table", "csv", "json"), help="final summary format")
+
+
+def run(args: argparse.Namespace) -> None:
     """Train with the paper's recipe (Bias Loss with --loss bias); resumable, DDP under torchrun."""
-    from mobilebench.report.formats import check_format, emit
+    from mobilebench.errors import UsageError
+    from mobilebench.report.formats import emit
     from mobilebench.train.recipes import build_recipe, recipe_to_toml
 
-    fmt = check_format(fmt, ("table", "csv", "json"))
     effective = build_recipe(
-        recipe,
-        config_file=config,
-        sets=sets or [],
-        explicit={"epochs": epochs, "batch_size": batch_size, "lr": lr, "loss": loss},
+        args.recipe,
+        config_file=args.config,
+        sets=args.sets,
+        explicit={"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "loss": args.loss},
     )
-    if show_recipe:
+    if args.show_recipe:
         print(recipe_to_toml(effective), end="")
         return
-    from mobilebench.train.datasets import check_dataset_kind
-
-    if check_dataset_kind(dataset) != "digits" and data is None:
-        raise UsageError(f"--data is required for --dataset {dataset}")
+    if args.dataset != "digits" and args.data is None:
+        raise UsageError(f"--data is required for --dataset {args.dataset}")
 
     from mobilebench.train.data import DataConfig
     from mobilebench.train.loop import TrainConfig, train
 
+    workers = default_workers() if args.workers is None else args.workers
     result = train(
         TrainConfig(
-            arch=arch,
+            arch=args.arch,
             recipe=effective,
-            data=DataConfig(kind=dataset, root=data, workers=default_workers() if workers is None else workers),
-            out_dir=out,
-            arch_options=parse_arch_options(arch_option or []),
-            feature_module=feature_module,
-            seed=seed,
-            deterministic=deterministic,
-            resume=resume,
-            checkpoint_every_steps=checkpoint_every_steps,
-            log_every_steps=log_every_steps,
-            progress=progress,
+            data=DataConfig(kind=args.dataset, root=args.data, workers=workers),
+            out_dir=args.out,
+            arch_options=parse_arch_options(args.arch_options),
+            feature_module=args.feature_module,
+            seed=args.seed,
+            deterministic=args.deterministic,
+            resume=args.resume,
+            checkpoint_every_steps=args.checkpoint_every_steps,
+            log_every_steps=args.log_every_steps,
+            progress=args.progress,
         )
     )
     if int(os.environ.get("RANK", "0")) != 0:
         return
     metrics = result.metrics
     row = {
-        "arch": arch,
+        "arch": args.arch,
         "recipe": effective.name,
         "loss": effective.loss,
         "epochs": result.completed_epochs,
@@ -136,9 +156,9 @@ def command(
         "val_top5": _rounded(metrics.get("val_top5")),
         "ema_top1": _rounded(metrics.get("ema_top1")),
         "best_top1": _rounded(result.best_top1 if result.best_top1 > float("-inf") else None),
-        "out": str(out),
+        "out": str(args.out),
     }
-    emit(list(row), [row], fmt, title="training finished")
+    emit(list(row), [row], args.format, title="training finished")
 
 
 def _rounded(value: float | None) -> float | None:

@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shlex
 import socket
 import stat as stat_module
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -421,7 +419,7 @@ class AdbDevice(Device):
         check_remote_path(remote)
         check_mode(mode)
         size = local.stat().st_size
-        tmp = f"{remote}.mbpart-{secrets.token_hex(4)}"
+        tmp = f"{remote}.mbpart-{os.urandom(4).hex()}"
         label = f"push of {local.name} to {remote}"
 
         def op(adb: _AdbShellDevice) -> None:
@@ -479,6 +477,8 @@ class AdbDevice(Device):
         size = remote_stat.size
         local = Path(local)
         local.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # only pulls need it; every profile would pay ~7 ms to import it
+
         fd, tmp_name = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.", suffix=".part")
         os.close(fd)
         tmp = Path(tmp_name)

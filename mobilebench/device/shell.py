@@ -12,8 +12,8 @@ text appears only in the output, never in the command that the shell might echo.
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 import shlex
 from collections.abc import Mapping, Sequence
 
@@ -54,7 +54,7 @@ def wrap_with_status(script: str) -> tuple[str, str]:
     stream, which never ends) and stderr merged into stdout. Afterwards a newline and
     ``<sentinel>:<status>`` are printed; :func:`split_status` removes exactly that.
     """
-    token = secrets.token_hex(8)
+    token = os.urandom(8).hex()
     head, tail = "__MB_RC_", f"{token}__"
     wrapped = f"{{ {script}\n}} </dev/null 2>&1; printf '\\n%s%s:%d\\n' {head} {tail} \"$?\""
     return wrapped, head + tail

@@ -17,7 +17,6 @@ zones use), free space in bytes.
 from __future__ import annotations
 
 import os
-import platform
 import re
 import shlex
 from dataclasses import asdict, dataclass, field
@@ -69,17 +68,23 @@ def state_script(cpu: int, workdir: str) -> str:
     """The shell script that prints the state as ``key=value`` lines."""
     if not isinstance(cpu, int) or isinstance(cpu, bool) or cpu < 0:
         raise ValueError(f"cpu must be a CPU number, got {cpu!r}")
-    props = " ".join(shlex.quote(p) for p in _PROPS.values())
+    # getprop's listing ("[name]: [value]" lines) filtered by a case pattern: one process
+    # for every property instead of one (and a subshell) each. Property names are
+    # [a-z0-9._] only, so they need no quoting inside the pattern.
+    wanted = "|".join(f"'[{name}]: '*" for name in _PROPS.values())
     freq_dir = f"/sys/devices/system/cpu/cpu{cpu}/cpufreq"
     files = " ".join(_CPUFREQ_FILES)
     return "\n".join(
         [
-            # r FILE: the file's first line, or nothing (missing/unreadable/EINVAL zones).
-            "r() { v=; read -r v < \"$1\" 2>/dev/null; printf '%s' \"$v\"; }",
-            f"for p in {props}; do printf 'prop.%s=%s\\n' \"$p\" \"$(getprop \"$p\" 2>/dev/null)\"; done",
-            f"for f in {files}; do [ -e {freq_dir}/$f ] && printf 'cpufreq.%s=%s\\n' $f \"$(r {freq_dir}/$f)\"; done",
+            # r FILE: the file's first line in $v, or nothing (missing/unreadable/EINVAL
+            # zones). Called directly, never in $(...), which would fork a subshell.
+            "r() { v=; read -r v < \"$1\" 2>/dev/null; }",
+            "getprop 2>/dev/null | while IFS= read -r l; do case $l in "
+            f"{wanted}) n=${{l#\\[}}; n=${{n%%\\]*}}; v=${{l#*\\]: \\[}}; printf 'prop.%s=%s\\n' \"$n\" \"${{v%\\]}}\";; "
+            "esac; done",
+            f"for f in {files}; do [ -e {freq_dir}/$f ] && {{ r {freq_dir}/$f; printf 'cpufreq.%s=%s\\n' $f \"$v\"; }}; done",
             "for z in /sys/class/thermal/thermal_zone*; do [ -e \"$z/temp\" ] || continue;"
-            " printf 'thermal=%s|%s|%s\\n' \"${z##*/}\" \"$(r \"$z/type\")\" \"$(r \"$z/temp\")\"; done",
+            " r \"$z/type\"; t=$v; r \"$z/temp\"; printf 'thermal=%s|%s|%s\\n' \"${z##*/}\" \"$t\" \"$v\"; done",
             # free space: the work dir, or its nearest existing parent before first push.
             f"d={shlex.quote(workdir)}; while [ ! -d \"$d\" ] && [ -n \"$d\" ]; do d=${{d%/*}}; done",
             "printf 'df=%s\\n' \"$(df -k \"${d:-/}\" 2>/dev/null | tail -n 1)\"",
@@ -90,6 +95,7 @@ def state_script(cpu: int, workdir: str) -> str:
 
 def local_state_lines(cpu: int, workdir: str) -> str:
     """The same ``key=value`` lines as :func:`state_script`, read from this computer."""
+    import platform  # only the host profile needs it
 
     def read(path: Path) -> str | None:
         try:

@@ -25,18 +25,18 @@ default synthetic calibration set.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from mobilebench.errors import MobilebenchError, UsageError
+from mobilebench.files import write_bytes_atomic
 
 if TYPE_CHECKING:
+    # numpy is imported where arrays are made: a warm `mobilebench profile` imports this
+    # module (through the export pipeline) but never builds an input.
+    import numpy as np
     import torch
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
@@ -47,6 +47,8 @@ CROP_FRACTION = 0.875
 
 
 def _lowbias32(v: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     v = v.astype(np.uint32, copy=True)
     v ^= v >> np.uint32(16)
     v *= np.uint32(0x7FEB352D)
@@ -58,6 +60,8 @@ def _lowbias32(v: np.ndarray) -> np.ndarray:
 
 def fixed_input_array(shape: Sequence[int], seed: int = 0) -> np.ndarray:
     """The :func:`fixed_input` values as a float32 numpy array (see the module docstring)."""
+    import numpy as np
+
     shape = tuple(int(d) for d in shape)
     if any(d <= 0 for d in shape):
         raise UsageError(f"input shape must have positive dimensions, got {shape}")
@@ -86,15 +90,7 @@ def write_fixed_input(path: Path, shape: Sequence[int], seed: int = 0) -> Path:
     """Write :func:`fixed_input` to ``path`` as raw little-endian float32, atomically."""
     data = fixed_input_array(shape, seed).astype("<f4", copy=False).tobytes(order="C")
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, data, mode=0o644, suffix=".partial")
     return path
 
 
@@ -139,6 +135,7 @@ def load_image(path: Path, *, height: int, width: int) -> torch.Tensor:
     The image is scaled so that it covers ``(height, width) / CROP_FRACTION`` (the
     shorter side decides), then center-cropped to ``height`` x ``width``.
     """
+    import numpy as np
     import torch
     from PIL import Image, UnidentifiedImageError
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.export.options import ARTIFACT_SUFFIX
+from mobilebench.files import atomic_writer
 
 
 def resolve_output(output: Path, *, name: str, runtime: str, dtype: str) -> Path:
@@ -38,6 +38,8 @@ def resolve_output(output: Path, *, name: str, runtime: str, dtype: str) -> Path
         raise MobilebenchError(f"cannot write {target}: {folder} is not a folder")
     if target.is_dir():
         raise MobilebenchError(f"cannot write {target}: it is a folder")
+    import tempfile  # only --output needs it; every profile imports this module
+
     try:  # the only reliable test (ACLs, read-only mounts, root): try to create a file there
         fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".probe")
     except OSError as exc:
@@ -51,15 +53,10 @@ def resolve_output(output: Path, *, name: str, runtime: str, dtype: str) -> Path
 
 def copy_atomic(source: Path, target: Path) -> Path:
     """Copy ``source`` to ``target`` through a temp file in ``target``'s folder."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    os.close(fd)
     try:
-        shutil.copyfile(source, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would surprise whoever pushes the file on
-        os.replace(tmp, target)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise MobilebenchError(f"cannot write {target}: {exc.strerror or exc}") from None
-        raise
+        # 0644, not mkstemp's 0600: whoever pushes the file on must be able to read it.
+        with atomic_writer(target, mode=0o644, suffix=".partial") as handle, open(source, "rb") as src:
+            shutil.copyfileobj(src, handle)
+    except OSError as exc:
+        raise MobilebenchError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target

@@ -19,12 +19,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from mobilebench.errors import MobilebenchError
 from mobilebench.export.options import FP32_RELATIVE_TOLERANCE
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
 
@@ -79,6 +78,7 @@ def run_executorch(path: Path, inputs: Sequence[torch.Tensor]) -> list[np.ndarra
 
 def run_onnxruntime(path: Path, inputs: Sequence[torch.Tensor]) -> list[np.ndarray]:
     """First output of an ``.onnx`` for each input on onnxruntime's CPU provider, one thread."""
+    import numpy as np
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -106,6 +106,8 @@ def compare(reference: Sequence[np.ndarray], actual: Sequence[np.ndarray], dtype
     inputs. fp32 passes when it is at most the tolerance; int8 always "passes" and
     reports ``top1_agreement`` (fraction of inputs whose arg-max class matches).
     """
+    import numpy as np
+
     if len(reference) != len(actual):
         raise MobilebenchError(f"parity: runtime returned {len(actual)} outputs for {len(reference)} inputs")
     for ref, out in zip(reference, actual, strict=True):

@@ -13,19 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mobilebench.errors import UsageError
-
 ALL_FORMATS = ("table", "csv", "json", "markdown")
-
-
-def check_format(fmt: str, allowed: Sequence[str]) -> str:
-    """Normalise ``--format`` and reject values the command does not support."""
-    value = fmt.strip().lower()
-    if value == "md":
-        value = "markdown"
-    if value not in allowed:
-        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(allowed)}")
-    return value
 
 
 def cell_text(value: Any) -> str:

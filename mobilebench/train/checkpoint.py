@@ -21,10 +21,8 @@ Layout (``FORMAT``):
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,7 @@ import numpy as np
 import torch
 
 from mobilebench.errors import MobilebenchError
+from mobilebench.files import atomic_writer
 from mobilebench.paths import project_root
 
 FORMAT = "mobilebench-train-1"
@@ -106,17 +105,8 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
 
     A process killed while saving leaves the previous checkpoint intact, never half a file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path, mode=0o644) as handle:
+        torch.save(obj, handle)
 
 
 def load_training_checkpoint(path: Path) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 
 from mobilebench import paths
 from mobilebench.errors import UsageError
+from mobilebench.files import write_text_atomic
 
 CARD_KEYS = {"arch", "input_size", "num_classes", "checkpoint", "description", "options", "accuracy", "paper"}
 ACCURACY_KEYS = {"dataset", "top1", "top5", "source"}
@@ -254,13 +254,5 @@ def update_card_accuracy(name: str, *, dataset: str, top1: float, top5: float | 
     # Plain keys first, tables last: TOML needs the top-level keys before any [table].
     ordered = {k: v for k, v in data.items() if not isinstance(v, dict)}
     ordered.update({k: v for k, v in data.items() if isinstance(v, dict)})
-    fd, tmp = tempfile.mkstemp(prefix=f".{card.path.name}.", suffix=".tmp", dir=card.path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(tomli_w.dumps(ordered))
-        os.chmod(tmp, card.path.stat().st_mode & 0o777)  # mkstemp creates 0600
-        os.replace(tmp, card.path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(card.path, tomli_w.dumps(ordered))  # keeps the card's permissions
     return read_card(card.path)

@@ -17,9 +17,7 @@ architecture gives one line naming the missing, unexpected and mis-shaped keys.
 from __future__ import annotations
 
 import hashlib
-import pickle
 import re
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +58,11 @@ def file_sha256(path: str | Path) -> str:
 
 def read_checkpoint(path: str | Path) -> Any:
     """``torch.load`` a file as plain weights, turning every failure into one clear line."""
+    # Here, not at the top: torch loads pickle and zipfile anyway, and resolving a model
+    # name (every `mobilebench profile`) needs neither.
+    import pickle
+    import zipfile
+
     import torch
 
     path = Path(path)

@@ -47,6 +47,7 @@ def test_devices_check_reports_unreachable_devices(tmp_path: Path) -> None:
     result = mobilebench("devices", "gone", "--check", "--timeout", "2", cwd=tmp_path)
     assert result.returncode == 1
     assert "cannot reach device 'gone' at 127.0.0.1:9: connection refused" in " ".join(result.stdout.split())
+    assert result.stderr == "error: the check failed for 1 of 1 device(s): gone\n"
 
 
 def test_devices_rejects_bad_profiles_with_file_and_line(tmp_path: Path) -> None:
@@ -87,3 +88,21 @@ def test_emulator_command_rejects_bad_options(tmp_path: Path) -> None:
     start = time.monotonic()
     result = mobilebench("emulator", "--root", str(tmp_path / "p"), "--accept-key", str(tmp_path / "none.pub"), "--port", "0", cwd=tmp_path)
     assert result.returncode == 1 and "accepted key" in result.stderr and time.monotonic() - start < 30
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["emulator", "--port", "0"], "the following arguments are required: --root"),
+        (["emulator", "--root", "p", "--port", "65536"], "argument --port: 65536 is above the maximum 65535"),
+        (["emulator", "--root", "p", "--auth", "rsa"], "argument --auth: invalid choice: 'rsa'"),
+        (["devices", "--timeout", "0"], "argument --timeout: 0 is below the minimum 0.1"),
+        (["devices", "--format", "xml"], "argument --format: invalid choice: 'xml'"),
+    ],
+    ids=["emulator-root", "emulator-port", "emulator-auth", "devices-timeout", "devices-format"],
+)
+def test_usage_errors_are_one_line(args: list[str], needle: str, tmp_path: Path) -> None:
+    result = mobilebench(*args, cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1 and needle in result.stderr
+    assert not (tmp_path / "p").exists()

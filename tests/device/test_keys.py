@@ -32,12 +32,14 @@ def test_key_pair_is_created_once_with_private_permissions(config: Path) -> None
     for file in (key, pub):
         assert stat.S_IMODE(file.stat().st_mode) == 0o600
     assert stat.S_IMODE(config.stat().st_mode) == 0o700
-    before = key.read_bytes()
+    before, before_pub = key.read_bytes(), pub.read_bytes()
     assert ensure_key_pair() == key and key.read_bytes() == before  # reused, not regenerated
     assert sorted(p.name for p in config.iterdir()) == ["adbkey", "adbkey.pub"]  # no temp files
     pub.unlink()
     ensure_key_pair()
-    assert pub.is_file()  # rebuilt from the private key
+    # Rebuilt from the private key, private, and nothing left behind.
+    assert pub.read_bytes() == before_pub and stat.S_IMODE(pub.stat().st_mode) == 0o600
+    assert sorted(p.name for p in config.iterdir()) == ["adbkey", "adbkey.pub"]
 
 
 def test_user_given_key_must_exist(config: Path, tmp_path: Path) -> None:
@@ -53,6 +55,30 @@ def test_signatures_verify_only_with_the_matching_key(config: Path, tmp_path: Pa
     assert verify_token_signature(public, token, signature)
     assert not verify_token_signature(public, os.urandom(20), signature)
     assert not verify_token_signature(public, token, b"\0" * len(signature))
+
+
+def test_signer_signs_like_adb_shells_own(config: Path) -> None:
+    """Our signer skips OpenSSL's key check for speed; its signatures must be the ones
+    adb-shell's CryptographySigner makes (PKCS#1 v1.5 is deterministic)."""
+    from adb_shell.auth.sign_cryptography import CryptographySigner
+
+    key = ensure_key_pair()
+    token = os.urandom(20)
+    theirs = CryptographySigner(str(key))
+    ours = load_signer(key)
+    assert ours.Sign(token) == theirs.Sign(token)
+    assert ours.GetPublicKey() == theirs.GetPublicKey() == key.with_name("adbkey.pub").read_bytes()
+
+
+def test_unreadable_private_key_is_one_line_error(tmp_path: Path) -> None:
+    key = tmp_path / "adbkey"
+    key.write_text("-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----\n")
+    key.with_name("adbkey.pub").write_text("x user@host\n")
+    with pytest.raises(MobilebenchError, match=r"^cannot load ADB key .*adbkey: ") as info:
+        load_signer(key)
+    assert "\n" not in str(info.value)
+    with pytest.raises(MobilebenchError, match="cannot load ADB key"):
+        load_signer(tmp_path / "absent")
 
 
 def test_malformed_public_keys_are_errors(tmp_path: Path) -> None:

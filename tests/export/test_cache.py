@@ -133,3 +133,48 @@ def test_compare_numbers() -> None:
     assert not parity.compare(ref, [ref[0] * np.nan], "fp32")["passed"]
     int8 = parity.compare([ref[0], ref[0]], [ref[0], np.array([[9.0, 0.0, 0.0]], dtype=np.float32)], "int8")
     assert int8["passed"] and int8["top1_agreement"] == 0.5 and int8["max_abs_diff"] == 8.0
+
+
+def test_an_unchanged_artifact_is_hashed_once(tmp_path, monkeypatch) -> None:
+    """Cache hits skip re-hashing a file whose size, mtime and inode the sidecar vouches
+    for; any rewrite (new mtime) is hashed again and caught."""
+    import os
+    import time
+
+    entry = _entry(tmp_path)
+    provenance = _commit(entry, b"model bytes")
+    long_ago = time.time_ns() - 60 * 10**9
+    os.utime(entry.artifact_path, ns=(long_ago, long_ago))  # an export finished a minute ago
+    hashed = []
+    real_sha256 = artifact_cache.file_sha256
+    monkeypatch.setattr(artifact_cache, "file_sha256", lambda path: hashed.append(path) or real_sha256(path))
+
+    assert entry.lookup() == provenance and len(hashed) == 1  # hashed, then stamped
+    assert entry.lookup() == provenance and len(hashed) == 1  # the stamp vouches
+    assert "file_stamp" in json.loads(entry.sidecar_path.read_text())
+
+    entry.artifact_path.write_bytes(b"model BYTES")  # same size, new content, new mtime
+    assert entry.lookup() is None and len(hashed) == 2
+
+
+def test_a_fresh_stamp_does_not_vouch(tmp_path, monkeypatch) -> None:
+    """A file changed within the clock tick of its stamp could be changed again unseen:
+    it is hashed on every lookup until it has settled."""
+    entry = _entry(tmp_path)
+    provenance = _commit(entry, b"model bytes")  # written and stamped just now
+    hashed = []
+    real_sha256 = artifact_cache.file_sha256
+    monkeypatch.setattr(artifact_cache, "file_sha256", lambda path: hashed.append(path) or real_sha256(path))
+    assert entry.lookup() == provenance and entry.lookup() == provenance
+    assert len(hashed) == 2
+
+
+def test_library_versions_agree_with_importlib_metadata() -> None:
+    from importlib import metadata
+
+    for name, version in artifact_cache.library_versions().items():
+        try:
+            expected = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            expected = "not installed"
+        assert version == expected, name

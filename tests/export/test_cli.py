@@ -9,16 +9,6 @@ import sys
 
 import pytest
 
-from mobilebench.cli.main import main
-
-
-def run_in_process(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["mobilebench", *args])
-    with pytest.raises(SystemExit) as info:
-        main()
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
-
 
 @pytest.mark.slow
 def test_json_output_and_output_copy(skipnet_fp32_pte, tmp_path) -> None:
@@ -61,58 +51,61 @@ def test_json_output_and_output_copy(skipnet_fp32_pte, tmp_path) -> None:
     ],
     ids=["missing-folder", "path-through-a-file"],
 )
-def test_unwritable_output_fails_before_exporting(make_output, message, tmp_path, monkeypatch, capsys) -> None:
+def test_unwritable_output_fails_before_exporting(make_output, message, tmp_path, cli) -> None:
     (tmp_path / "a_file.txt").write_text("x")
     cache = tmp_path / "cache"
-    code, out, err = run_in_process(
-        ["export", "skipnet_m", "--output", str(make_output(tmp_path)), "--cache-dir", str(cache)],
-        monkeypatch,
-        capsys,
-    )
-    assert code == 1
+    result = cli("export", "skipnet_m", "--output", make_output(tmp_path), "--cache-dir", cache)
+    assert result.exit_code == 1
+    err = result.stderr
     assert err.startswith("error: cannot write") and message in err and err.count("\n") == 1
     assert not cache.exists() or list(cache.iterdir()) == []  # nothing was exported
 
 
-def test_output_suffix_must_match_runtime(tmp_path, monkeypatch, capsys) -> None:
-    code, _, err = run_in_process(
-        ["export", "skipnet_m", "--runtime", "onnx", "--output", str(tmp_path / "m.pte")], monkeypatch, capsys
+def test_output_suffix_must_match_runtime(tmp_path, cli) -> None:
+    result = cli("export", "skipnet_m", "--runtime", "onnx", "--output", tmp_path / "m.pte")
+    assert result.exit_code == 2 and "should end in .onnx" in result.stderr
+
+
+def test_calibration_folder_without_images(tmp_path, cli) -> None:
+    result = cli(
+        "export", "skipnet_m", "--dtype", "int8", "--calibration-dir", tmp_path, "--cache-dir", tmp_path / "cache"
     )
-    assert code == 2 and "should end in .onnx" in err
+    assert result.exit_code == 2 and "holds no images" in result.stderr and result.stderr.count("\n") == 1
 
 
-def test_calibration_folder_without_images(tmp_path, monkeypatch, capsys) -> None:
-    code, _, err = run_in_process(
-        [
-            "export",
-            "skipnet_m",
-            "--dtype",
-            "int8",
-            "--calibration-dir",
-            str(tmp_path),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-        ],
-        monkeypatch,
-        capsys,
-    )
-    assert code == 2 and "holds no images" in err and err.count("\n") == 1
+def test_option_combinations_are_checked(tmp_path, cli) -> None:
+    # Upper case works too (runtime and dtype are case-insensitive).
+    result = cli("export", "skipnet_m", "--runtime", "ONNX", "--dtype", "INT8")
+    assert result.exit_code == 2 and "int8 export is implemented for the executorch runtime only" in result.stderr
+    result = cli("export", "skipnet_m", "--calibration-dir", tmp_path)
+    assert result.exit_code == 2 and "--calibration-dir only applies to int8" in result.stderr
 
 
-def test_option_combinations_are_checked(tmp_path, monkeypatch, capsys) -> None:
-    code, _, err = run_in_process(["export", "skipnet_m", "--runtime", "onnx", "--dtype", "int8"], monkeypatch, capsys)
-    assert code == 2 and "int8 export is implemented for the executorch runtime only" in err
-    code, _, err = run_in_process(["export", "skipnet_m", "--calibration-dir", str(tmp_path)], monkeypatch, capsys)
-    assert code == 2 and "--calibration-dir only applies to int8" in err
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["skipnet_m", "--runtime", "tflite"], "argument --runtime: invalid choice: 'tflite'"),
+        (["skipnet_m", "--dtype", "fp16"], "argument --dtype: invalid choice: 'fp16'"),
+        (["skipnet_m", "--input-size", "0"], "argument --input-size: 0 is below the minimum 1"),
+        (["skipnet_m", "--format", "xml"], "argument --format: invalid choice: 'xml'"),
+        ([], "the following arguments are required: NAME"),
+    ],
+    ids=["runtime", "dtype", "input-size", "format", "no-name"],
+)
+def test_usage_errors_are_one_line(args, needle, cli) -> None:
+    result = cli("export", *args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1 and needle in result.stderr
 
 
 @pytest.mark.slow
-def test_table_and_csv_output(skipnet_fp32_pte, monkeypatch, capsys) -> None:
-    code, out, err = run_in_process(["export", "skipnet_m"], monkeypatch, capsys)
-    assert code == 0, err
+def test_table_and_csv_output(skipnet_fp32_pte, cli) -> None:
+    result = cli("export", "skipnet_m")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
     assert "(from cache)" in out and "portable CPU ops: none" in out and "passed" in out
     assert skipnet_fp32_pte.sha256 in out
-    code, out, _ = run_in_process(["export", "skipnet_m", "--format", "csv"], monkeypatch, capsys)
-    header, row, *rest = out.splitlines()
-    assert code == 0 and not rest
+    result = cli("export", "skipnet_m", "--format", "csv")
+    header, row, *rest = result.stdout.splitlines()
+    assert result.exit_code == 0 and not rest
     assert header.startswith("name,runtime,dtype,path") and row.startswith("skipnet_m,executorch,fp32,")

@@ -34,6 +34,8 @@ def _eager(resolved: ResolvedModel, x: torch.Tensor) -> np.ndarray:
 
 def _check_sidecar(artifact) -> dict:
     sidecar = json.loads(artifact.path.with_suffix(".json").read_text())
+    # The file stamp lets later cache hits skip re-hashing; it is not provenance.
+    assert sidecar.pop("file_stamp")["size"] == artifact.path.stat().st_size
     assert sidecar == artifact.provenance
     assert sidecar["artifact"]["sha256"] == artifact.sha256
     assert sidecar["artifact"]["size_bytes"] == artifact.path.stat().st_size

@@ -1,4 +1,4 @@
-"""``mobilebench flops`` through typer's CliRunner, and once through the console script."""
+"""``mobilebench flops`` in-process through the CLI's entry point, and once through the console script."""
 
 from __future__ import annotations
 
@@ -11,14 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from mobilebench import paths
-from mobilebench.cli.main import app
-from mobilebench.errors import UsageError
 from mobilebench.flops import TABLE1_COLUMNS
-
-runner = CliRunner()
 
 
 @pytest.fixture
@@ -32,8 +27,8 @@ def two_cards(tmp_path, monkeypatch) -> Path:
     return folder
 
 
-def test_json_for_every_card(two_cards):
-    result = runner.invoke(app, ["flops", "--format", "json"])
+def test_json_for_every_card(two_cards, cli):
+    result = cli("flops", "--format", "json")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert [r["model"] for r in rows] == ["mobilenet_v3_small", "skipnet_xs"]
@@ -44,20 +39,20 @@ def test_json_for_every_card(two_cards):
     assert xs["conv_linear_flops"] == xs["flops_by_operator"]["conv"] + xs["flops_by_operator"]["linear"]
 
 
-def test_table_and_csv(two_cards):
-    result = runner.invoke(app, ["flops", "skipnet_xs"])
+def test_table_and_csv(two_cards, cli):
+    result = cli("flops", "skipnet_xs")
     assert result.exit_code == 0, result.output
     assert "skipnet_xs" in result.stdout and "84.8M" in result.stdout and "+4.7%" in result.stdout
 
-    result = runner.invoke(app, ["flops", "skipnet_xs", "--format", "csv", "--input-size", "256"])
+    result = cli("flops", "skipnet_xs", "--format", "csv", "--input-size", "256")
     assert result.exit_code == 0, result.output
     (row,) = csv.DictReader(io.StringIO(result.stdout))
     assert row["model"] == "skipnet_xs" and row["input_size"] == "256" and int(row["flops"]) > 84.8e6
 
 
-def test_output_writes_table1(two_cards, tmp_path):
+def test_output_writes_table1(two_cards, tmp_path, cli):
     out = tmp_path / "results" / "table1.csv"
-    result = runner.invoke(app, ["flops", "--output", str(out), "--format", "json"])
+    result = cli("flops", "--output", str(out), "--format", "json")
     assert result.exit_code == 0, result.output
     with open(out, newline="") as f:
         reader = csv.DictReader(f)
@@ -71,27 +66,31 @@ def test_output_writes_table1(two_cards, tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["table1.csv"]  # no temporary left behind
 
 
-def test_by_module(two_cards):
-    result = runner.invoke(app, ["flops", "skipnet_xs", "--by-module", "1", "--format", "json"])
+def test_by_module(two_cards, cli):
+    result = cli("flops", "skipnet_xs", "--by-module", "1", "--format", "json")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert {r["module"] for r in rows} == {"first_layer", "base_block", "blocks", "skip1", "skip2", "conv", "avgpool", "classifier"}
     assert sum(r["share_pct"] for r in rows) == pytest.approx(100, abs=0.1)
-    table = runner.invoke(app, ["flops", "skipnet_xs", "--by-module", "2"])
+    table = cli("flops", "skipnet_xs", "--by-module", "2")
     assert table.exit_code == 0 and "blocks.0" in table.stdout
 
 
-def test_errors(two_cards, tmp_path, monkeypatch):
-    result = runner.invoke(app, ["flops", "skipnet_mm"])
-    assert isinstance(result.exception, UsageError) and "did you mean skipnet_m" in str(result.exception)
-    result = runner.invoke(app, ["flops", "skipnet_xs", "--input-size", "100"])
-    assert isinstance(result.exception, UsageError) and "multiple of 16" in str(result.exception)
-    result = runner.invoke(app, ["flops", "skipnet_xs", "--format", "xml"])
-    assert isinstance(result.exception, UsageError) and "unknown format 'xml'" in str(result.exception)
+def test_errors(two_cards, tmp_path, monkeypatch, cli):
+    def error_line(*args: str) -> str:
+        result = cli("flops", *args)
+        assert result.exit_code == 2 and result.stdout == "", result.output
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+        return result.stderr
+
+    assert "did you mean skipnet_m" in error_line("skipnet_mm")
+    assert "multiple of 16" in error_line("skipnet_xs", "--input-size", "100")
+    assert "--input-size: 0 is below the minimum 1" in error_line("skipnet_xs", "--input-size", "0")
+    assert "--format: invalid choice: 'xml'" in error_line("skipnet_xs", "--format", "xml")
+    assert "--by-module: 0 is below the minimum 1" in error_line("skipnet_xs", "--by-module", "0")
     monkeypatch.setenv("MOBILEBENCH_MODELS_DIR", str(tmp_path / "empty"))
     (tmp_path / "empty").mkdir()
-    result = runner.invoke(app, ["flops"])
-    assert isinstance(result.exception, UsageError) and "no model cards in" in str(result.exception)
+    assert "no model cards in" in error_line()
 
 
 def test_console_script_exit_code_and_one_line_error(two_cards):

@@ -1,6 +1,7 @@
 """Fixtures for models from outside the zoo: a small package of networks on sys.path,
 a ``.pt2`` program, ready ``.pte``/``.onnx`` files written with the libraries' own APIs
-(not mobilebench's exporter), and the CLI run in-process.
+(not mobilebench's exporter), and a check of the CLI's error line (the CLI itself runs
+through the suite-wide ``cli`` fixture of tests/conftest.py).
 
 The networks are tiny (one conv, 64x64 input) so exports take seconds. Everything that
 is costly is session-scoped; exports land in the session's shared artifact cache
@@ -13,8 +14,7 @@ import os
 import sys
 import textwrap
 import warnings
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -159,39 +159,12 @@ def no_cards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-@dataclass
-class CliResult:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-    """Run ``mobilebench ARGS`` in this process through the real entry point (which turns
-    MobilebenchError into ``error: ...`` and an exit code)."""
-    from mobilebench.cli.main import main
-
-    def run(args: Sequence[str]) -> CliResult:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["mobilebench", *map(str, args)])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
-
-    return run
-
-
 @pytest.fixture
 def error_line():
-    """The CLI's error line of a result, after checking it failed with exit code 2 and
-    printed exactly one ``error:`` line and no traceback."""
+    """The error line of a ``cli(...)`` result (tests/conftest.py), after checking it
+    failed with exit code 2 and printed exactly one ``error:`` line and no traceback."""
 
-    def check(result: CliResult, exit_code: int = 2) -> str:
+    def check(result, exit_code: int = 2) -> str:
         assert result.exit_code == exit_code, (result.exit_code, result.stdout, result.stderr)
         lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
         assert len(lines) == 1, result.stderr

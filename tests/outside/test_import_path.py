@@ -70,7 +70,7 @@ def test_card_with_an_import_path_passes_its_options(import_path, no_cards: Path
 
 
 def test_flops_through_the_cli(import_path, no_cards, cli) -> None:
-    result = cli(["flops", import_path, "--input-size", SIZE, "--format", "json"])
+    result = cli("flops", import_path, "--input-size", SIZE, "--format", "json")
     assert result.exit_code == 0, result.stderr
     (report,) = json.loads(result.stdout)
     out = SIZE // 2
@@ -125,5 +125,5 @@ def test_the_cache_key_follows_weights_options_and_source(import_path, no_cards)
 def test_import_paths_that_do_not_resolve_are_one_line_errors(
     outside_package, no_cards, cli, error_line, command: str, name: str, message: str
 ) -> None:
-    line = error_line(cli([command, name]))
+    line = error_line(cli(command, name))
     assert message in line

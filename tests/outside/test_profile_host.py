@@ -18,7 +18,7 @@ ITERATIONS = ["--warmup", "1", "--iterations", "6"]
 
 
 def _profile(cli, name, db: Path, *extra: str) -> dict:
-    result = cli(["profile", name, "--device", "host", *ITERATIONS, "--db", db, "--format", "json", *extra])
+    result = cli("profile", name, "--device", "host", *ITERATIONS, "--db", db, "--format", "json", *extra)
     assert result.exit_code == 0, result.stderr
     assert "Traceback" not in result.stderr
     (run,) = json.loads(result.stdout)
@@ -80,5 +80,5 @@ def test_ready_artifact_without_an_export_step(
 
 
 def test_ready_onnx_on_the_executorch_runtime(ready_onnx: Path, no_cards, cli, error_line, tmp_path: Path) -> None:
-    line = error_line(cli(["profile", ready_onnx, "--device", "host", *ITERATIONS, "--db", tmp_path / "r.sqlite"]))
+    line = error_line(cli("profile", ready_onnx, "--device", "host", *ITERATIONS, "--db", tmp_path / "r.sqlite"))
     assert "ready_tiny.onnx is a ready ONNX file: it runs on onnx, not executorch; use --runtime onnx" in line

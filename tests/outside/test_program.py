@@ -31,7 +31,7 @@ def test_wrong_input_size_names_both_shapes(tiny_pt2: Path, no_cards, cli, error
     with pytest.raises(UsageError, match=r"tiny.pt2 takes input 1x3x64x64, but 1x3x96x96 was asked for \(--input-size 96\)"):
         resolve_model(str(tiny_pt2), input_size=96)
     for command in ("profile", "export", "flops"):
-        line = error_line(cli([command, tiny_pt2, "--input-size", "96"]))
+        line = error_line(cli(command, tiny_pt2, "--input-size", "96"))
         assert "1x3x64x64" in line and "1x3x96x96" in line
 
 
@@ -65,7 +65,7 @@ def test_programs_that_do_not_take_one_static_image(outside_package, tmp_path: P
 
 
 def test_flops_of_a_program(tiny_pt2: Path, no_cards, cli) -> None:
-    result = cli(["flops", tiny_pt2, "--format", "json"])
+    result = cli("flops", tiny_pt2, "--format", "json")
     assert result.exit_code == 0, result.stderr
     (report,) = json.loads(result.stdout)
     out = 32

@@ -56,12 +56,12 @@ def test_refusals(ready_pte: Path, ready_onnx: Path, tmp_path: Path, no_cards) -
 
 def test_flops_of_a_ready_artifact_is_a_clear_error(ready_pte: Path, ready_onnx: Path, no_cards, cli, error_line) -> None:
     for path in (ready_pte, ready_onnx):
-        line = error_line(cli(["flops", path]))
+        line = error_line(cli("flops", path))
         assert f"cannot count FLOPs of a ready artifact ({path})" in line
 
 
 def test_a_missing_path_is_not_mistaken_for_a_model_name(tmp_path: Path, no_cards, cli, error_line) -> None:
-    line = error_line(cli(["profile", tmp_path / "models" / "net.onnx", "--device", "host"]))
+    line = error_line(cli("profile", tmp_path / "models" / "net.onnx", "--device", "host"))
     assert line == f"error: {tmp_path / 'models' / 'net.onnx'} does not exist"
-    line = error_line(cli(["flops", tmp_path / "weights" / "net.pth"]))
+    line = error_line(cli("flops", tmp_path / "weights" / "net.pth"))
     assert "net.pth does not exist (it looks like a file path" in line

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -114,30 +112,3 @@ class RecordingHooks(ProgressHooks):
 
     def iteration(self, done: int, total: int | None) -> None:
         self.iterations.append((done, total))
-
-
-@dataclass
-class CliResult:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
-    """Run ``mobilebench ARGS`` in this process through the real entry point (which turns
-    MobilebenchError into ``error: ...`` and an exit code)."""
-    from mobilebench.cli.main import main
-
-    def run(args: Sequence[str]) -> CliResult:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["mobilebench", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
-
-    return run

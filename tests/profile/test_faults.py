@@ -88,9 +88,9 @@ def crash_every_runner(phone) -> Iterator[None]:
 def test_runner_crash_through_the_cli(cli, phone, tmp_path: Path, skipnet_pte) -> None:
     db = tmp_path / "crash.sqlite"
     args = ["profile", "skipnet_m", "--device", "emulator", "--address", phone.address, "--warmup", "1", "--iterations", "4", "--db", str(db)]
-    assert cli(args).exit_code == 0
+    assert cli(*args).exit_code == 0
     with crash_every_runner(phone):
-        result = cli(args)
+        result = cli(*args)
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: skipnet_m on emulator (run 2, stored as failed): ")
@@ -162,10 +162,10 @@ def test_refused_push_fails_the_run(phone, store, skipnet, skipnet_pte) -> None:
 def test_hot_phone_past_the_cool_down_timeout_through_the_cli(cli, phone, tmp_path: Path, skipnet_pte) -> None:
     db = tmp_path / "hot.sqlite"
     base = ["profile", "skipnet_m", "--device", "emulator", "--address", phone.address, "--warmup", "1", "--iterations", "3", "--db", str(db)]
-    assert cli([*base, "--cooldown-c", "40"]).exit_code == 0  # cool phone: no waiting
+    assert cli(*base, "--cooldown-c", "40").exit_code == 0  # cool phone: no waiting
     phone.faults.hot_zones = {"cpu-1-7-usr": 95.0}
     phone.refresh()
-    result = cli([*base, "--cooldown-c", "40", "--cooldown-timeout", "1"])
+    result = cli(*base, "--cooldown-c", "40", "--cooldown-timeout", "1")
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -26,12 +26,10 @@ def sha256(path: Path) -> str:
 def test_two_models_interleaved_through_the_cli(cli, phone, tmp_path: Path, skipnet_pte, mobilenet_pte, runner_binary) -> None:
     db = tmp_path / "cli.sqlite"
     result = cli(
-        [
-            "profile", "skipnet_m", "mobilenet_v3_large",
-            "--device", "emulator", "--address", phone.address,
-            "--warmup", "2", "--iterations", "6", "--repeat", "2",
-            "--db", str(db), "--format", "json",
-        ]
+        "profile", "skipnet_m", "mobilenet_v3_large",
+        "--device", "emulator", "--address", phone.address,
+        "--warmup", "2", "--iterations", "6", "--repeat", "2",
+        "--db", str(db), "--format", "json",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     printed = json.loads(result.stdout)
@@ -140,7 +138,7 @@ def test_metacharacters_in_device_paths_are_quoted(phone, store, skipnet, skipne
 
 
 def test_unknown_model_name_with_shell_metacharacters_is_rejected(cli, phone, tmp_path: Path) -> None:
-    result = cli(["profile", "a; touch /data/local/tmp/pwned", "--device", "emulator", "--address", phone.address, "--db", str(tmp_path / "x.sqlite")])
+    result = cli("profile", "a; touch /data/local/tmp/pwned", "--device", "emulator", "--address", phone.address, "--db", str(tmp_path / "x.sqlite"))
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "a; touch" in lines[0]

@@ -46,7 +46,7 @@ def test_executorch_int8_on_host(store, skipnet, skipnet_int8_pte, runner_binary
 def test_onnx_on_host_through_the_cli(cli, skipnet_onnx, tmp_path: Path) -> None:
     db = tmp_path / "onnx.sqlite"
     args = ["profile", "skipnet_m", "--device", "host", "--runtime", "onnx", "--warmup", "2", "--iterations", "6", "--db", str(db)]
-    result = cli([*args, "--format", "json"])
+    result = cli(*args, "--format", "json")
     assert result.exit_code == 0, result.stderr
     (printed,) = json.loads(result.stdout)
     assert printed["status"] == "ok" and printed["id"] == 1
@@ -57,7 +57,7 @@ def test_onnx_on_host_through_the_cli(cli, skipnet_onnx, tmp_path: Path) -> None
         assert len(store.samples(printed["id"])) == 8
 
     # The table format: one titled table for the model, warnings on stderr only.
-    table = cli(args)
+    table = cli(*args)
     assert table.exit_code == 0, table.stderr
     assert "skipnet_m on host: onnx fp32, cpu0, ort_python" in table.stdout
     assert "median ms" in table.stdout and "Traceback" not in table.stderr

@@ -78,7 +78,7 @@ def test_sigkill_mid_run_leaves_a_running_row_that_is_then_aborted(cli, phone, t
     wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in runner), 10, "the orphaned runner to end")
 
     # The next profile marks it aborted, then measures as usual.
-    result = cli(["profile", "skipnet_m", "--device", "emulator", "--address", phone.address, "--warmup", "1", "--iterations", "3", "--db", str(db)])
+    result = cli("profile", "skipnet_m", "--device", "emulator", "--address", phone.address, "--warmup", "1", "--iterations", "3", "--db", str(db))
     assert result.exit_code == 0, result.stderr
     assert "marked 1 run(s) of killed profile processes as aborted" in result.stderr
     with ResultsStore(db, create=False) as store:

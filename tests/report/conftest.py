@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -67,23 +66,3 @@ def db_path(tmp_path: Path) -> Path:
 def store(db_path: Path):
     with ResultsStore(db_path) as s:
         yield s
-
-
-@pytest.fixture
-def cli(capsys, monkeypatch) -> Callable[..., tuple[int, str, str]]:
-    """Run ``mobilebench ARGS`` through the real entry point; returns (exit code, stdout, stderr)."""
-    from mobilebench.cli.main import main
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["mobilebench", *args])
-        monkeypatch.setenv("COLUMNS", "200")  # rich tables: no wrapping in assertions
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run

@@ -112,10 +112,18 @@ def test_cli_plot(plotted, db_path, tmp_path, cli):
     plotted.record_accuracy(model="a", checkpoint_sha256=None, dataset="imagenet", top1=70.0, top5=None, source="eval")
     plotted.record_accuracy(model="b", checkpoint_sha256=None, dataset="imagenet", top1=75.0, top5=None, source="eval")
     output = tmp_path / "f.png"
-    code, _, err = cli("plot", "--db", str(db_path), "--device", "pixel4", "--output", str(output))
-    assert code == 0, err
-    assert "wrote" in err and "(2 models)" in err and "skipped" in err
+    result = cli("plot", "--db", db_path, "--device", "pixel4", "--output", output)
+    assert result.exit_code == 0, result.stderr
+    assert "wrote" in result.stderr and "(2 models)" in result.stderr and "skipped" in result.stderr
     with Image.open(output) as image:
         assert image.size == (1050, 750)
-    code, _, err = cli("plot", "--db", str(db_path), "--x", "speed")
-    assert code == 2 and "unknown --x" in err
+    result = cli("plot", "--db", db_path, "--x", "speed")
+    assert result.exit_code == 2 and "argument --x: invalid choice: 'speed'" in result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_cli_axes_are_the_libraries():
+    from mobilebench.cli import plot
+    from mobilebench.report.plot import X_METRICS
+
+    assert plot.X_METRICS == X_METRICS

@@ -96,43 +96,52 @@ def test_only_noise_and_improvements_pass(store, add_run, baseline, tmp_path):
 
 
 def test_cli_exit_codes_and_markdown(newer, baseline, db_path, tmp_path, cli):
-    code, out, err = cli(
-        "regress", "--baseline", str(baseline), "--device", "pixel4", "--db", str(db_path), "--format", "markdown"
-    )
-    assert code == 1, err
+    check = ("regress", "--baseline", baseline, "--device", "pixel4", "--db", db_path)
+    result = cli(*check, "--format", "markdown")
+    assert result.exit_code == 1, result.stderr
+    out = result.stdout
     assert out.startswith("### :x: Latency regression check FAILED")
     assert "Mann-Whitney" in out and "| model | device |" in out and "| m_slow | pixel4 |" in out
-    code, out, _ = cli(
-        "regress", "--baseline", str(baseline), "--device", "pixel4", "--db", str(db_path), "--format", "json"
-    )
-    assert code == 1
-    data = json.loads(out)
+    # The verdict is on stdout (redirected into the job summary in CI); the log gets one line.
+    headline = "1 improvement, 1 missing, 1 new, 1 not significant, 1 regression, 1 unchanged, 1 untestable"
+    assert result.stderr == f"error: latency regression check FAILED ({headline})\n"
+    result = cli(*check, "--format", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
     assert data["failed"] is True
     assert {v["model"]: v["status"] for v in data["verdicts"]}["m_noisy"] == "not significant"
-    code, out, _ = cli("regress", "--baseline", str(baseline), "--device", "pixel4", "--db", str(db_path))
-    assert code == 1 and "regression" in out and "missing" in out
+    result = cli(*check)
+    assert result.exit_code == 1 and "regression" in result.stdout and "missing" in result.stdout
 
 
 def test_cli_usage_errors_exit_2(store, baseline, db_path, tmp_path, cli, add_run):
-    code, _, err = cli("regress", "--baseline", str(tmp_path / "none.csv"), "--db", str(db_path))
-    assert code == 2 and "not found" in err
-    code, _, err = cli("regress", "--baseline", str(baseline), "--db", str(db_path))  # empty database
-    assert code == 2 and "no successful runs" in err
+    result = cli("regress", "--baseline", tmp_path / "none.csv", "--db", db_path)
+    assert result.exit_code == 2 and "not found" in result.stderr
+    result = cli("regress", "--baseline", baseline, "--db", db_path)  # empty database
+    assert result.exit_code == 2 and "no successful runs" in result.stderr
     add_run(store, "m_same", "pixel4", steady(10.0))
     broken = tmp_path / "broken.csv"
     broken.write_text(baseline.read_text().replace("executorch", "", 1))
-    code, _, err = cli("regress", "--baseline", str(broken), "--db", str(db_path))
-    assert code == 2 and "line 2: empty runtime" in err
-    code, _, err = cli("regress", "--baseline", str(baseline), "--db", str(tmp_path / "none.sqlite"))
-    assert code == 2 and "no results database" in err
+    result = cli("regress", "--baseline", broken, "--db", db_path)
+    assert result.exit_code == 2 and "line 2: empty runtime" in result.stderr
+    result = cli("regress", "--baseline", baseline, "--db", tmp_path / "none.sqlite")
+    assert result.exit_code == 2 and "no results database" in result.stderr
+    result = cli("regress", "--baseline", baseline, "--db", db_path, "--threshold", "1.5")
+    assert result.exit_code == 2 and "threshold" in result.stderr
+    for args, message in {
+        (): "the following arguments are required: --baseline",
+        ("--baseline", baseline, "--format", "csv"): "argument --format: invalid choice: 'csv'",
+        ("--baseline", baseline, "--threshold", "five"): "argument --threshold: invalid float value: 'five'",
+    }.items():
+        result = cli("regress", "--db", db_path, *args)
+        assert result.exit_code == 2 and message in result.stderr, (args, result)
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
 
 
 def test_cli_update_baseline_then_pass(newer, baseline, db_path, cli):
-    code, _, err = cli(
-        "regress", "--baseline", str(baseline), "--device", "pixel4", "--db", str(db_path), "--update-baseline"
-    )
-    assert code == 0, err
-    assert "6 row(s) from the newest runs, 2 kept" in err  # m_gone and the host row are kept
+    result = cli("regress", "--baseline", baseline, "--device", "pixel4", "--db", db_path, "--update-baseline")
+    assert result.exit_code == 0, result.stderr
+    assert "6 row(s) from the newest runs, 2 kept" in result.stderr  # m_gone and the host row are kept
     entries = {(e.key.model, e.key.device): e for e in read_baseline(baseline)}
     assert entries[("m_slow", "pixel4")].median_ms == pytest.approx(11.0)
     assert entries[("m_summary", "pixel4")].samples_ms == ()  # summary-only: no samples to keep
@@ -148,11 +157,22 @@ def test_cli_update_baseline_then_pass(newer, baseline, db_path, cli):
 def test_first_baseline_is_created(store, add_run, tmp_path, db_path, cli):
     add_run(store, "m", "host", steady(3.0))
     target = tmp_path / "new" / "host.csv"
-    code, _, err = cli("regress", "--baseline", str(target), "--db", str(db_path), "--update-baseline")
-    assert code == 0, err and target.is_file()
-    assert [e.key.model for e in read_baseline(target)] == ["m"]
-    code, _, _ = cli("regress", "--baseline", str(target), "--db", str(db_path))
-    assert code == 0
+    result = cli("regress", "--baseline", target, "--db", db_path, "--update-baseline")
+    assert result.exit_code == 0, result.stderr
+    assert target.is_file() and [e.key.model for e in read_baseline(target)] == ["m"]
+    result = cli("regress", "--baseline", target, "--db", db_path)
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_cli_defaults_are_the_libraries():
+    from mobilebench.cli import regress
+    from mobilebench.cli.parsing import CommandParser
+    from mobilebench.report.regress import DEFAULT_ALPHA, DEFAULT_THRESHOLD
+
+    parser = CommandParser()
+    regress.add_arguments(parser)
+    args = parser.parse_args(["--baseline", "b.csv"])
+    assert (args.threshold, args.alpha) == (DEFAULT_THRESHOLD, DEFAULT_ALPHA)
 
 
 def test_invalid_threshold(store, baseline, add_run):

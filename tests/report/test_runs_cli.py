@@ -6,35 +6,46 @@ import csv
 import io
 import json
 
+from mobilebench.cli import runs
+from mobilebench.store import RUN_STATUSES
+
 
 def test_runs_listing(store, add_run, db_path, cli):
     ok = add_run(store, "skipnet_m", "pixel4", [27.0] * 8)
     failed = add_run(store, "skipnet_m", "pixel3", status="failed")
     emulated = add_run(store, "mobilenet_v3_large", "emulator", [3.0] * 8, emulated=True)
 
-    code, out, err = cli("runs", "--db", str(db_path))
-    assert code == 0, err
+    result = cli("runs", "--db", db_path)
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
     assert "skipnet_m" in out and "runner crashed" in out and "emulator (emulated)" in out
 
-    code, out, _ = cli("runs", "--db", str(db_path), "--format", "json", "--status", "ok")
-    rows = json.loads(out)
+    rows = json.loads(cli("runs", "--db", db_path, "--format", "json", "--status", "ok").stdout)
     assert [r["id"] for r in rows] == [emulated, ok]
     assert rows[1]["median_ms"] == 27.0 and rows[1]["n"] == 8 and rows[0]["emulated"] is True
 
-    code, out, _ = cli("runs", "--db", str(db_path), "--format", "csv", "--device", "pixel3")
+    out = cli("runs", "--db", db_path, "--format", "csv", "--device", "pixel3").stdout
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(int(r["id"]), r["status"], r["error"], r["median_ms"]) for r in rows] == [
         (failed, "failed", "runner crashed", "")
     ]
 
-    code, out, _ = cli("runs", "--db", str(db_path), "--format", "json", "--limit", "1")
+    out = cli("runs", "--db", db_path, "--format", "json", "--limit", "1").stdout
     assert [r["id"] for r in json.loads(out)] == [emulated]
 
 
 def test_runs_errors(db_path, tmp_path, store, cli):
-    code, _, err = cli("runs", "--db", str(db_path), "--status", "done")
-    assert code == 2 and "unknown run status" in err
-    code, _, err = cli("runs", "--db", str(tmp_path / "missing.sqlite"))
-    assert code == 2 and "no results database" in err
-    code, _, err = cli("runs", "--db", str(db_path), "--format", "markdown")
-    assert code == 2 and "unknown format" in err
+    for args, message in {
+        ("--status", "done"): "argument --status: invalid choice: 'done'",
+        ("--format", "markdown"): "argument --format: invalid choice: 'markdown'",
+        ("--limit", "0"): "argument --limit: 0 is below the minimum 1",
+    }.items():
+        result = cli("runs", "--db", db_path, *args)
+        assert result.exit_code == 2 and message in result.stderr, (args, result)
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    result = cli("runs", "--db", tmp_path / "missing.sqlite")
+    assert result.exit_code == 2 and "no results database" in result.stderr
+
+
+def test_status_choices_are_the_stores():
+    assert runs.RUN_STATUSES == RUN_STATUSES

@@ -108,28 +108,34 @@ def test_written_csv_and_provenance(store, filled, tmp_path):
 
 
 def test_cli_table2(store, filled, db_path, tmp_path, cli):
-    code, out, err = cli("table2", "--db", str(db_path), "--devices", "pixel4,pixel3", "--format", "csv")
-    assert code == 0, err
-    rows = list(csv.DictReader(io.StringIO(out)))
+    result = cli("table2", "--db", db_path, "--devices", "pixel4,pixel3", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert {r["Model"]: r["pixel4 (ms)"] for r in rows} == {
         "ghostnet": "",
         "mobilenet_v3_large": "24.25",
         "skipnet_m": "27.0",
     }
     output = tmp_path / "t2.md"
-    code, out, err = cli("table2", "--db", str(db_path), "--format", "markdown", "--output", str(output))
-    assert code == 0, err
-    assert out.startswith("| Model | Top-1 (%) |") and output.read_text() == out
+    result = cli("table2", "--db", db_path, "--format", "md", "--output", output)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("| Model | Top-1 (%) |") and output.read_text() == result.stdout
     assert (tmp_path / "t2.md.provenance.json").is_file()
-    code, out, _ = cli("table2", "--db", str(db_path))
-    assert code == 0 and "skipnet_m" in out and "pixel4 (ms, emulated)" in out
+    assert result.stderr == f"wrote {output} and {output}.provenance.json\n"
+    result = cli("table2", "--db", db_path)
+    assert result.exit_code == 0 and "skipnet_m" in result.stdout and "pixel4 (ms, emulated)" in result.stdout
 
 
 def test_cli_table2_errors(tmp_path, db_path, store, cli, add_run):
-    code, _, err = cli("table2", "--db", str(tmp_path / "nope.sqlite"))
-    assert code == 2 and err.startswith("error: no results database")
-    code, _, err = cli("table2", "--db", str(db_path))  # exists, but empty
-    assert code == 2 and "no successful executorch/fp32 runs" in err
+    result = cli("table2", "--db", tmp_path / "nope.sqlite")
+    assert result.exit_code == 2 and result.stderr.startswith("error: no results database")
+    result = cli("table2", "--db", db_path)  # exists, but empty
+    assert result.exit_code == 2 and "no successful executorch/fp32 runs" in result.stderr
     add_run(store, "m")
-    code, _, err = cli("table2", "--db", str(db_path), "--format", "xml")
-    assert code == 2 and "unknown format" in err
+    for args, message in {
+        ("--format", "xml"): "argument --format: invalid choice: 'xml'",
+        ("--runtime", "tflite"): "argument --runtime: invalid choice: 'tflite'",
+    }.items():
+        result = cli("table2", "--db", db_path, *args)
+        assert result.exit_code == 2 and message in result.stderr, (args, result)
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr

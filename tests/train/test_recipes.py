@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
-from typer.testing import CliRunner
 
-from mobilebench.cli.main import app
+from mobilebench.cli import train as train_cli
 from mobilebench.errors import UsageError
 from mobilebench.train import RECIPES, ModelEma, Recipe, build_recipe
 from mobilebench.train.optim import LrSchedule, RMSpropTF, build_optimizer
@@ -107,15 +106,40 @@ def test_overrides(tmp_path: Path) -> None:
         build_recipe("imagenet1k")
 
 
-def test_show_recipe_round_trips_through_config(tmp_path: Path) -> None:
-    runner = CliRunner()
-    shown = runner.invoke(
-        app, ["train", "--arch", "skipnet_m", "--out", str(tmp_path), "--set", "epochs=7", "--show-recipe"]
-    )
+def test_show_recipe_round_trips_through_config(tmp_path: Path, cli) -> None:
+    shown = cli("train", "--arch", "skipnet_m", "--out", tmp_path, "--set", "epochs=7", "--show-recipe")
     assert shown.exit_code == 0, shown.output
     (tmp_path / "r.toml").write_text(shown.stdout)
     assert build_recipe("cifar100", config_file=tmp_path / "r.toml") == build_recipe("imagenet", sets=["epochs=7"])
     assert not (tmp_path / "last.pt").exists()
+
+
+def test_cli_choices_are_the_libraries() -> None:
+    from mobilebench.train.datasets import DATASET_KINDS
+    from mobilebench.train.recipes import LOSSES
+
+    assert train_cli.RECIPE_NAMES == tuple(RECIPES)
+    assert train_cli.LOSSES == LOSSES
+    assert train_cli.DATASET_KINDS == DATASET_KINDS
+
+
+def test_cli_usage_errors(tmp_path: Path, cli) -> None:
+    base = ("train", "--arch", "skipnet_m", "--out", tmp_path)
+    for args, message in {
+        ("train", "--arch", "skipnet_m"): "the following arguments are required: --out",
+        (*base, "--recipe", "imagenet1k"): "argument --recipe: invalid choice: 'imagenet1k'",
+        (*base, "--loss", "focal"): "argument --loss: invalid choice: 'focal'",
+        (*base, "--workers", "-1"): "argument --workers: -1 is below the minimum 0",
+        (*base, "--epochs", "two"): "argument --epochs: invalid int value: 'two'",
+    }.items():
+        result = cli(*args)
+        assert result.exit_code == 2 and message in result.stderr, (args, result)
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    result = cli(*base, "--set", "lr")  # the library's check, after parsing
+    assert result.exit_code == 2 and result.stderr.startswith("error: --set expects key=value"), result.stderr
+    result = cli(*base)  # imagefolder data is not optional
+    assert result.exit_code == 2 and result.stderr == "error: --data is required for --dataset imagefolder\n"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_ema_averages_parameters_and_buffers() -> None:

@@ -99,34 +99,28 @@ def test_cross_entropy_learns_digits(ce_run: Path) -> None:
     assert best["best_top1"] == max(r["val_top1"] for r in epoch_records(ce_run))
 
 
-def test_eval_of_a_trained_checkpoint_matches_the_training_log(ce_run: Path, tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from mobilebench.cli.main import app
+def test_eval_of_a_trained_checkpoint_matches_the_training_log(ce_run: Path, tmp_path: Path, cli) -> None:
     from mobilebench.store import ResultsStore
     from mobilebench.zoo.checkpoint import file_sha256
 
     db = tmp_path / "r.sqlite"
     # Architecture options, class count and input size come from the checkpoint itself.
-    result = CliRunner().invoke(
-        app,
-        [
-            "eval",
-            "mobilenet_v3_small",
-            "--checkpoint",
-            str(ce_run / "best.pt"),
-            "--dataset",
-            "digits",
-            "--db",
-            str(db),
-            "--workers",
-            "0",
-            "--no-progress",
-            "--format",
-            "json",
-        ],
+    result = cli(
+        "eval",
+        "mobilenet_v3_small",
+        "--checkpoint",
+        ce_run / "best.pt",
+        "--dataset",
+        "digits",
+        "--db",
+        db,
+        "--workers",
+        "0",
+        "--no-progress",
+        "--format",
+        "json",
     )
-    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)
     best = max(epoch_records(ce_run), key=lambda r: r["val_top1"])
     assert row["top1"] == pytest.approx(best["val_top1"], abs=1e-3)
@@ -188,22 +182,18 @@ def _safe_log(out: Path) -> list[dict]:
         return []  # not written yet, or a line half-written at this instant
 
 
-def test_resume_and_overwrite_guards(ce_run: Path) -> None:
-    from typer.testing import CliRunner
-
-    from mobilebench.cli.main import app
-    from mobilebench.errors import UsageError
-
+def test_resume_and_overwrite_guards(ce_run: Path, cli) -> None:
     base = train_argv(ce_run)[3:]  # drop "python -m mobilebench.cli.main"
-    runner = CliRunner()
-    result = runner.invoke(app, base)
-    assert isinstance(result.exception, UsageError) and "already holds a training run" in str(result.exception)
-    result = runner.invoke(app, [*base, "--resume", "--lr", "0.2"])
-    assert isinstance(result.exception, UsageError) and "lr: 0.05 -> 0.2" in str(result.exception)
-    result = runner.invoke(app, [*base, "--resume", "--seed", "2"])
-    assert isinstance(result.exception, UsageError) and "seed" in str(result.exception)
-    result = runner.invoke(app, [*base, "--resume", "--set", "no_such_key=1"])
-    assert isinstance(result.exception, UsageError) and "unknown recipe key no_such_key" in str(result.exception)
+    for extra, message in {
+        (): "already holds a training run",
+        ("--resume", "--lr", "0.2"): "lr: 0.05 -> 0.2",
+        ("--resume", "--seed", "2"): "seed",
+        ("--resume", "--set", "no_such_key=1"): "unknown recipe key no_such_key",
+    }.items():
+        # A UsageError: exit 2 and one "error: ..." line.
+        result = cli(*base, *extra)
+        assert result.exit_code == 2 and result.stderr.startswith("error: "), (extra, result)
+        assert message in result.stderr and result.stderr.count("\n") == 1, (extra, result)
 
 
 def free_port() -> int:
@@ -259,16 +249,13 @@ def test_ddp_two_processes_on_cpu(tmp_path: Path) -> None:
     assert os.environ.get("RANK") is None  # nothing leaked into the test process
 
 
-def test_imagenet_and_cifar_recipes_run_end_to_end(tmp_path: Path) -> None:
+def test_imagenet_and_cifar_recipes_run_end_to_end(tmp_path: Path, cli) -> None:
     """The other two data paths and recipes (RMSProp-TF + EMA + random-resized crops;
     SGD + CIFAR crops/rotations) on tiny data: they run, checkpoint and evaluate."""
     import pickle
 
     import numpy as np
     from PIL import Image
-    from typer.testing import CliRunner
-
-    from mobilebench.cli.main import app
 
     rng = np.random.default_rng(0)
     folder = tmp_path / "imagenet"
@@ -313,8 +300,8 @@ def test_imagenet_and_cifar_recipes_run_end_to_end(tmp_path: Path) -> None:
     }
     for name, argv in runs.items():
         out = tmp_path / f"out_{name}"
-        result = CliRunner().invoke(app, ["train", *argv, *common, "--out", str(out)])
-        assert result.exit_code == 0, (name, result.output, result.exception)
+        result = cli("train", *argv, *common, "--out", out)
+        assert result.exit_code == 0, (name, result.output)
         (summary,) = json.loads(result.stdout)
         assert summary["epochs"] == 2 and summary["recipe"] == name
         checkpoint = torch.load(out / "last.pt", weights_only=True)

@@ -6,16 +6,9 @@ import csv
 import io
 import json
 
-from typer.testing import CliRunner
 
-from mobilebench.cli.main import app
-from mobilebench.errors import UsageError
-
-runner = CliRunner()
-
-
-def test_json_lists_cards_then_architectures(cards_folder):
-    result = runner.invoke(app, ["models", "--format", "json"])
+def test_json_lists_cards_then_architectures(cards_folder, cli):
+    result = cli("models", "--format", "json")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     cards = {r["name"]: r for r in rows if r["kind"] == "card"}
@@ -27,17 +20,19 @@ def test_json_lists_cards_then_architectures(cards_folder):
     assert rows.index(cards["skipnet_m"]) < rows.index(archs["mobilenet_v2"])
 
 
-def test_table_and_csv(cards_folder):
-    result = runner.invoke(app, ["models"])
+def test_table_and_csv(cards_folder, cli):
+    result = cli("models")
     assert result.exit_code == 0, result.output
     assert "skipnet_m" in result.stdout and "random init" in result.stdout and "76.2" in result.stdout
-    result = runner.invoke(app, ["models", "--format", "csv"])
+    result = cli("models", "--format", "csv")
+    assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert next(r for r in rows if r["name"] == "skipnet_xs" and r["kind"] == "card")["top5"] == "88.9"
 
 
-def test_bad_card_is_reported(cards_folder):
+def test_bad_card_is_reported(cards_folder, cli):
     (cards_folder / "broken.toml").write_text('arch = "skipnet_m"\nweights = "x.pth"\n')
-    result = runner.invoke(app, ["models"])
-    assert isinstance(result.exception, UsageError)
-    assert "broken.toml: unknown key weights" in str(result.exception)
+    result = cli("models")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "broken.toml: unknown key weights" in result.stderr

@@ -1,0 +1,55 @@
+"""The ``mobilebench`` entry point: command wiring, help, usage errors, start-up cost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mobilebench.cli.main import COMMANDS, build_parser
+
+
+def test_help_lists_every_command(cli) -> None:
+    result = cli("--help")
+    assert result.exit_code == 0
+    for name, _ in COMMANDS:
+        assert f"\n    {name} " in result.stdout, name
+
+
+@pytest.mark.parametrize("name", [name for name, _ in COMMANDS])
+def test_each_command_alone_has_the_full_parsers_arguments(name: str, cli) -> None:
+    """A normal call builds only its own command's parser; it must be the same parser."""
+
+    def options(parser) -> list[tuple[str, ...]]:
+        (commands,) = [a for a in parser._actions if a.dest == "command"]
+        return [tuple(a.option_strings) or (a.dest,) for a in commands.choices[name]._actions]
+
+    assert options(build_parser(only=name)) == options(build_parser())
+    result = cli(name, "--help")
+    assert result.exit_code == 0 and result.stdout.startswith(f"usage: mobilebench {name}")
+
+
+def test_usage_errors_are_one_line(cli) -> None:
+    for args, needle in [
+        (["no-such-command"], "invalid choice: 'no-such-command'"),
+        (["runs", "--limit", "0"], "--limit: 0 is below the minimum 1"),
+    ]:
+        result = cli(*args)
+        assert result.exit_code == 2 and result.stdout == ""
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith("error: mobilebench") and needle in line, line
+    nothing = cli()
+    assert nothing.exit_code == 2 and "commands:" in nothing.stderr
+
+
+def test_starting_a_command_imports_no_heavy_library() -> None:
+    """`mobilebench profile` is judged by its overhead next to the measurement; parsing
+    must not pull in torch, numpy, rich or the other commands."""
+    code = (
+        "import sys; from mobilebench.cli.main import build_parser; "
+        "build_parser(only='profile').parse_args(['profile', 'skipnet_m']); "
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith(('torch', 'numpy', 'rich', 'mobilebench.cli.')))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert loaded == ["mobilebench.cli.main", "mobilebench.cli.parsing", "mobilebench.cli.profile"]
