@@ -53,3 +53,13 @@ def test_starting_a_command_imports_no_heavy_library() -> None:
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert loaded == ["mobilebench.cli.main", "mobilebench.cli.parsing", "mobilebench.cli.profile"]
+
+
+def test_the_console_script_exits_with_the_commands_status(tmp_path) -> None:
+    script = [sys.executable, "-m", "mobilebench.cli.main"]
+    bad = subprocess.run([*script, "runs", "--limit", "0"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: mobilebench runs: argument --limit")
+    missing = subprocess.run([*script, "runs", "--db", str(tmp_path / "none.sqlite")], capture_output=True, text=True, timeout=60)
+    assert missing.returncode != 0 and missing.stderr.count("\n") == 1 and missing.stderr.startswith("error: ")
+    fine = subprocess.run([*script, "models", "--format", "json"], capture_output=True, text=True, timeout=60)
+    assert fine.returncode == 0 and fine.stdout.lstrip().startswith("[")

@@ -361,8 +361,9 @@ class ProfileSession:
                 device, ledger, artifact.path, artifact.sha256, f"models/{artifact.sha256[:16]}{artifact.path.suffix}", 0o644
             )
             binary = self._push_runner(device, ledger)
-            output = self._measure(device, binary, remote_model)
-            after = self._read_state(device)
+            # Frequency and temperatures right before and right after the runner (the
+            # state above may be a push earlier); identity and free space stay as read.
+            output, before, after = self._measure(device, binary, remote_model, before)
             stats = output.stats()
             notes = list(output.notes) + stats_warnings(stats, *throttle_snapshots(before, after))
             meta = replace(
@@ -474,7 +475,10 @@ class ProfileSession:
         relative = plan.device_binary[len(self.profile.workdir.rstrip("/")) + 1 :]
         return self._push(device, ledger, plan.local_binary, local_digest(plan.local_binary, "sha256"), relative, 0o755)
 
-    def _measure(self, device: Device, binary: str, remote_model: str) -> RunnerOutput:
+    def _measure(
+        self, device: Device, binary: str, remote_model: str, state: DeviceState
+    ) -> tuple[RunnerOutput, DeviceState, DeviceState]:
+        """Run the runner; its parsed output and the device state right before and after."""
         request = self.config.request(remote_model)
         adapter = self.runner.adapter
         argv = ["taskset", taskset_mask(self.cpu), *adapter.argv(binary, request)]
@@ -485,7 +489,9 @@ class ProfileSession:
         self.hooks.iteration(0, total)
         started = time.monotonic()
         try:
-            result = device.run(argv, timeout_s=timeout_s, on_output=counter.feed)
+            snapshot_before, result, snapshot_after = device.run_with_snapshots(
+                argv, cpu=self.cpu, timeout_s=timeout_s, on_output=counter.feed
+            )
         except MobilebenchError as exc:
             progress = f"after {counter.count} of {total if total is not None else '?'} iterations"
             if time.monotonic() - started >= timeout_s:
@@ -505,4 +511,5 @@ class ProfileSession:
             raise MobilebenchError(f"{adapter.name} {how}")
         output = adapter.parse(result.stdout, request=request)
         self.hooks.iteration(len(output.samples), len(output.samples))
-        return output
+        zone = self.profile.thermal_zone
+        return output, state.with_snapshot(snapshot_before, thermal_zone=zone), state.with_snapshot(snapshot_after, thermal_zone=zone)

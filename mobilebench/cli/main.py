@@ -9,10 +9,12 @@ file only wires them up and turns expected failures
 from __future__ import annotations
 
 import errno
+import gc
 import importlib
 import inspect
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from mobilebench.cli.parsing import CommandParser
 from mobilebench.errors import MobilebenchError
@@ -89,5 +91,17 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def entry_point() -> NoReturn:
+    """The ``mobilebench`` console script: :func:`main`, then exit with its status."""
+    code = main()
+    # The process ends here. Python's shutdown would first run a full garbage collection
+    # over every object the imports created, about 35 ms (a tenth of a short profile's
+    # overhead) spent freeing memory that the OS takes back anyway; frozen objects are
+    # left out of it. Everything the command opened is closed by now (`with` blocks), so
+    # no finaliser waits on that collection. Not in main(): tests call it in-process.
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry_point()

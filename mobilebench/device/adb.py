@@ -48,8 +48,8 @@ from mobilebench.device.base import (
 )
 from mobilebench.device.keys import ensure_key_pair, load_signer
 from mobilebench.device.profiles import DeviceProfile, split_address
-from mobilebench.device.shell import build_command, split_status, wrap_with_status
-from mobilebench.device.state import DeviceState, parse_state, state_script
+from mobilebench.device.shell import build_command, new_marker, split_status, wrap_with_status
+from mobilebench.device.state import DeviceState, parse_state, snapshot_script, state_script
 from mobilebench.errors import MobilebenchError
 
 T = TypeVar("T")
@@ -174,9 +174,8 @@ class SentinelHoldBack:
     """Splits a growing output into bytes safe to show now and a tail held back because
     it may be the start of the exit-status sentinel (see :func:`wrap_with_status`).
 
-    Only the longest tail that is a prefix of ``marker`` is held (usually nothing, or a
-    final newline, since the marker starts with one), so output reaches the caller while
-    the command runs. Once the whole marker has arrived nothing more is released; what
+    Only the longest tail that is a prefix of ``marker`` is held (almost always nothing),
+    so output reaches the caller while the command runs. Once the whole marker has arrived nothing more is released; what
     remains of the command's output is released by :meth:`finish`.
     """
 
@@ -207,8 +206,10 @@ class SentinelHoldBack:
         return bytes(released)
 
     def finish(self, stdout: bytes) -> bytes:
-        """The rest of ``stdout`` (the output without its sentinel) not yet released."""
-        return stdout[self._released :]
+        """The rest of ``stdout`` (the output without its status sentinel) not yet
+        released, up to the marker if ``stdout`` contains it."""
+        end = stdout.find(self._marker, self._released)
+        return stdout[self._released : end if end >= 0 else len(stdout)]
 
     def _held_length(self) -> int:
         tail = self._output[self._released :]
@@ -362,11 +363,19 @@ class AdbDevice(Device):
         return self._run_script(script, label=label, timeout_s=timeout_s, idempotent=idempotent, on_output=on_output)
 
     def _run_script(
-        self, script: str, *, label: str, timeout_s: float, idempotent: bool, on_output: OutputCallback | None = None
+        self,
+        script: str,
+        *,
+        label: str,
+        timeout_s: float,
+        idempotent: bool,
+        on_output: OutputCallback | None = None,
+        relay_until: str | None = None,
     ) -> CommandResult:
+        """Run a shell script; ``on_output`` sees its output up to ``relay_until`` (a
+        marker the script prints), by default all of it."""
         wrapped, sentinel = wrap_with_status(script)
-        # What wrap_with_status prints before the status: a newline, then the sentinel.
-        marker = b"\n" + sentinel.encode()
+        marker = (relay_until or sentinel).encode()  # where the output shown live ends
 
         def op(adb: _AdbShellDevice) -> tuple[SentinelHoldBack, OutputRelay, float]:
             # Fresh per attempt: a retried command's output starts over.
@@ -553,6 +562,35 @@ class AdbDevice(Device):
         script = state_script(cpu, self.profile.workdir)
         result = self._run_script(script, label="state read", timeout_s=STATE_TIMEOUT_S, idempotent=True)
         return parse_state(result.stdout, cpu, thermal_zone=self.profile.thermal_zone)
+
+    def read_snapshot(self, cpu: int) -> str:
+        return self._run_script(snapshot_script(cpu), label="snapshot", timeout_s=STATE_TIMEOUT_S, idempotent=True).stdout
+
+    def run_with_snapshots(
+        self, argv: Sequence[str], *, cpu: int, timeout_s: float, on_output: OutputCallback | None = None
+    ) -> tuple[str, CommandResult, str]:
+        # One shell: the first snapshot is kept in a variable (so that the command's output
+        # streams alone), then after the command: END:<status>, the first snapshot, END
+        # again, the second snapshot. Snapshots use shell builtins only, so the command
+        # starts and ends within microseconds of them.
+        head, tail = new_marker("END")
+        end = head + tail
+        script = "\n".join(
+            [
+                f"mb_before=$({snapshot_script(cpu)})",
+                build_command(argv),
+                f"printf '%s%s:%d\\n%s\\n%s%s\\n' {head} {tail} \"$?\" \"$mb_before\" {head} {tail}",
+                snapshot_script(cpu),
+            ]
+        )
+        label = f"command {os.path.basename(argv[0])!r}"
+        result = self._run_script(script, label=label, timeout_s=timeout_s, idempotent=False, on_output=on_output, relay_until=end)
+        output, found, rest = result.stdout.partition(end + ":")
+        status, _, rest = rest.partition("\n")
+        before, _, after = rest.partition(end + "\n")
+        if not found or not status.isdigit():
+            raise self._fail(f"{label} ended without reporting its exit status; last output: {result.stdout[-200:]!r}")
+        return before, CommandResult(stdout=output, exit_code=int(status), duration_s=result.duration_s), after
 
 
 class _PushIncomplete(Exception):

@@ -190,6 +190,23 @@ class Device(abc.ABC):
         """Identity, frequency and governor of ``cpu``, temperatures, free space, root."""
 
     @abc.abstractmethod
+    def read_snapshot(self, cpu: int) -> str:
+        """``cpu``'s frequency and governor and the temperatures, as the ``key=value``
+        lines of :func:`~mobilebench.device.state.snapshot_script`."""
+
+    def run_with_snapshots(
+        self, argv: Sequence[str], *, cpu: int, timeout_s: float, on_output: OutputCallback | None = None
+    ) -> tuple[str, CommandResult, str]:
+        """:meth:`run` a benchmark between two :meth:`read_snapshot` of ``cpu``, taken
+        right before it starts and right after it ends; returns (before, result, after),
+        to be read with :meth:`DeviceState.with_snapshot`. Transports with a round trip
+        per command (ADB) take all three in one. Never retried: a benchmark is not
+        idempotent."""
+        before = self.read_snapshot(cpu)
+        result = self.run(argv, timeout_s=timeout_s, on_output=on_output)
+        return before, result, self.read_snapshot(cpu)
+
+    @abc.abstractmethod
     def close(self) -> None:
         """Drop the connection (idempotent)."""
 

@@ -31,7 +31,7 @@ from mobilebench.device.base import (
 )
 from mobilebench.device.profiles import DeviceProfile
 from mobilebench.device.shell import quote_argv
-from mobilebench.device.state import DeviceState, local_state_lines, parse_state
+from mobilebench.device.state import DeviceState, local_snapshot_lines, local_state_lines, parse_state
 from mobilebench.errors import UsageError
 
 _CHUNK = 1 << 20
@@ -138,6 +138,9 @@ class LocalDevice(Device):
 
     def read_state(self, cpu: int) -> DeviceState:
         return parse_state(local_state_lines(cpu, self.profile.workdir), cpu, thermal_zone=self.profile.thermal_zone)
+
+    def read_snapshot(self, cpu: int) -> str:
+        return local_snapshot_lines(cpu)
 
 
 def _read_until_exit(proc: subprocess.Popen, *, deadline: float, relay: OutputRelay) -> bytes:

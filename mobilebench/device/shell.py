@@ -47,22 +47,31 @@ def build_command(argv: Sequence[str], *, env: Mapping[str, str] | None = None, 
     return command
 
 
+def new_marker(name: str) -> tuple[str, str]:
+    """A marker unique to one command, ``__MB_<name>_<random>__``, as two halves for
+    ``printf '%s%s' HEAD TAIL``: its full text then appears only in the output, never in
+    the command (which a shell might echo)."""
+    return f"__MB_{name}_", f"{os.urandom(8).hex()}__"
+
+
 def wrap_with_status(script: str) -> tuple[str, str]:
     """Make ``script`` report its exit status; returns (wrapped script, sentinel).
 
     The script runs in a brace group with stdin from /dev/null (adb's shell stdin is the
-    stream, which never ends) and stderr merged into stdout. Afterwards a newline and
-    ``<sentinel>:<status>`` are printed; :func:`split_status` removes exactly that.
+    stream, which never ends) and stderr merged into stdout. Afterwards
+    ``<sentinel>:<status>`` and a newline are printed, right after the output (no newline
+    before it: then output ending in a newline can be passed on while the command runs,
+    instead of waiting to see whether that newline started the sentinel);
+    :func:`split_status` removes exactly that.
     """
-    token = os.urandom(8).hex()
-    head, tail = "__MB_RC_", f"{token}__"
-    wrapped = f"{{ {script}\n}} </dev/null 2>&1; printf '\\n%s%s:%d\\n' {head} {tail} \"$?\""
+    head, tail = new_marker("RC")
+    wrapped = f"{{ {script}\n}} </dev/null 2>&1; printf '%s%s:%d\\n' {head} {tail} \"$?\""
     return wrapped, head + tail
 
 
 def split_status(output: bytes, sentinel: str) -> tuple[bytes, int] | None:
     """(command output, exit status), or None when the sentinel line never came."""
-    marker = b"\n" + sentinel.encode() + b":"
+    marker = sentinel.encode() + b":"
     index = output.rfind(marker)
     if index < 0:
         return None

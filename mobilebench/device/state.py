@@ -19,8 +19,10 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 _PROPS = {
     "model": "ro.product.model",
@@ -63,28 +65,55 @@ class DeviceState:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def with_snapshot(self, text: str, *, thermal_zone: str | None = None) -> DeviceState:
+        """This state with its frequency and temperatures (:data:`SNAPSHOT_FIELDS`)
+        replaced by those in a snapshot's ``key=value`` lines (:func:`snapshot_script`)."""
+        fields = _snapshot_fields(text, self.cpu, thermal_zone)
+        unavailable = [name for name in self.unavailable if name not in SNAPSHOT_FIELDS] + fields.pop("unavailable")
+        return replace(self, **fields, unavailable=unavailable)
 
-def state_script(cpu: int, workdir: str) -> str:
-    """The shell script that prints the state as ``key=value`` lines."""
+
+def _check_cpu(cpu: int) -> None:
     if not isinstance(cpu, int) or isinstance(cpu, bool) or cpu < 0:
         raise ValueError(f"cpu must be a CPU number, got {cpu!r}")
-    # getprop's listing ("[name]: [value]" lines) filtered by a case pattern: one process
-    # for every property instead of one (and a subshell) each. Property names are
-    # [a-z0-9._] only, so they need no quoting inside the pattern.
-    wanted = "|".join(f"'[{name}]: '*" for name in _PROPS.values())
+
+
+# r FILE: the file's first line in $v, or nothing (missing/unreadable/EINVAL zones).
+# Called directly, never in $(...), which would fork a subshell.
+_READ_FN = "r() { v=; read -r v < \"$1\" 2>/dev/null; }"
+
+
+def snapshot_script(cpu: int) -> str:
+    """The part of the state that changes while a model runs, as ``key=value`` lines:
+    ``cpu``'s cpufreq files and every thermal zone. Shell builtins only (no process is
+    started), so it can bracket a benchmark in the same round trip without disturbing
+    it (see ``Device.run_with_snapshots``); :meth:`DeviceState.with_snapshot` reads it."""
+    _check_cpu(cpu)
     freq_dir = f"/sys/devices/system/cpu/cpu{cpu}/cpufreq"
     files = " ".join(_CPUFREQ_FILES)
     return "\n".join(
         [
-            # r FILE: the file's first line in $v, or nothing (missing/unreadable/EINVAL
-            # zones). Called directly, never in $(...), which would fork a subshell.
-            "r() { v=; read -r v < \"$1\" 2>/dev/null; }",
-            "getprop 2>/dev/null | while IFS= read -r l; do case $l in "
-            f"{wanted}) n=${{l#\\[}}; n=${{n%%\\]*}}; v=${{l#*\\]: \\[}}; printf 'prop.%s=%s\\n' \"$n\" \"${{v%\\]}}\";; "
-            "esac; done",
+            _READ_FN,
             f"for f in {files}; do [ -e {freq_dir}/$f ] && {{ r {freq_dir}/$f; printf 'cpufreq.%s=%s\\n' $f \"$v\"; }}; done",
             "for z in /sys/class/thermal/thermal_zone*; do [ -e \"$z/temp\" ] || continue;"
             " r \"$z/type\"; t=$v; r \"$z/temp\"; printf 'thermal=%s|%s|%s\\n' \"${z##*/}\" \"$t\" \"$v\"; done",
+        ]
+    )
+
+
+def state_script(cpu: int, workdir: str) -> str:
+    """The shell script that prints the whole state as ``key=value`` lines."""
+    _check_cpu(cpu)
+    # getprop's listing ("[name]: [value]" lines) filtered by a case pattern: one process
+    # for every property instead of one (and a subshell) each. Property names are
+    # [a-z0-9._] only, so they need no quoting inside the pattern.
+    wanted = "|".join(f"'[{name}]: '*" for name in _PROPS.values())
+    return "\n".join(
+        [
+            "getprop 2>/dev/null | while IFS= read -r l; do case $l in "
+            f"{wanted}) n=${{l#\\[}}; n=${{n%%\\]*}}; v=${{l#*\\]: \\[}}; printf 'prop.%s=%s\\n' \"$n\" \"${{v%\\]}}\";; "
+            "esac; done",
+            snapshot_script(cpu),
             # free space: the work dir, or its nearest existing parent before first push.
             f"d={shlex.quote(workdir)}; while [ ! -d \"$d\" ] && [ -n \"$d\" ]; do d=${{d%/*}}; done",
             "printf 'df=%s\\n' \"$(df -k \"${d:-/}\" 2>/dev/null | tail -n 1)\"",
@@ -93,33 +122,42 @@ def state_script(cpu: int, workdir: str) -> str:
     )
 
 
-def local_state_lines(cpu: int, workdir: str) -> str:
-    """The same ``key=value`` lines as :func:`state_script`, read from this computer."""
-    import platform  # only the host profile needs it
+def _read_first_line(path: Path) -> str | None:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return None
+    return text.splitlines()[0].strip() if text.strip() else ""
 
-    def read(path: Path) -> str | None:
-        try:
-            text = path.read_text(errors="replace")
-        except OSError:
-            return None
-        return text.splitlines()[0].strip() if text.strip() else ""
 
+def local_snapshot_lines(cpu: int) -> str:
+    """The same ``key=value`` lines as :func:`snapshot_script`, read from this computer."""
     lines = []
-    dmi = Path("/sys/devices/virtual/dmi/id")
-    model = read(dmi / "product_name") or _cpu_model_name() or platform.machine()
-    lines.append(f"prop.ro.product.model={model}")
-    lines.append(f"prop.ro.board.platform={read(dmi / 'board_name') or platform.machine()}")
-    uname = os.uname()
-    lines.append(f"prop.ro.build.fingerprint={uname.sysname} {uname.release} {uname.version} {uname.machine}")
     freq_dir = Path(f"/sys/devices/system/cpu/cpu{cpu}/cpufreq")
     for name in _CPUFREQ_FILES:
-        value = read(freq_dir / name)
+        value = _read_first_line(freq_dir / name)
         if value is not None:
             lines.append(f"cpufreq.{name}={value}")
     thermal = Path("/sys/class/thermal")
     for zone in sorted(thermal.glob("thermal_zone*"), key=lambda p: _zone_index(p.name)):
         if (zone / "temp").exists():
-            lines.append(f"thermal={zone.name}|{read(zone / 'type') or ''}|{read(zone / 'temp') or ''}")
+            ztype, temp = _read_first_line(zone / "type") or "", _read_first_line(zone / "temp") or ""
+            lines.append(f"thermal={zone.name}|{ztype}|{temp}")
+    return "\n".join(lines)
+
+
+def local_state_lines(cpu: int, workdir: str) -> str:
+    """The same ``key=value`` lines as :func:`state_script`, read from this computer."""
+    import platform  # only the host profile needs it
+
+    lines = []
+    dmi = Path("/sys/devices/virtual/dmi/id")
+    model = _read_first_line(dmi / "product_name") or _cpu_model_name() or platform.machine()
+    lines.append(f"prop.ro.product.model={model}")
+    lines.append(f"prop.ro.board.platform={_read_first_line(dmi / 'board_name') or platform.machine()}")
+    uname = os.uname()
+    lines.append(f"prop.ro.build.fingerprint={uname.sysname} {uname.release} {uname.version} {uname.machine}")
+    lines.append(local_snapshot_lines(cpu))
     existing = Path(workdir)
     while not existing.is_dir() and existing != existing.parent:
         existing = existing.parent
@@ -193,30 +231,16 @@ def pick_cpu_zone(thermal: list[ThermalReading], cpu: int, preferred_type: str |
 def parse_state(text: str, cpu: int, *, thermal_zone: str | None = None) -> DeviceState:
     """Build a :class:`DeviceState` from ``key=value`` lines."""
     props: dict[str, str] = {}
-    freq: dict[str, str] = {}
-    thermal: list[ThermalReading] = []
     df_line = free_line = uid = None
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if not sep:
-            continue
-        value = value.strip()
+    for key, value in _key_values(text):
         if key.startswith("prop."):
             props[key[5:]] = value
-        elif key.startswith("cpufreq."):
-            freq[key[8:]] = value
-        elif key == "thermal":
-            zone, _, rest = value.partition("|")
-            ztype, _, raw = rest.partition("|")
-            thermal.append(ThermalReading(zone=zone, type=ztype, temp_c=_temp_c(raw)))
         elif key == "df":
             df_line = value
         elif key == "free_bytes":
             free_line = value
         elif key == "uid":
             uid = value
-
-    thermal.sort(key=lambda z: _zone_index(z.zone))
     unavailable: list[str] = []
 
     def prop(field_name: str) -> str | None:
@@ -229,17 +253,8 @@ def parse_state(text: str, cpu: int, *, thermal_zone: str | None = None) -> Devi
     if board is None:
         unavailable.append("board")
     android_version, fingerprint = prop("android_version"), prop("fingerprint")
-    governor = freq.get("scaling_governor") or None
-    cur = _int(freq.get("scaling_cur_freq"))
-    max_khz = _int(freq.get("cpuinfo_max_freq")) or _int(freq.get("scaling_max_freq"))
-    for name, value in (("governor", governor), ("cur_freq_khz", cur), ("max_freq_khz", max_khz)):
-        if value is None:
-            unavailable.append(name)
-    if not thermal:
-        unavailable.append("thermal")
-    zone = pick_cpu_zone(thermal, cpu, thermal_zone)
-    if zone is None:
-        unavailable.append("cpu_temp_c")
+    dynamic = _snapshot_fields(text, cpu, thermal_zone)
+    unavailable += dynamic.pop("unavailable")
     free = _int(free_line) if free_line is not None else (_df_free_bytes(df_line) if df_line else None)
     if free is None:
         unavailable.append("free_bytes")
@@ -252,14 +267,48 @@ def parse_state(text: str, cpu: int, *, thermal_zone: str | None = None) -> Devi
         board=board,
         android_version=android_version,
         fingerprint=fingerprint,
-        governor=governor,
-        cur_freq_khz=cur,
-        max_freq_khz=max_khz,
-        thermal=thermal,
-        cpu_temp_c=zone.temp_c if zone else None,
-        cpu_temp_zone=zone.type if zone else None,
+        **dynamic,
         free_bytes=free,
         rooted=rooted,
         emulated=props.get(_PROPS["emulated"]) == "1",
         unavailable=unavailable,
     )
+
+
+#: The DeviceState fields a snapshot (see snapshot_script) renews.
+SNAPSHOT_FIELDS = ("governor", "cur_freq_khz", "max_freq_khz", "thermal", "cpu_temp_c", "cpu_temp_zone")
+
+
+def _key_values(text: str) -> Iterator[tuple[str, str]]:
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            yield key, value.strip()
+
+
+def _snapshot_fields(text: str, cpu: int, thermal_zone: str | None) -> dict[str, Any]:
+    """The :data:`SNAPSHOT_FIELDS` from ``cpufreq.*`` and ``thermal`` lines, and under
+    ``"unavailable"`` those that could not be read."""
+    freq: dict[str, str] = {}
+    thermal: list[ThermalReading] = []
+    for key, value in _key_values(text):
+        if key.startswith("cpufreq."):
+            freq[key[8:]] = value
+        elif key == "thermal":
+            zone, _, rest = value.partition("|")
+            ztype, _, raw = rest.partition("|")
+            thermal.append(ThermalReading(zone=zone, type=ztype, temp_c=_temp_c(raw)))
+    thermal.sort(key=lambda z: _zone_index(z.zone))
+    zone = pick_cpu_zone(thermal, cpu, thermal_zone)
+    fields: dict[str, Any] = {
+        "governor": freq.get("scaling_governor") or None,
+        "cur_freq_khz": _int(freq.get("scaling_cur_freq")),
+        "max_freq_khz": _int(freq.get("cpuinfo_max_freq")) or _int(freq.get("scaling_max_freq")),
+        "thermal": thermal,
+        "cpu_temp_c": zone.temp_c if zone else None,
+        "cpu_temp_zone": zone.type if zone else None,
+    }
+    unavailable = [name for name in ("governor", "cur_freq_khz", "max_freq_khz") if fields[name] is None]
+    unavailable += ["thermal"] if not thermal else []
+    unavailable += ["cpu_temp_c"] if zone is None else []
+    return fields | {"unavailable": unavailable}

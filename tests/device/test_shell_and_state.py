@@ -7,7 +7,15 @@ import subprocess
 import pytest
 
 from mobilebench.device.shell import build_command, quote_argv, split_status, wrap_with_status
-from mobilebench.device.state import ThermalReading, local_state_lines, parse_state, pick_cpu_zone, state_script
+from mobilebench.device.state import (
+    ThermalReading,
+    local_snapshot_lines,
+    local_state_lines,
+    parse_state,
+    pick_cpu_zone,
+    snapshot_script,
+    state_script,
+)
 from mobilebench.errors import UsageError
 
 
@@ -54,7 +62,8 @@ def test_bad_arguments_are_usage_errors() -> None:
 
 def test_missing_sentinel_is_reported_as_none() -> None:
     assert split_status(b"partial output", "__MB_RC_x__") is None
-    assert split_status(b"out\n__MB_RC_x__:3\n", "__MB_RC_x__") == (b"out", 3)
+    assert split_status(b"out\n__MB_RC_x__:3\n", "__MB_RC_x__") == (b"out\n", 3)
+    assert split_status(b"no newline__MB_RC_x__:0\r\n", "__MB_RC_x__") == (b"no newline", 0)
 
 
 PIXEL_LIKE = """\
@@ -100,6 +109,18 @@ def test_parse_state_names_what_is_missing() -> None:
     assert set(state.unavailable) >= {"android_version", "governor", "cur_freq_khz", "thermal", "cpu_temp_c", "free_bytes"}
 
 
+def test_a_snapshot_renews_only_frequency_and_temperatures() -> None:
+    state = parse_state(PIXEL_LIKE, 7)
+    hot = "cpufreq.scaling_governor=schedutil\ncpufreq.scaling_cur_freq=1785600\nthermal=thermal_zone11|cpu-1-7-usr|68300\n"
+    after = state.with_snapshot(hot)
+    assert (after.cur_freq_khz, after.cpu_temp_c, [z.zone for z in after.thermal]) == (1785600, 68.3, ["thermal_zone11"])
+    assert after.max_freq_khz is None and after.unavailable == ["max_freq_khz"]  # not in this snapshot
+    assert (after.model, after.fingerprint, after.free_bytes, after.rooted) == (state.model, state.fingerprint, state.free_bytes, False)
+    assert state.with_snapshot(hot + "thermal=thermal_zone40|battery|29\n", thermal_zone="battery").cpu_temp_c == 29.0
+    lost = parse_state("prop.ro.product.model=X\n", 0).with_snapshot(hot)
+    assert "thermal" not in lost.unavailable and "android_version" in lost.unavailable
+
+
 def test_zone_matching_does_not_confuse_cluster_numbers() -> None:
     zones = [ThermalReading("z0", "cpu-1-7-usr", 50.0), ThermalReading("z1", "cpu1-thermal", 40.0), ThermalReading("z2", "battery", 60.0)]
     assert pick_cpu_zone(zones, 1).type == "cpu1-thermal"  # not "cpu-1-7-usr"
@@ -113,5 +134,8 @@ def test_state_script_runs_in_one_shell_on_this_machine(tmp_path) -> None:
     assert state.rooted is not None
     local = parse_state(local_state_lines(0, str(tmp_path)), 0)
     assert local.model and local.free_bytes and local.rooted is not None
+    # The snapshot is the state script's frequency and thermal part, in any shell.
+    snapshot = sh(snapshot_script(0)).decode()
+    assert parse_state(snapshot, 0).thermal == state.thermal and snapshot == local_snapshot_lines(0) + ("\n" if snapshot else "")
     with pytest.raises(ValueError):
         state_script(-1, "/data")

@@ -46,9 +46,10 @@ def test_output_arrives_while_the_command_runs(any_device) -> None:
     returned_at = time.monotonic()
     assert (result.stdout, result.exit_code) == ("first\nsecond\n", 3)
     assert seen.text == result.stdout
-    first_at, first_text = seen.pieces[0]
-    assert first_text.startswith("first")
-    assert returned_at - first_at > 0.3, "the first line only arrived when the command ended"
+    # The whole first line, newline included, long before the end: line-based progress
+    # (the runner's iteration lines) is never a line late.
+    early = "".join(text for at, text in seen.pieces if returned_at - at > 0.3)
+    assert early == "first\n", "the first line only arrived when the command ended"
     assert all(text for _, text in seen.pieces)
 
 
@@ -117,15 +118,42 @@ def test_a_retried_command_streams_its_output_again(device, emulator) -> None:
 def test_hold_back_releases_all_but_the_sentinel_at_any_split() -> None:
     wrapped, sentinel = wrap_with_status("true")
     for body in (b"", b"a", b"line\n", b"ends with a newline\n\n", b"\n__MB_RC_ but not the token\n"):
-        output = body + b"\n" + sentinel.encode() + b":7\n"
+        output = body + sentinel.encode() + b":7\n"
         for step in (1, 2, 5, 64):
-            hold_back = SentinelHoldBack(b"\n" + sentinel.encode())
+            hold_back = SentinelHoldBack(sentinel.encode())
             released = b"".join(hold_back.feed(output[i : i + step]) for i in range(0, len(output), step))
             assert hold_back.output == output
             stdout, code = split_status(output, sentinel)
             assert (stdout, code) == (body, 7)
             assert released + hold_back.finish(stdout) == body, (body, step)
-    hold_back = SentinelHoldBack(b"\n" + sentinel.encode())
+    hold_back = SentinelHoldBack(sentinel.encode())
     assert hold_back.feed(b"progress 1\nprogress 2") == b"progress 1\nprogress 2"  # nothing held: no delay
-    assert hold_back.feed(b"\n") == b""  # could be the sentinel's newline
-    assert hold_back.feed(b"progress 3") == b"\nprogress 3"
+    assert hold_back.feed(b"\n") == b"\n"  # a finished line is passed on at once, never a line late
+    assert hold_back.feed(b"progress 3\n__MB_") == b"progress 3\n"  # could be the sentinel's start
+    assert hold_back.feed(b"x") == b"__MB_x"
+
+
+def test_snapshots_bracket_a_command_in_its_own_round_trip(any_device, request, monkeypatch) -> None:
+    """run_with_snapshots: the command's output streams and returns exactly as with run();
+    the snapshots read as states; on ADB the whole thing is one shell on the phone."""
+    on_phone = "emulator" in request.node.callspec.id
+    if on_phone:
+        emulator = request.getfixturevalue("emulator")
+        spawned = []
+        spawn = emulator.sandbox.spawn
+        monkeypatch.setattr(emulator.sandbox, "spawn", lambda *a, **k: spawned.append(a) or spawn(*a, **k))
+    seen = Recorder()
+    state = any_device.read_state(0)
+    before, result, after = any_device.run_with_snapshots(
+        ["sh", "-c", "echo first; sleep 0.3; printf 'no newline'; exit 5"], cpu=0, timeout_s=10, on_output=seen
+    )
+    assert (result.stdout, result.exit_code) == ("first\nno newline", 5)
+    assert seen.text == result.stdout  # the snapshots never reach the live output
+    for snapshot in (before, after):
+        assert all(line.startswith(("cpufreq.", "thermal=")) for line in snapshot.splitlines())
+        renewed = state.with_snapshot(snapshot)
+        assert (renewed.model, renewed.fingerprint, renewed.free_bytes) == (state.model, state.fingerprint, state.free_bytes)
+        if on_phone:  # this computer may have neither cpufreq nor thermal zones (a VM)
+            assert renewed.thermal and renewed.cpu_temp_c is not None and renewed.cur_freq_khz
+    if on_phone:
+        assert len(spawned) == 2  # read_state, then one shell for snapshot, command, snapshot
