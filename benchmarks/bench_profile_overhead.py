@@ -119,15 +119,16 @@ def _python_s(code: str) -> float:
 
 
 def start_up_costs(model: str) -> dict[str, float]:
-    """Seconds a fresh interpreter spends before the session starts: starting (and
-    ending) Python, importing what a profile run imports, resolving the model name."""
+    """Seconds a fresh interpreter spends outside the session: starting and ending
+    Python, importing what a profile run imports (and freeing it at exit), resolving
+    the model name. Each is the fastest of three tries."""
     bare = min(_python_s("pass") for _ in range(3))
     imports = "import mobilebench.cli.main, mobilebench.cli.profile, mobilebench.bench.session, mobilebench.device.adb"
     loaded = min(_python_s(imports) for _ in range(3))
     resolved = min(_python_s(f"{imports}; from mobilebench.zoo.resolve import resolve_model; resolve_model({model!r})") for _ in range(3))
     return {
         "python start-up and exit": bare,
-        "imports (CLI, session, ADB)": max(0.0, loaded - bare),
+        "imports of a profile run, and their clean-up at exit": max(0.0, loaded - bare),
         "resolve_model (name -> model)": max(0.0, resolved - loaded),
     }
 
@@ -168,7 +169,7 @@ def main() -> None:
             f"  {label:22s} wall {m.wall_s:6.2f} s   runner {m.runner_s:6.2f} s "
             f"(load {m.load_s:.2f} + {m.samples} iterations {m.iterations_s:.2f})   overhead {m.overhead:6.1%}"
         )
-    print("  a new process first spends:")
+    print("  a new process spends:")
     for text, seconds in start_up.items():
         print(f"    {seconds:6.3f} s  {text}")
     print("  in-process stages:")

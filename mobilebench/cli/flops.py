@@ -33,13 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     """Count parameters and FLOPs (fvcore: one multiply-add = one flop), cross-checked with PyTorch."""
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from mobilebench.files import write_text_atomic
     from mobilebench.flops import TABLE1_COLUMNS, count_flops, table1_rows

@@ -64,7 +64,6 @@ def bounded(kind: Callable[[str], int | float], *, minimum: float | None = None,
             raise argparse.ArgumentTypeError(f"{text} must be greater than {above:g}")
         return value
 
-    convert.__name__ = kind.__name__  # argparse names the type in "invalid <name> value"
     return convert
 
 
