@@ -1,0 +1,54 @@
+"""mobilebench.files: readers see the old file or the new one, never half of either."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from mobilebench.errors import MobilebenchError
+from mobilebench.files import atomic_writer, write_bytes_atomic, write_text_atomic
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_new_files_are_readable_and_replaced_files_keep_their_mode(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "report.csv"
+    write_text_atomic(target, "a,b\n")
+    assert target.read_text() == "a,b\n" and mode_of(target) == 0o644  # not mkstemp's 0600
+    target.chmod(0o640)
+    write_bytes_atomic(target, b"new")
+    assert target.read_bytes() == b"new" and mode_of(target) == 0o640
+    write_bytes_atomic(target, b"key", mode=0o600)
+    assert mode_of(target) == 0o600
+    assert [p.name for p in target.parent.iterdir()] == ["report.csv"]
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "model.pte"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError, match="serializer crashed"):
+        with atomic_writer(target, suffix=".partial") as handle:
+            handle.write(b"half of the new")
+            (partial,) = [p for p in tmp_path.iterdir() if p != target]
+            assert partial.name.startswith(".model.pte.") and partial.name.endswith(".partial")
+            raise RuntimeError("serializer crashed")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pte"]
+
+
+def test_streaming_writes_land_whole(tmp_path: Path) -> None:
+    target = tmp_path / "big.bin"
+    with atomic_writer(target) as handle:
+        for _ in range(64):
+            handle.write(b"x" * 4096)
+        assert not target.exists()  # nothing under the final name until the block ends
+    assert target.stat().st_size == 64 * 4096
+
+
+def test_a_directory_is_not_overwritten(tmp_path: Path) -> None:
+    with pytest.raises(MobilebenchError, match="is a directory"):
+        write_bytes_atomic(tmp_path, b"x")
