@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,9 +89,10 @@ def run(args: argparse.Namespace) -> None:
         aborted = store.mark_stale_runs_aborted()
         if aborted:
             echo_err(f"note: marked {aborted} run(s) of killed profile processes as aborted")
-        # Progress is drawn for people (the table format); JSON output is for scripts,
-        # which should not pay for importing and driving rich.
-        hooks = _RichHooks() if args.format == "table" else None
+        # Progress is drawn for people: the table format, on a terminal (it is transient,
+        # so a log would get nothing from it). Scripts and pipes do not pay for
+        # importing and driving rich's live display.
+        hooks = _RichHooks() if args.format == "table" and sys.stderr.isatty() else None
         session = ProfileSession(config, store, hooks=hooks)
         try:
             with hooks or contextlib.nullcontext():

@@ -56,11 +56,27 @@ def test_onnx_on_host_through_the_cli(cli, skipnet_onnx, tmp_path: Path) -> None
     with ResultsStore(db, create=False) as store:
         assert len(store.samples(printed["id"])) == 8
 
-    # The table format: one titled table for the model, warnings on stderr only.
+    # The table format: one titled table for the model, warnings on stderr only; piped,
+    # no progress is drawn (it is transient: a log would get nothing from it).
     table = cli(*args)
     assert table.exit_code == 0, table.stderr
     assert "skipnet_m on host: onnx fp32, cpu0, ort_python" in table.stdout
     assert "median ms" in table.stdout and "Traceback" not in table.stderr
+    assert "\x1b[" not in table.stderr
+
+
+def test_progress_is_drawn_on_a_terminal(cli, skipnet_onnx, tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    args = ["profile", "skipnet_m", "--device", "host", "--runtime", "onnx", "--warmup", "2", "--iterations", "6"]
+    result = cli(*args, "--db", str(tmp_path / "tty.sqlite"))
+    assert result.exit_code == 0, result.stderr
+    assert "median ms" in result.stdout
+    # rich's live display: cursor control, the stages and the iteration bar with its count.
+    assert "\x1b[" in result.stderr
+    assert "running ort_python on cpu0" in result.stderr and "iterations" in result.stderr and "8/8" in result.stderr
 
 
 def test_adaptive_iterations_stop_at_the_ci_target_or_the_cap(store, skipnet, skipnet_pte) -> None:
