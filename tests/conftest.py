@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,3 +74,32 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
         return CliResult(code, out, err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def runner_binary() -> Path:
+    """The native runner ``make runner`` builds for this computer (``make test`` does)."""
+    from mobilebench.bench.session import NATIVE_RUNNER_BUILDS
+
+    path = NATIVE_RUNNER_BUILDS["host"]
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(f"native runner not built: {path} is missing; run `make runner`", pytrace=False)
+    return path
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One intra-op torch thread for the test, then the previous setting.
+
+    The models in the tests are small: on a shared 2-core machine, OpenMP threads
+    contending with the other test processes made forwards 10-25x slower than one
+    thread. Areas that run models opt in with an autouse fixture that requests this.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

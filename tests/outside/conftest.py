@@ -10,7 +10,6 @@ is costly is session-scoped; exports land in the session's shared artifact cache
 
 from __future__ import annotations
 
-import os
 import sys
 import textwrap
 import warnings
@@ -137,16 +136,6 @@ def ready_onnx(tiny_module: torch.nn.Module, files_dir: Path) -> Path:
             tiny_module, (torch.randn(1, 3, INPUT_SIZE, INPUT_SIZE),), dynamo=True, verbose=False
         )
         onnx_program.save(path)
-    return path
-
-
-@pytest.fixture(scope="session")
-def runner_binary() -> Path:
-    from mobilebench.bench.session import NATIVE_RUNNER_BUILDS
-
-    path = NATIVE_RUNNER_BUILDS["host"]
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail(f"native runner not built: {path} is missing; run `make runner`", pytrace=False)
     return path
 
 

@@ -9,14 +9,13 @@ is missing.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mobilebench.bench.session import NATIVE_RUNNER_BUILDS, ProgressHooks
+from mobilebench.bench.session import ProgressHooks
 from mobilebench.export import Artifact, ExportOptions, export_model
 from mobilebench.store import ResultsStore
 from mobilebench.zoo.resolve import ResolvedModel, resolve_model
@@ -27,14 +26,6 @@ WORKDIR = (*PHONE_TMP, "mobilebench")  # the built-in profiles' workdir
 
 def _export(name: str, runtime: str = "executorch", dtype: str = "fp32") -> Artifact:
     return export_model(resolve_model(name), ExportOptions(runtime=runtime, dtype=dtype), progress=False)
-
-
-@pytest.fixture(scope="session")
-def runner_binary() -> Path:
-    path = NATIVE_RUNNER_BUILDS["host"]
-    if not (path.is_file() and os.access(path, os.X_OK)):
-        pytest.fail(f"native runner not built: {path} is missing; run `make runner`", pytrace=False)
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
 from mobilebench import paths
 
@@ -24,11 +23,6 @@ def cards_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """One intra-op thread: on the shared 2-core test machine, two OpenMP threads per
-    forward spin against the other test processes and run ~10x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+@pytest.fixture(autouse=True)
+def _one_torch_thread(one_torch_thread: None) -> None:
+    """Every test here on one torch thread (see tests/conftest.py)."""

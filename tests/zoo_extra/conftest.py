@@ -6,7 +6,7 @@ see the files' headers for where each was written down from.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -66,18 +66,8 @@ def random_state_dict(layout: Layout, seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Run each test on one intra-op thread, then restore the setting.
-
-    These models are small: on a shared 2-core machine two OpenMP threads contending
-    with other processes made a GhostNet forward 25x slower than one thread.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+def _one_torch_thread(one_torch_thread: None) -> None:
+    """Every test here on one torch thread (see tests/conftest.py)."""
 
 
 @pytest.fixture
