@@ -136,7 +136,6 @@ def count_flops(resolved: ResolvedModel, input_size: int | None = None) -> Flops
         # and deprecation; the count does not depend on any of it.
         warnings.simplefilter("ignore")
         from fvcore.nn import FlopCountAnalysis  # its import warns about torch.jit.script
-
         from fvcore.nn.jit_handles import elementwise_flop_counter
 
         analysis = FlopCountAnalysis(model, example)

@@ -263,12 +263,11 @@ def _executorch_messages(text: str) -> list[tuple[str | None, str]]:
     return out
 
 
-@dataclass(frozen=True)
 class ExecutorRunnerAdapter:
     """ExecuTorch's ``executor_runner`` (stdout/stderr on Linux, or ``logcat -s ExecuTorch``)."""
 
-    name: str = "executor_runner"
-    runtime: str = "executorch"
+    name = "executor_runner"
+    runtime = "executorch"
 
     def argv(self, binary: str, req: RunnerRequest) -> list[str]:
         if req.target_rel_ci is not None:
@@ -358,7 +357,6 @@ _ORT_LATENCY_KEYS = {
 }
 
 
-@dataclass(frozen=True)
 class OrtPerfTestAdapter:
     """ONNX Runtime's ``onnxruntime_perf_test`` in ``-m times`` mode with ``-s`` statistics.
 
@@ -366,8 +364,8 @@ class OrtPerfTestAdapter:
     cost``, kept as ``first_ms``); ``RunnerRequest.warmup`` cannot change that.
     """
 
-    name: str = "onnxruntime_perf_test"
-    runtime: str = "onnx"
+    name = "onnxruntime_perf_test"
+    runtime = "onnx"
 
     def argv(self, binary: str, req: RunnerRequest) -> list[str]:
         if req.target_rel_ci is not None:

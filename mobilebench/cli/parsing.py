@@ -18,6 +18,7 @@ Command modules import heavy libraries (torch, executorch, rich) inside ``run`` 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,11 +31,34 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
     """Descriptions keep their paragraphs (they are docstrings); options show their
     default unless it is "nothing" (None, False, an empty list)."""
 
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None) -> None:
+        # argparse builds a formatter for every add_argument (to check the metavar) and
+        # asks shutil for the width, importing shutil and its compression modules (~4 ms
+        # of every call); os answers the same question.
+        if width is None:
+            width = _terminal_columns()
+        super().__init__(prog, indent_increment, max_help_position, width)
+
     def _get_help_string(self, action: argparse.Action) -> str | None:
         default = action.default
         if default is None or default is False or default == [] or default is argparse.SUPPRESS:
             return action.help
         return super()._get_help_string(action)
+
+
+def _terminal_columns() -> int:
+    """What ``shutil.get_terminal_size().columns`` answers: $COLUMNS, else stdout's
+    terminal, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
 
 
 class CommandParser(argparse.ArgumentParser):

@@ -31,10 +31,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from adb_shell import exceptions as adb_errors
-from adb_shell.adb_device import AdbDevice as _AdbShellDevice
-from adb_shell.transport.base_transport import BaseTransport
-
+from mobilebench.device.adb_shell_import import AdbShellDevice as _AdbShellDevice
+from mobilebench.device.adb_shell_import import BaseTransport, adb_errors
 from mobilebench.device.base import (
     CommandResult,
     Device,

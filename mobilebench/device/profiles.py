@@ -15,7 +15,6 @@ report line numbers for values, so :func:`_find_line` locates a key by scanning 
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -253,6 +252,10 @@ def _parse_layer(text: str, source: str, path: Path | None) -> _Layer:
     except tomllib.TOMLDecodeError as exc:
         # The message ends with "(at line N, column M)".
         raise UsageError(f"{source}: invalid TOML: {exc}") from None
+
+    def at(*path: str) -> str:  # "file:line", looked up only for an error message
+        return _where(source, _find_line(text, path))
+
     profiles: dict[str, dict[str, Any]] = {}
     lines: dict[str, int | None] = {}
     for name, table in data.items():
@@ -266,25 +269,27 @@ def _parse_layer(text: str, source: str, path: Path | None) -> _Layer:
             raise UsageError(f"{_where(source, line)}: profile name {name!r} may only use letters, digits, '_' and '-'")
         values: dict[str, Any] = {}
         for key, raw in table.items():
-            key_line = _find_line(text, (name, key))
             if key not in _FIELDS:
+                import difflib  # error path only
+
                 close = difflib.get_close_matches(key, _FIELDS, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 raise UsageError(
-                    f"{_where(source, key_line)}: unknown key {key!r} in profile {name!r}{hint} "
+                    f"{at(name, key)}: unknown key {key!r} in profile {name!r}{hint} "
                     f"(known keys: {', '.join(sorted(_FIELDS))})"
                 )
+            where = (name, key)
             try:
                 if key == "runners" and isinstance(raw, dict):
                     for runtime, spec in raw.items():  # point at the runner's own line
                         try:
                             _runners({runtime: spec})
                         except _BadValue:
-                            key_line = _find_line(text, (name, key, runtime))
+                            where = (name, key, runtime)
                             raise
                 value = _FIELDS[key](raw)
             except _BadValue as exc:
-                raise UsageError(f"{_where(source, key_line)}: {name}.{key} {exc}") from None
+                raise UsageError(f"{at(*where)}: {name}.{key} {exc}") from None
             if key == "adb_key":
                 key_path = Path(value).expanduser()
                 if path is not None and not key_path.is_absolute():
@@ -388,6 +393,8 @@ def get_profile(name: str, *, address: str | None = None, extra_file: Path | Non
     """
     profiles = load_profiles(extra_file)
     if name not in profiles:
+        import difflib  # error path only
+
         close = difflib.get_close_matches(name, profiles, n=3)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise UsageError(

@@ -188,8 +188,10 @@ class CacheEntry:
             return None
         if actual != (provenance.get("artifact") or {}).get("sha256"):
             return None
-        with contextlib.suppress(OSError):  # a read-only cache still works, just slower
-            self._write_sidecar(provenance, _stamp_of(st, time.time_ns()))
+        stamp = _stamp_of(st, time.time_ns())
+        if _vouches(stamp, st):  # a stamp of a file changed within the last tick would not
+            with contextlib.suppress(OSError):  # a read-only cache still works, just slower
+                self._write_sidecar(provenance, stamp)
         return provenance
 
     def new_partial(self) -> Path:

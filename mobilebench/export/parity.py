@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,8 @@ def captured_native_stderr() -> Iterator[list[str]]:
     """Send file descriptor 2 to a temp file for the block (the ExecuTorch runtime's C++
     code logs CPU probing and thread-pool resets there). Yields a list that holds the
     captured text once the block ends, for error messages."""
+    import tempfile  # with random and shutil, ~5 ms of every profile call, which never gets here
+
     sys.stderr.flush()
     saved = os.dup(2)
     captured: list[str] = []

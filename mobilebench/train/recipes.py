@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import tomllib
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from mobilebench.errors import UsageError
 from mobilebench.train.bias_loss import NORMALIZATIONS

@@ -22,7 +22,6 @@ Every problem is a :class:`~mobilebench.errors.UsageError` naming the path (exit
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib
 import os
@@ -92,6 +91,8 @@ def load_callable(path: str) -> Callable[..., Any]:
             target = getattr(target, attribute)
         except AttributeError:
             names = [n for n in dir(target) if not n.startswith("_")]
+            import difflib  # error path only
+
             close = difflib.get_close_matches(attribute, names, n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             where = f"{module_name}:{'.'.join(found)}" if found else f"module {module_name}"

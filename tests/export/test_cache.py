@@ -162,11 +162,14 @@ def test_a_fresh_stamp_does_not_vouch(tmp_path, monkeypatch) -> None:
     it is hashed on every lookup until it has settled."""
     entry = _entry(tmp_path)
     provenance = _commit(entry, b"model bytes")  # written and stamped just now
+    sidecar = entry.sidecar_path.read_bytes()
     hashed = []
     real_sha256 = artifact_cache.file_sha256
     monkeypatch.setattr(artifact_cache, "file_sha256", lambda path: hashed.append(path) or real_sha256(path))
     assert entry.lookup() == provenance and entry.lookup() == provenance
     assert len(hashed) == 2
+    # Nor is the sidecar rewritten meanwhile: a stamp taken now would not vouch either.
+    assert entry.sidecar_path.read_bytes() == sidecar
 
 
 def test_library_versions_agree_with_importlib_metadata() -> None:
