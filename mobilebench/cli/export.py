@@ -106,7 +106,8 @@ def _print_table(artifact: Artifact, output: Path | None) -> None:
             text = f"{calibration['inputs']} synthetic inputs ({calibration['generator']})"
         table.add_row("calibration", text)
     table.add_row("export time", f"{prov['export_seconds']:.1f} s")
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    # Values are data (paths, names): never read as rich markup or emoji codes.
+    Console(width=None if sys.stdout.isatty() else 160, markup=False, emoji=False, highlight=False).print(table)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

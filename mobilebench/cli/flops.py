@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> None:
 
     reports = []
     with Progress(
-        TextColumn("counting FLOPs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+        TextColumn("counting FLOPs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}", markup=False),
         TimeElapsedColumn(), console=Console(stderr=True), transient=True,
     ) as progress:
         task = progress.add_task("", total=len(resolved))

@@ -18,7 +18,7 @@ def transfer_progress(label: str, *, console=None, transient: bool = True) -> It
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     columns = (
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # a file name is data, not rich markup
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),

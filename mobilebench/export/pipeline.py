@@ -74,13 +74,13 @@ class Steps:
 
             self._progress = Progress(
                 SpinnerColumn(finished_text="[green]✓"),
-                TextColumn("{task.description}"),
-                TextColumn("[dim]{task.fields[detail]}"),
+                TextColumn("{task.description}", markup=False),
+                TextColumn("{task.fields[detail]}", style="dim", markup=False),
                 TimeElapsedColumn(),
                 console=Console(file=sys.stderr),  # bound now: quiet_toolchain swaps sys.stderr
             )
             self._progress.start()
-            self._progress.console.print(f"[bold]{self.title}")
+            self._progress.console.print(self.title, style="bold", markup=False, highlight=False)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -107,7 +107,7 @@ class Steps:
         except BaseException:
             if task is not None:
                 self._progress.remove_task(task)
-                self._progress.console.print(f"[red]✗[/] {label}")
+                self._progress.console.print(f"✗ {label}", style="red", markup=False, highlight=False)
             raise
         finally:
             self.seconds[label] = round(time.perf_counter() - start, 3)

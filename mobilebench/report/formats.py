@@ -78,4 +78,6 @@ def emit(columns: Sequence[str], rows: Sequence[dict[str, Any]], fmt: str, *, ti
     for row in rows:
         table.add_row(*(cell_text(row.get(c)) for c in columns))
     # Piped output (CI logs, files) has no terminal width: do not squeeze to 80 columns.
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    # Cells are data (model names, paths, error text): printed as they are, never read
+    # as rich markup ("[/]" in a path would be an error) or emoji codes.
+    Console(width=None if sys.stdout.isatty() else 200, markup=False, emoji=False, highlight=False).print(table)

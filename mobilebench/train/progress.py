@@ -26,7 +26,7 @@ class ProgressReporter:
         self._progress: Progress | None = None
         if enabled:
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
+                TextColumn("{task.description}", style="bold", markup=False),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
@@ -67,4 +67,4 @@ class ProgressReporter:
 
     def print(self, message: str) -> None:
         if self.enabled:
-            self.console.print(message, highlight=False)
+            self.console.print(message, markup=False, highlight=False)

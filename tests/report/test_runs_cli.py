@@ -34,6 +34,16 @@ def test_runs_listing(store, add_run, db_path, cli):
     assert [r["id"] for r in json.loads(out)] == [emulated]
 
 
+def test_table_cells_are_printed_as_data_not_rich_markup(store, add_run, db_path, cli):
+    """A model name (a file stem, a card) may contain brackets or colons: the table shows
+    it as it is. Read as rich markup, "[/]" was an error with a traceback and "[bold]" vanished."""
+    name = "exp[/]v2 [bold]x[/bold] :thumbs_up:"
+    add_run(store, name, "pixel4", [27.0] * 8)
+    result = cli("runs", "--db", db_path)
+    assert result.exit_code == 0, result.stderr
+    assert name in result.stdout
+
+
 def test_runs_errors(db_path, tmp_path, store, cli):
     for args, message in {
         ("--status", "done"): "argument --status: invalid choice: 'done'",
