@@ -11,7 +11,7 @@ runner itself spent measuring:
 Goal: overhead under 20 % for 100 timed iterations, for the command as typed (the default
 ``--format table``, which draws progress and the table with rich); ``--format json``, as
 scripts use it, is measured alongside. Wall times on a shared machine wander by tens of
-milliseconds, so each is run ``--repeat`` times (default 7), alternating, and the run with
+milliseconds, so each is run ``--repeat`` times (default 15), alternating, and the run with
 the median overhead is reported. A second, in-process run of the same profile
 (library, no interpreter start-up) breaks the rest down by the session's stages
 (connect, state reads, push checks, the runner's process start, storing).
@@ -21,7 +21,7 @@ same): otherwise, where PYTHONDONTWRITEBYTECODE is set, every CLI call would com
 mobilebench from source and the benchmark would measure that instead.
 
 Usage: .venv/bin/python benchmarks/bench_profile_overhead.py [--model skipnet_m]
-       [--warmup 10] [--iterations 100] [--repeat 7] [--json]
+       [--warmup 10] [--iterations 100] [--repeat 15] [--json]
 The first run may export the model (minutes); the numbers are taken after that.
 """
 
@@ -144,7 +144,7 @@ def main() -> None:
     parser.add_argument("--model", default="skipnet_m")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--iterations", type=int, default=100)
-    parser.add_argument("--repeat", type=int, default=7, help="CLI runs; the median one is reported")
+    parser.add_argument("--repeat", type=int, default=15, help="CLI runs per format; the median one is reported")
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     args = parser.parse_args()
 
