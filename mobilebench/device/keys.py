@@ -72,7 +72,7 @@ class AdbKeySigner:
 
     Loading and signing use :mod:`mobilebench.device.rsa_pkcs1` (standard library only):
     every connection does this, and importing ``cryptography`` for it costs ~23 ms of each
-    short CLI call, more than our slower pure-Python signature (~11 ms; see that module
+    short CLI call, more than our slower pure-Python signature (~12 ms; see that module
     for the measurements). The key's numbers are checked for consistency at load (cheap
     checks, no primality tests), and every signature is verified before it is returned.
     """
