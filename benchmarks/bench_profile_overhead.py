@@ -9,8 +9,8 @@ runner itself spent measuring:
     overhead    = (CLI wall time - runner time) / CLI wall time
 
 Goal: overhead under 20 % for 100 timed iterations, for the command as typed (the default
-``--format table``, which draws progress and the table with rich); ``--format json``, as
-scripts use it, is measured alongside. Wall times on a shared machine wander by tens of
+``--format table``, whose table rich draws; output piped, as in a script or CI log, so no
+progress display); ``--format json``, as scripts use it, is measured alongside. Wall times on a shared machine wander by tens of
 milliseconds, so each is run ``--repeat`` times (default 15), alternating, and the run with
 the median overhead is reported. A second, in-process run of the same profile
 (library, no interpreter start-up) breaks the rest down by the session's stages
@@ -39,7 +39,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mobilebench
-from mobilebench.bench.session import ProfileConfig, ProfileSession, ProgressHooks
+from mobilebench.bench.hooks import ProgressHooks
+from mobilebench.bench.session import ProfileConfig, ProfileSession
 from mobilebench.device.emulator import PhoneEmulator
 from mobilebench.device.keys import ensure_key_pair
 from mobilebench.export import ExportOptions, export_model

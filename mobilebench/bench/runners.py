@@ -234,16 +234,18 @@ def _str_or_none(value: Any) -> str | None:
 
 # --- ExecuTorch executor_runner -----------------------------------------------------------
 
+# The patterns of the stock runners' output are strings: the re module compiles (and
+# caches) each on first use, so a run of our own runner does not pay for compiling them.
 # Linux/POSIX log line: "I 00:00:00.000123 executorch:file.cpp:123] message".
-_ET_POSIX = re.compile(r"^([DIWEF]) \d+:\d\d:\d\d\.\d+ executorch:[^\]]*\]\s?(.*)$")
+_ET_POSIX = r"^([DIWEF]) \d+:\d\d:\d\d\.\d+ executorch:[^\]]*\]\s?(.*)$"
 # logcat (threadtime): "11-21 10:00:00.123  1234  1234 I ExecuTorch: message".
-_ET_LOGCAT = re.compile(r"^\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+([VDIWEF])\s+ExecuTorch\s*:\s?(.*)$")
+_ET_LOGCAT = r"^\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+([VDIWEF])\s+ExecuTorch\s*:\s?(.*)$"
 # logcat (brief): "I/ExecuTorch( 1234): message".
-_ET_LOGCAT_BRIEF = re.compile(r"^([VDIWEF])/ExecuTorch\s*\(\s*\d+\):\s?(.*)$")
+_ET_LOGCAT_BRIEF = r"^([VDIWEF])/ExecuTorch\s*\(\s*\d+\):\s?(.*)$"
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_ET_LOADED = re.compile(rf"Model loaded in ({_NUM}) ms")
-_ET_ITERATION = re.compile(rf"Iteration (\d+) of (\d+): ({_NUM}) ms")
-_ET_DONE = re.compile(rf"Model executed successfully (\d+) time\(s\)(?: in ({_NUM}) ms)?")
+_ET_LOADED = rf"Model loaded in ({_NUM}) ms"
+_ET_ITERATION = rf"Iteration (\d+) of (\d+): ({_NUM}) ms"
+_ET_DONE = rf"Model executed successfully (\d+) time\(s\)(?: in ({_NUM}) ms)?"
 
 
 def _executorch_messages(text: str) -> list[tuple[str | None, str]]:
@@ -254,7 +256,7 @@ def _executorch_messages(text: str) -> list[tuple[str | None, str]]:
         if not line:
             continue
         for pattern in (_ET_POSIX, _ET_LOGCAT, _ET_LOGCAT_BRIEF):
-            m = pattern.match(line)
+            m = re.match(pattern, line)
             if m:
                 out.append((m.group(1), m.group(2)))
                 break
@@ -292,11 +294,11 @@ class ExecutorRunnerAdapter:
         for level, message in messages:
             if level in ("E", "F"):
                 errors.append(message)
-            if m := _ET_LOADED.search(message):
+            if m := re.search(_ET_LOADED, message):
                 load_ms = float(m.group(1))
-            elif m := _ET_ITERATION.search(message):
+            elif m := re.search(_ET_ITERATION, message):
                 iterations.append((int(m.group(2)), float(m.group(3))))
-            elif m := _ET_DONE.search(message):
+            elif m := re.search(_ET_DONE, message):
                 done = (int(m.group(1)), float(m.group(2)) if m.group(2) else None)
         if done is None:
             problem = f"failed: {errors[0]}" if errors else "no 'Model executed successfully' line in the output"
@@ -345,7 +347,7 @@ class ExecutorRunnerAdapter:
 
 # --- onnxruntime_perf_test ----------------------------------------------------------------
 
-_ORT_LINE = re.compile(rf"^\s*(?P<key>[A-Za-z0-9 ]+?)\s*:\s*(?P<value>{_NUM})\s*(?P<unit>s|ms|bytes)?\b")
+_ORT_LINE = rf"^\s*(?P<key>[A-Za-z0-9 ]+?)\s*:\s*(?P<value>{_NUM})\s*(?P<unit>s|ms|bytes)?\b"
 _ORT_LATENCY_KEYS = {
     "Min": "min_ms",
     "Max": "max_ms",
@@ -379,7 +381,7 @@ class OrtPerfTestAdapter:
     def parse(self, stdout: str, stderr: str = "", *, request: RunnerRequest | None = None) -> RunnerOutput:
         values: dict[str, float] = {}
         for line in stdout.splitlines():
-            m = _ORT_LINE.match(line)
+            m = re.match(_ORT_LINE, line)
             if not m:
                 continue
             key, value, unit = m.group("key"), float(m.group("value")), m.group("unit")

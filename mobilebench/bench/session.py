@@ -32,11 +32,12 @@ import socket
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from mobilebench.bench.hooks import ProgressHooks
 from mobilebench.bench.pushed_files import PushLedger
 from mobilebench.bench.runners import RunnerAdapter, RunnerOutput, RunnerRequest, get_adapter
 from mobilebench.bench.stats import warnings as stats_warnings
@@ -155,28 +156,6 @@ class ProfileOutcome:
     model: str
     record: RunRecord
     notes: list[str] = field(default_factory=list)
-
-
-class ProgressHooks:
-    """What the session reports while it works; the CLI draws rich progress from it.
-
-    The default does nothing, so library users and tests get a quiet session.
-    """
-
-    def stage(self, text: str) -> None:
-        """A new step started (connecting, reading state, cooling down, running)."""
-
-    @contextlib.contextmanager
-    def exporting(self, what: str) -> Iterator[bool]:
-        """Around one model's export; yields whether the exporter should draw its own
-        progress (a display that owns the terminal pauses itself meanwhile)."""
-        yield False
-
-    def transfer(self, what: str, done_bytes: int, total_bytes: int) -> None:
-        """Bytes pushed so far for ``what``."""
-
-    def iteration(self, done: int, total: int | None) -> None:
-        """Runner iterations finished so far, warm-up included (``total`` None: adaptive)."""
 
 
 class IterationCounter:
@@ -484,13 +463,22 @@ class ProfileSession:
         argv = ["taskset", taskset_mask(self.cpu), *adapter.argv(binary, request)]
         total = None if request.target_rel_ci else request.warmup + request.iterations
         counter = IterationCounter(lambda done: self.hooks.iteration(done, total))
+        heard_from_runner = False
+
+        def on_output(text: str) -> None:
+            nonlocal heard_from_runner
+            if not heard_from_runner:
+                heard_from_runner = True
+                self.hooks.runner_started()
+            counter.feed(text)
+
         timeout_s = self.config.runner_timeout_s
         self.hooks.stage(f"running {adapter.name} on cpu{self.cpu}")
         self.hooks.iteration(0, total)
         started = time.monotonic()
         try:
             snapshot_before, result, snapshot_after = device.run_with_snapshots(
-                argv, cpu=self.cpu, timeout_s=timeout_s, on_output=counter.feed
+                argv, cpu=self.cpu, timeout_s=timeout_s, on_output=on_output
             )
         except MobilebenchError as exc:
             progress = f"after {counter.count} of {total if total is not None else '?'} iterations"

@@ -196,8 +196,9 @@ def _split_dotted(text: str) -> tuple[str, ...]:
     )
 
 
-_HEADER_RE = re.compile(r"^\s*\[(?!\[)\s*(.+?)\s*\]\s*(#.*)?$")
-_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
+# Only error messages look for line numbers: compiled (and cached by re) on first use.
+_HEADER_RE = r"^\s*\[(?!\[)\s*(.+?)\s*\]\s*(#.*)?$"
+_KEY_RE = r"^\s*([A-Za-z0-9_\-.\"' ]+?)\s*="
 
 
 def _find_line(text: str, path: tuple[str, ...]) -> int | None:
@@ -210,10 +211,10 @@ def _find_line(text: str, path: tuple[str, ...]) -> int | None:
     best: tuple[int, int] | None = None  # (matched depth, line)
     current: tuple[str, ...] = ()
     for number, line in enumerate(text.splitlines(), start=1):
-        if header := _HEADER_RE.match(line):
+        if header := re.match(_HEADER_RE, line):
             current = _split_dotted(header.group(1))
             candidate = current
-        elif key := _KEY_RE.match(line):
+        elif key := re.match(_KEY_RE, line):
             candidate = current + _split_dotted(key.group(1))
         else:
             continue

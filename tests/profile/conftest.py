@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mobilebench.bench.session import ProgressHooks
+from mobilebench.bench.hooks import ProgressHooks
 from mobilebench.export import Artifact, ExportOptions, export_model
 from mobilebench.store import ResultsStore
 from mobilebench.zoo.resolve import ResolvedModel, resolve_model
@@ -94,6 +94,8 @@ class RecordingHooks(ProgressHooks):
         self.stages: list[str] = []
         self.iterations: list[tuple[int, int | None]] = []
         self.transfers: list[tuple[str, int, int]] = []
+        #: For each runner_started(): how many iteration reports had come before it.
+        self.runner_started_after: list[int] = []
 
     def stage(self, text: str) -> None:
         self.stages.append(text)
@@ -103,3 +105,6 @@ class RecordingHooks(ProgressHooks):
 
     def iteration(self, done: int, total: int | None) -> None:
         self.iterations.append((done, total))
+
+    def runner_started(self) -> None:
+        self.runner_started_after.append(len(self.iterations))

@@ -100,6 +100,9 @@ def test_live_progress_and_pushes_only_when_changed(phone, store, skipnet, skipn
     assert counts[0] == 0 and counts[-1] == 8 and counts == sorted(counts)
     assert any(0 < c < 8 for c in counts), counts
     assert {total for _, total in hooks.iterations} == {8}
+    # The runner's first output was announced once, before any iteration was counted
+    # (only the initial "0 of 8" had been reported).
+    assert hooks.runner_started_after == [1]
     pushed_model = [t for t in hooks.transfers if t[0] == skipnet_pte.path.name]
     assert pushed_model[-1][1] == pushed_model[-1][2] == skipnet_pte.path.stat().st_size
     assert len(pushed_model) > 2  # chunks reported while the bytes moved
@@ -179,3 +182,32 @@ def test_a_warm_profile_process_loads_only_what_it_needs(phone, tmp_path: Path, 
         loaded.append(json.loads(done.stderr.strip().splitlines()[-1]))
     assert "tempfile" in loaded[0]  # the push ledger is written atomically: the check can see it
     assert loaded[1] == []
+
+
+def test_the_table_renderer_is_imported_while_the_runner_loads(phone, tmp_path: Path, skipnet_pte, runner_binary) -> None:
+    """The table format needs rich only after the run; the CLI imports it when the
+    runner's first output arrives (the model is loading and the CLI only waits), so it
+    does not add to the command's wall time. Piped, as in a script: no progress display."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "import mobilebench.bench.session as session\n"
+        "from mobilebench.cli.main import main\n"
+        "rich_at_start = 'rich' in sys.modules\n"
+        "seen = []  # for each piece of runner output: was rich's table loaded by then?\n"
+        "feed = session.IterationCounter.feed\n"
+        "session.IterationCounter.feed = lambda self, text: (seen.append('rich.table' in sys.modules), feed(self, text))[1]\n"
+        "code = main(sys.argv[1:])\n"
+        "print(json.dumps([rich_at_start, seen]), file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    argv = ["profile", "skipnet_m", "--device", "emulator", "--address", phone.address, "--warmup", "1", "--iterations", "6"]
+    argv += ["--db", str(tmp_path / "table.sqlite")]
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rich_at_start, seen = json.loads(done.stderr.strip().splitlines()[-1])
+    assert rich_at_start is False
+    assert seen and all(seen), seen  # loaded before the first output was even counted
+    assert "median ms" in done.stdout and "skipnet_m on emulator" in done.stdout
