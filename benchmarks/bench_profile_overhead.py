@@ -10,11 +10,12 @@ runner itself spent measuring:
 
 Goal: overhead under 20 % for 100 timed iterations, for the command as typed (the default
 ``--format table``, whose table rich draws; output piped, as in a script or CI log, so no
-progress display); ``--format json``, as scripts use it, is measured alongside. Wall times on a shared machine wander by tens of
-milliseconds, so each is run ``--repeat`` times (default 15), alternating, and the run with
-the median overhead is reported. A second, in-process run of the same profile
-(library, no interpreter start-up) breaks the rest down by the session's stages
-(connect, state reads, push checks, the runner's process start, storing).
+progress display); ``--format json``, as scripts use it, is measured alongside. Wall
+times on a shared machine wander by tens of milliseconds, so each is run ``--repeat``
+times (default 15), alternating, and the run with the median overhead is reported. A
+second, in-process run of the same profile (library, no interpreter start-up) breaks the
+rest down by the session's stages (connect, state reads, push checks, the runner's
+process start, storing).
 
 The package is byte-compiled first, as a regular install is (``make setup`` does the
 same): otherwise, where PYTHONDONTWRITEBYTECODE is set, every CLI call would compile
