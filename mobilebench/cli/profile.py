@@ -6,13 +6,10 @@ import argparse
 import contextlib
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mobilebench.bench.hooks import ProgressHooks
 from mobilebench.cli.parsing import add_db_option, add_format_option, bounded, echo_err
-from mobilebench.report.formats import preload_table_renderer
 
 if TYPE_CHECKING:
     from mobilebench.bench.session import ProfileOutcome
@@ -60,6 +57,7 @@ def run(args: argparse.Namespace) -> None:
     """Export, push, run pinned to one core, and store the runs with their provenance."""
     from mobilebench.bench.session import ProfileConfig, ProfileSession
     from mobilebench.errors import UsageError
+    from mobilebench.report.progress import LiveProgress, QuietTableOutput
     from mobilebench.store import ResultsStore
     from mobilebench.zoo.resolve import resolve_model
 
@@ -94,9 +92,9 @@ def run(args: argparse.Namespace) -> None:
         # Progress is drawn for people: the table format, on a terminal (it is transient,
         # so a log would get nothing from it). Scripts and pipes do not pay for
         # importing and driving rich's live display.
-        hooks: _TableHooks | None = None
+        hooks: QuietTableOutput | None = None
         if args.format == "table":
-            hooks = _RichHooks() if sys.stderr.isatty() else _TableHooks()
+            hooks = LiveProgress() if sys.stderr.isatty() else QuietTableOutput()
         session = ProfileSession(config, store, hooks=hooks)
         try:
             with hooks or contextlib.nullcontext():
@@ -147,77 +145,3 @@ def _summary_row(outcome: ProfileOutcome) -> dict[str, Any]:
         "freq MHz": freqs or None,
         "warnings": len(outcome.notes) or None,
     }
-
-
-class _TableHooks(ProgressHooks):
-    """For the table format: rich's table modules (~35 ms to import) are imported while
-    the runner loads the model, when this process only waits, instead of after the run."""
-
-    def __enter__(self) -> _TableHooks:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def runner_started(self) -> None:
-        preload_table_renderer()
-
-
-class _RichHooks(_TableHooks):
-    """Draws the session's progress on stderr: a spinner line per stage, bars for pushes
-    and iterations; the exporter draws its own steps."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}", markup=False),  # model names and paths are data
-            BarColumn(),
-            TextColumn("{task.fields[detail]}", markup=False),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self._stage = self._progress.add_task("starting", total=None, detail="")
-        self._tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> _RichHooks:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-    def stage(self, text: str) -> None:
-        self._progress.update(self._stage, description=text)
-
-    @contextlib.contextmanager
-    def exporting(self, what: str) -> Iterator[bool]:
-        # The exporter draws its own step list; two live displays on one terminal
-        # garble each other, so ours pauses meanwhile (a cached export draws nothing).
-        self._progress.stop()
-        try:
-            yield True
-        finally:
-            self._progress.start()
-
-    def _task(self, key: str, description: str, total: float | None) -> Any:
-        if key not in self._tasks:
-            self._tasks[key] = self._progress.add_task(description, total=total, detail="")
-        return self._tasks[key]
-
-    def transfer(self, what: str, done_bytes: int, total_bytes: int) -> None:
-        task = self._task(f"push:{what}", f"push {what}", total_bytes)
-        self._progress.update(task, completed=done_bytes, total=total_bytes, detail=f"{done_bytes / 1e6:.1f}/{total_bytes / 1e6:.1f} MB")
-
-    def iteration(self, done: int, total: int | None) -> None:
-        task = self._task("iterations", "iterations", total)
-        self._progress.update(task, completed=done, total=total, detail=f"{done}" + (f"/{total}" if total else ""))
