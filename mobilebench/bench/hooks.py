@@ -1,7 +1,7 @@
 """What a profile session reports while it works (:class:`ProgressHooks`).
 
-Its own small module so that the CLI can subclass it without importing the session,
-the device layer and the exporter before it knows which command runs.
+Its own small module so that the CLI's displays (:mod:`mobilebench.report.progress`)
+can subclass it without importing the session, the device layer and the exporter.
 """
 
 from __future__ import annotations
