@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,20 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
         return CliResult(code, out, err)
 
     return run
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """Call it at the start of the test: makes rich take the captured stderr for a
+    terminal, and returns a reader of what was written to it. (Not done at fixture
+    set-up: pytest swaps the captured streams between set-up and the test itself.)"""
+
+    def start() -> Callable[[], str]:
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+        monkeypatch.setenv("TERM", "xterm-256color")
+        return lambda: capsys.readouterr().err
+
+    return start
 
 
 @pytest.fixture(scope="session")

@@ -65,11 +65,8 @@ def test_onnx_on_host_through_the_cli(cli, skipnet_onnx, tmp_path: Path) -> None
     assert "\x1b[" not in table.stderr
 
 
-def test_progress_is_drawn_on_a_terminal(cli, skipnet_onnx, tmp_path: Path, monkeypatch) -> None:
-    import sys
-
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    monkeypatch.setenv("TERM", "xterm-256color")
+def test_progress_is_drawn_on_a_terminal(cli, terminal, skipnet_onnx, tmp_path: Path) -> None:
+    terminal()
     args = ["profile", "skipnet_m", "--device", "host", "--runtime", "onnx", "--warmup", "2", "--iterations", "6"]
     result = cli(*args, "--db", str(tmp_path / "tty.sqlite"))
     assert result.exit_code == 0, result.stderr

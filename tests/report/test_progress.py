@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 
-import pytest
-
 from mobilebench.report.progress import LiveProgress
-
-
-@pytest.fixture
-def terminal(monkeypatch, capsys):
-    """Call it at the start of the test: makes rich take the captured stderr for a
-    terminal, and returns a reader of what was written to it. (Not done at fixture
-    set-up: pytest swaps the captured streams between set-up and the test itself.)"""
-
-    def start():
-        monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-        monkeypatch.setenv("TERM", "xterm-256color")
-        return lambda: capsys.readouterr().err
-
-    return start
 
 
 def _wait_until(condition, timeout_s: float = 5.0) -> bool:
