@@ -1,9 +1,12 @@
-"""Atomic file writes: readers see the old file or the new one, never half of either."""
+"""Files: atomic writes (readers see the old file or the new one, never half of either)
+and the one file hasher."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -21,8 +24,6 @@ def atomic_writer(path: Path, *, mode: int | None = None, suffix: str = ".tmp") 
     ``mode`` is the new file's permission bits (default: the replaced file's, or
     rw-r--r--, since a report is meant to be read and committed).
     """
-    import tempfile  # ~7 ms to import; most commands never write a file
-
     path = Path(path)
     if path.is_dir():
         raise MobilebenchError(f"cannot write {path}: it is a directory")
@@ -51,3 +52,14 @@ def write_bytes_atomic(path: Path, data: bytes, *, mode: int | None = None, suff
 def write_text_atomic(path: Path, text: str) -> None:
     """UTF-8 text counterpart of :func:`write_bytes_atomic` (newlines written as given)."""
     write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's content."""
+    return file_digest(path, "sha256")
+
+
+def file_digest(path: str | Path, algorithm: str) -> str:
+    """Hex digest of a file's content with a :mod:`hashlib` algorithm (``sha256``, ``md5``)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, algorithm).hexdigest()

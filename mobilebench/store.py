@@ -26,17 +26,16 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mobilebench import __version__
-from mobilebench.bench.stats import LatencyStats, Sample
 from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.paths import default_db_path
+from mobilebench.records import STATS_COLUMNS, AccuracyRecord, LatencyStats, RunMeta, RunRecord, Sample, shape_to_text
 
 RUN_STATUSES = ("running", "ok", "failed", "aborted")
 
@@ -144,116 +143,8 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-@dataclass(frozen=True)
-class RunMeta:
-    """Provenance of one profile run: what ran, where, and under which conditions.
-
-    Field names are the ``runs`` column names. ``input_shape`` is stored as ``1x3x224x224``;
-    ``warnings`` as a JSON list; ``state_before``/``state_after``/``extra`` as JSON objects.
-    ``checkpoint_sha256=None`` records random initialisation.
-    """
-
-    model: str
-    runtime: str
-    backend: str
-    dtype: str
-    device_profile: str
-    emulated: bool = False
-    arch: str | None = None
-    checkpoint_sha256: str | None = None
-    artifact_sha256: str | None = None
-    artifact_path: str | None = None
-    input_shape: tuple[int, ...] | None = None
-    device_model: str | None = None
-    device_board: str | None = None
-    android_version: str | None = None
-    fingerprint: str | None = None
-    device_serial: str | None = None
-    cpu: int | None = None
-    threads: int = 1
-    governor: str | None = None
-    freq_khz_before: int | None = None
-    freq_khz_after: int | None = None
-    max_freq_khz: int | None = None
-    temp_c_before: float | None = None
-    temp_c_after: float | None = None
-    runner_name: str | None = None
-    runner_version: str | None = None
-    runtime_version: str | None = None
-    toolkit_version: str | None = __version__
-    warmup: int | None = None
-    iterations: int | None = None
-    warnings: tuple[str, ...] = ()
-    state_before: Mapping[str, Any] | None = None
-    state_after: Mapping[str, Any] | None = None
-    extra: Mapping[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("model", "runtime", "backend", "dtype", "device_profile"):
-            if not getattr(self, name):
-                raise MobilebenchError(f"run metadata needs a non-empty {name}")
-        if self.threads < 1:
-            raise MobilebenchError(f"run metadata: threads must be >= 1, got {self.threads}")
-        # Accept any sequence for the tuple fields so callers can pass lists.
-        object.__setattr__(self, "warnings", tuple(self.warnings))
-        if self.input_shape is not None:
-            object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """A ``runs`` row: status and bookkeeping, the provenance, and (for ``ok``) the stats."""
-
-    id: int
-    created_at: str
-    finished_at: str | None
-    status: str
-    error: str | None
-    host: str
-    pid: int
-    meta: RunMeta
-    stats: LatencyStats | None
-
-    def as_dict(self) -> dict[str, Any]:
-        """Flat, JSON-ready view with the column names (for ``--format json|csv``)."""
-        out: dict[str, Any] = {
-            "id": self.id,
-            "created_at": self.created_at,
-            "finished_at": self.finished_at,
-            "status": self.status,
-            "error": self.error,
-            "host": self.host,
-            "pid": self.pid,
-        }
-        meta = asdict(self.meta)
-        meta["input_shape"] = _shape_to_text(self.meta.input_shape)
-        meta["warnings"] = list(self.meta.warnings)
-        out.update(meta)
-        out.update({name: getattr(self.stats, name) if self.stats else None for name in _STATS_COLUMNS})
-        return out
-
-
-@dataclass(frozen=True)
-class AccuracyRecord:
-    """An ``accuracy`` row. ``top1``/``top5`` are percentages (76.2, not 0.762)."""
-
-    id: int
-    created_at: str
-    model: str
-    checkpoint_sha256: str | None
-    dataset: str
-    top1: float
-    top5: float | None
-    source: str
-
-
 _META_FIELDS = tuple(f.name for f in fields(RunMeta))
-_STATS_COLUMNS = tuple(f.name for f in fields(LatencyStats))
 _JSON_FIELDS = ("state_before", "state_after", "extra")
-
-
-def _shape_to_text(shape: tuple[int, ...] | None) -> str | None:
-    return "x".join(str(d) for d in shape) if shape is not None else None
 
 
 def _json(value: Any) -> str | None:
@@ -264,7 +155,7 @@ def _json(value: Any) -> str | None:
 def _meta_to_columns(meta: RunMeta) -> dict[str, Any]:
     cols = {name: getattr(meta, name) for name in _META_FIELDS}
     cols["emulated"] = int(meta.emulated)
-    cols["input_shape"] = _shape_to_text(meta.input_shape)
+    cols["input_shape"] = shape_to_text(meta.input_shape)
     cols["warnings"] = json.dumps(list(meta.warnings))
     for name in _JSON_FIELDS:
         cols[name] = _json(getattr(meta, name))
@@ -396,7 +287,7 @@ class ResultsStore:
                 f"run {run_id}: statistics cover {stats.n} iterations but {len(timed)} timed samples were given"
             )
         cols = _meta_to_columns(meta)
-        cols.update({name: getattr(stats, name) for name in _STATS_COLUMNS})
+        cols.update({name: getattr(stats, name) for name in STATS_COLUMNS})
         cols.update(status="ok", finished_at=utc_now(), error=None)
         with self._transaction() as conn:
             self._finish_running(conn, run_id, cols)
@@ -496,7 +387,7 @@ class ResultsStore:
     def _record(self, row: sqlite3.Row) -> RunRecord:
         stats = None
         if row["status"] == "ok":
-            stats = LatencyStats(**{name: row[name] for name in _STATS_COLUMNS})
+            stats = LatencyStats(**{name: row[name] for name in STATS_COLUMNS})
         return RunRecord(
             id=row["id"],
             created_at=row["created_at"],

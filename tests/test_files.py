@@ -52,3 +52,15 @@ def test_streaming_writes_land_whole(tmp_path: Path) -> None:
 def test_a_directory_is_not_overwritten(tmp_path: Path) -> None:
     with pytest.raises(MobilebenchError, match="is a directory"):
         write_bytes_atomic(tmp_path, b"x")
+
+
+def test_file_sha256_is_hashlib_over_the_whole_file(tmp_path: Path) -> None:
+    import hashlib
+
+    from mobilebench.files import file_digest, file_sha256
+
+    data = bytes(range(256)) * 9000  # more than one read buffer
+    target = tmp_path / "blob.bin"
+    target.write_bytes(data)
+    assert file_sha256(target) == hashlib.sha256(data).hexdigest()
+    assert file_digest(target, "md5") == hashlib.md5(data).hexdigest()

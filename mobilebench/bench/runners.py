@@ -30,8 +30,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mobilebench.bench.stats import LatencyStats, Sample, summarize, summary_stats
+from mobilebench.bench.stats import summarize, summary_stats
 from mobilebench.errors import MobilebenchError, UsageError
+from mobilebench.records import LatencyStats, Sample
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,8 @@ from mobilebench.device.state import DeviceState
 from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.export import Artifact, ExportOptions, export_model
 from mobilebench.paths import project_root
-from mobilebench.store import ResultsStore, RunMeta, RunRecord
+from mobilebench.records import RunMeta, RunRecord
+from mobilebench.store import ResultsStore
 from mobilebench.zoo.resolve import ResolvedModel
 
 Runtime = Literal["executorch", "onnx"]

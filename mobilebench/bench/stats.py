@@ -26,12 +26,12 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
 from mobilebench.errors import MobilebenchError
+from mobilebench.records import CI_METHOD_SUMMARY, LatencyStats
 
 #: Confidence level of the interval around the median.
 CI_CONFIDENCE = 0.95
@@ -39,53 +39,11 @@ CI_CONFIDENCE = 0.95
 MIN_SAMPLES_FOR_CI = 6
 CI_METHOD = "order statistics (binomial), 95%"
 CI_METHOD_TOO_FEW = "none: fewer than 6 timed samples"
-CI_METHOD_SUMMARY = "none: runner reported a summary only"
 
 #: Warning thresholds (see :func:`warnings`).
 MAX_CV = 0.05
 MAX_FREQ_CHANGE = 0.05
 MAX_TEMP_RISE_C = 10.0
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One iteration as the runner reported it.
-
-    ``averaged_over`` is 1 for a real per-iteration measurement. Runners that print only
-    a total (old ``executor_runner`` builds) yield one sample that is the mean of
-    ``averaged_over`` iterations; such a sample carries no spread information.
-    """
-
-    i: int
-    latency_ms: float
-    warmup: bool = False
-    averaged_over: int = 1
-
-
-@dataclass(frozen=True)
-class LatencyStats:
-    """Summary of the timed iterations of one run (see the module docstring)."""
-
-    n: int
-    median_ms: float
-    mean_ms: float
-    min_ms: float
-    max_ms: float
-    p10_ms: float | None
-    p90_ms: float | None
-    std_ms: float | None
-    cv: float | None
-    mad_ms: float | None
-    ci_low_ms: float | None
-    ci_high_ms: float | None
-    ci_method: str
-    load_ms: float | None = None
-    first_ms: float | None = None
-
-    @property
-    def from_summary(self) -> bool:
-        """True when the runner reported only aggregates, not per-iteration samples."""
-        return self.ci_method == CI_METHOD_SUMMARY
 
 
 def _check_ms(values: Sequence[float], what: str) -> list[float]:

@@ -38,7 +38,8 @@ from mobilebench.errors import UsageError
 from mobilebench.files import write_text_atomic
 from mobilebench.report.formats import to_markdown
 from mobilebench.report.selection import RunKey, newest_ok_runs
-from mobilebench.store import ResultsStore, RunRecord
+from mobilebench.records import RunRecord
+from mobilebench.store import ResultsStore
 
 BASELINE_COLUMNS = (
     "model",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mobilebench.store import ResultsStore, RunRecord
+from mobilebench.records import RunRecord
+from mobilebench.store import ResultsStore
 
 
 @dataclass(frozen=True, order=True)

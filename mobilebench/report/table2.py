@@ -25,7 +25,8 @@ from mobilebench.errors import UsageError
 from mobilebench.files import write_text_atomic
 from mobilebench.report.formats import render
 from mobilebench.report.selection import RunKey, newest_ok_runs
-from mobilebench.store import ResultsStore, RunRecord, utc_now
+from mobilebench.records import RunRecord
+from mobilebench.store import ResultsStore, utc_now
 
 MODEL_COLUMN = "Model"
 TOP1_COLUMN = "Top-1 (%)"

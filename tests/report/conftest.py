@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mobilebench.bench.stats import Sample, summarize, summary_stats
-from mobilebench.store import ResultsStore, RunMeta
+from mobilebench.bench.stats import summarize, summary_stats
+from mobilebench.records import RunMeta, Sample
+from mobilebench.store import ResultsStore
 
 
 def _add_run(

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from mobilebench.bench.stats import Sample, summarize
+from mobilebench.bench.stats import summarize
+from mobilebench.records import RunMeta, Sample
 from mobilebench.errors import MobilebenchError, UsageError
-from mobilebench.store import MIGRATIONS, SCHEMA_VERSION, ResultsStore, RunMeta
+from mobilebench.store import MIGRATIONS, SCHEMA_VERSION, ResultsStore
 
 META = RunMeta(
     model="skipnet_m",
@@ -217,8 +218,9 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from mobilebench.bench.stats import Sample, summarize
-    from mobilebench.store import ResultsStore, RunMeta
+    from mobilebench.bench.stats import summarize
+    from mobilebench.records import RunMeta, Sample
+    from mobilebench.store import ResultsStore
 
     db, flag, phase = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
     meta = RunMeta(model="m", runtime="executorch", backend="xnnpack", dtype="fp32", device_profile="pixel4")
