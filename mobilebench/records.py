@@ -15,6 +15,9 @@ from typing import Any
 from mobilebench import __version__
 from mobilebench.errors import MobilebenchError
 
+#: What a run is for (see :class:`RunMeta`).
+RUN_PURPOSES = ("latency", "per-op")
+
 #: ``LatencyStats.ci_method`` of a run whose runner printed aggregates only.
 CI_METHOD_SUMMARY = "none: runner reported a summary only"
 
@@ -32,6 +35,9 @@ class Sample:
     latency_ms: float
     warmup: bool = False
     averaged_over: int = 1
+    #: In an interleaved comparison, the index of the pair (A, B) this iteration belongs
+    #: to; the pair's other half is the sample with the same ``pair`` in the other run.
+    pair: int | None = None
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,9 @@ class LatencyStats:
     ci_low_ms: float | None
     ci_high_ms: float | None
     ci_method: str
-    load_ms: float | None = None
+    load_ms: float | None = None  # the first load of the program in the process
     first_ms: float | None = None
+    warm_load_ms: float | None = None  # a second load in the same process
 
     @property
     def from_summary(self) -> bool:
@@ -67,6 +74,14 @@ class RunMeta:
     Field names are the ``runs`` column names. ``input_shape`` is stored as ``1x3x224x224``;
     ``warnings`` as a JSON list; ``state_before``/``state_after``/``extra`` as JSON objects.
     ``checkpoint_sha256=None`` records random initialisation.
+
+    ``purpose`` is ``latency`` for a measurement, ``per-op`` for a traced run (event
+    tracing costs time: such runs never feed Table 2, regressions or comparisons).
+    ``comparison_id`` links the two sides of an interleaved comparison. ``runner_build``
+    says which build of the runner ran (``host``, ``android-arm64-v8a`` for the NDK
+    build, ``linux-arm64`` for the bundle, or the stock tool's name) for ``abi`` (the
+    device's, e.g. ``arm64-v8a``, ``x86_64``). Memory is in bytes: the runner's peak
+    resident set and the program's planned (arena) memory.
     """
 
     model: str
@@ -96,7 +111,13 @@ class RunMeta:
     runner_name: str | None = None
     runner_version: str | None = None
     runtime_version: str | None = None
+    runner_build: str | None = None
+    abi: str | None = None
     toolkit_version: str | None = __version__
+    purpose: str = "latency"
+    comparison_id: int | None = None
+    peak_rss_bytes: int | None = None
+    planned_memory_bytes: int | None = None
     warmup: int | None = None
     iterations: int | None = None
     warnings: tuple[str, ...] = ()
@@ -110,6 +131,8 @@ class RunMeta:
                 raise MobilebenchError(f"run metadata needs a non-empty {name}")
         if self.threads < 1:
             raise MobilebenchError(f"run metadata: threads must be >= 1, got {self.threads}")
+        if self.purpose not in RUN_PURPOSES:
+            raise MobilebenchError(f"run metadata: purpose must be one of {', '.join(RUN_PURPOSES)}, got {self.purpose!r}")
         # Accept any sequence for the tuple fields so callers can pass lists.
         object.__setattr__(self, "warnings", tuple(self.warnings))
         if self.input_shape is not None:
@@ -151,7 +174,12 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class AccuracyRecord:
-    """An ``accuracy`` row. ``top1``/``top5`` are percentages (76.2, not 0.762)."""
+    """An ``accuracy`` row. ``top1``/``top5`` are percentages (76.2, not 0.762).
+
+    ``runtime`` is what computed the predictions: ``eager`` (PyTorch), ``executorch``
+    or ``onnx`` (the exported artifact ``artifact_sha256`` in its runtime), or ``quoted``
+    for a number copied from a paper. ``images`` is how many were evaluated.
+    """
 
     id: int
     created_at: str
@@ -161,6 +189,65 @@ class AccuracyRecord:
     top1: float
     top5: float | None
     source: str
+    runtime: str = "eager"
+    dtype: str | None = None
+    artifact_sha256: str | None = None
+    images: int | None = None
+
+
+@dataclass(frozen=True)
+class OpRecord:
+    """One operator (or delegate call) of a traced (``per-op``) run.
+
+    ``ms`` is the median over the traced iterations; ``macs`` the multiply-adds fvcore
+    attributes to it (None when nothing maps to it); ``calls`` how many events of this
+    operator one iteration has.
+    """
+
+    run_id: int
+    rank: int  # 0 = the slowest
+    name: str
+    kind: str
+    delegate: str | None
+    ms: float
+    macs: float | None
+    calls: int = 1
+
+    @property
+    def gmacs(self) -> float | None:
+        """Achieved rate in 10^9 multiply-adds per second."""
+        return self.macs / (self.ms * 1e6) if self.macs and self.ms > 0 else None
+
+
+@dataclass(frozen=True)
+class ComparisonRecord:
+    """A ``comparisons`` row: an interleaved A/B measurement and its verdict.
+
+    ``ratio`` is CANDIDATE / BASELINE latency with its 95 % interval ``ci_low``..``ci_high``;
+    ``verdict`` one of :data:`VERDICTS`; ``pairs`` how many (A, B) pairs it rests on.
+    """
+
+    id: int
+    created_at: str
+    finished_at: str | None
+    status: str  # running | ok | failed | aborted
+    baseline: str
+    candidate: str
+    device_profile: str
+    mode: str
+    threshold: float
+    verdict: str | None
+    ratio: float | None
+    ci_low: float | None
+    ci_high: float | None
+    pairs: int | None
+    seconds: float | None
+    error: str | None
+    extra: Mapping[str, Any] | None = None
+
+
+#: A comparison's answers (Chromium Pinpoint's three plus the direction).
+VERDICTS = ("same", "slower", "faster", "unknown")
 
 
 #: The ``runs`` columns that hold a :class:`LatencyStats` field, in field order.

@@ -135,6 +135,58 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE samples ADD COLUMN averaged_over INTEGER NOT NULL DEFAULT 1 CHECK (averaged_over >= 1)",
         "CREATE INDEX runs_by_key ON runs (model, device_profile, runtime, dtype, status, created_at)",
     ),
+    # 3: which runner build ran for which ABI; memory and warm load; traced (per-op)
+    #    runs kept apart from latency runs; interleaved comparisons with paired samples;
+    #    the accuracy of an exported artifact in its runtime; per-operator rows.
+    (
+        """
+        CREATE TABLE comparisons (
+            id             INTEGER PRIMARY KEY,
+            created_at     TEXT NOT NULL,
+            finished_at    TEXT,
+            status         TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'aborted')),
+            baseline       TEXT NOT NULL,
+            candidate      TEXT NOT NULL,
+            device_profile TEXT NOT NULL,
+            mode           TEXT NOT NULL,
+            threshold      REAL NOT NULL,
+            verdict        TEXT CHECK (verdict IN ('same', 'slower', 'faster', 'unknown')),
+            ratio          REAL,              -- candidate / baseline
+            ci_low         REAL,              -- 95% CI of the ratio
+            ci_high        REAL,
+            pairs          INTEGER,
+            seconds        REAL,
+            error          TEXT,
+            extra          TEXT               -- JSON
+        )
+        """,
+        "ALTER TABLE runs ADD COLUMN runner_build TEXT",
+        "ALTER TABLE runs ADD COLUMN abi TEXT",
+        "ALTER TABLE runs ADD COLUMN purpose TEXT NOT NULL DEFAULT 'latency' CHECK (purpose IN ('latency', 'per-op'))",
+        "ALTER TABLE runs ADD COLUMN comparison_id INTEGER REFERENCES comparisons (id)",
+        "ALTER TABLE runs ADD COLUMN peak_rss_bytes INTEGER",
+        "ALTER TABLE runs ADD COLUMN planned_memory_bytes INTEGER",
+        "ALTER TABLE runs ADD COLUMN warm_load_ms REAL",
+        "ALTER TABLE samples ADD COLUMN pair INTEGER",
+        "CREATE INDEX runs_by_comparison ON runs (comparison_id)",
+        """
+        CREATE TABLE ops (
+            run_id   INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            rank     INTEGER NOT NULL,        -- 0 = the slowest
+            name     TEXT NOT NULL,
+            kind     TEXT NOT NULL,
+            delegate TEXT,
+            ms       REAL NOT NULL,           -- median over the traced iterations
+            macs     REAL,                    -- fvcore's multiply-adds
+            calls    INTEGER NOT NULL DEFAULT 1,
+            PRIMARY KEY (run_id, rank)
+        )
+        """,
+        "ALTER TABLE accuracy ADD COLUMN runtime TEXT NOT NULL DEFAULT 'eager'",
+        "ALTER TABLE accuracy ADD COLUMN dtype TEXT",
+        "ALTER TABLE accuracy ADD COLUMN artifact_sha256 TEXT",
+        "ALTER TABLE accuracy ADD COLUMN images INTEGER",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -293,8 +345,8 @@ class ResultsStore:
             self._finish_running(conn, run_id, cols)
             try:
                 conn.executemany(
-                    "INSERT INTO samples (run_id, i, latency_ms, warmup, averaged_over) VALUES (?, ?, ?, ?, ?)",
-                    [(run_id, s.i, float(s.latency_ms), int(s.warmup), s.averaged_over) for s in samples],
+                    "INSERT INTO samples (run_id, i, latency_ms, warmup, averaged_over, pair) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(run_id, s.i, float(s.latency_ms), int(s.warmup), s.averaged_over, s.pair) for s in samples],
                 )
             except sqlite3.IntegrityError as exc:
                 raise MobilebenchError(
@@ -403,10 +455,16 @@ class ResultsStore:
     def samples(self, run_id: int) -> list[Sample]:
         """All samples of a run in iteration order (warm-up included, flagged)."""
         rows = self._conn.execute(
-            "SELECT i, latency_ms, warmup, averaged_over FROM samples WHERE run_id = ? ORDER BY i", (run_id,)
+            "SELECT i, latency_ms, warmup, averaged_over, pair FROM samples WHERE run_id = ? ORDER BY i", (run_id,)
         )
         return [
-            Sample(i=r["i"], latency_ms=r["latency_ms"], warmup=bool(r["warmup"]), averaged_over=r["averaged_over"])
+            Sample(
+                i=r["i"],
+                latency_ms=r["latency_ms"],
+                warmup=bool(r["warmup"]),
+                averaged_over=r["averaged_over"],
+                pair=r["pair"],
+            )
             for r in rows
         ]
 
