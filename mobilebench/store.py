@@ -403,6 +403,7 @@ class ResultsStore:
         dtype: str | None = None,
         status: str | None = None,
         emulated: bool | None = None,
+        purpose: str | None = None,
         limit: int | None = None,
     ) -> list[RunRecord]:
         """Runs matching every given filter, newest first. ``device`` is the profile name."""
@@ -417,6 +418,7 @@ class ResultsStore:
             ("runtime", runtime),
             ("dtype", dtype),
             ("status", status),
+            ("purpose", purpose),
         ):
             if value is not None:
                 where.append(f"{column} = ?")

@@ -2,7 +2,8 @@
 
 Runs are keyed by (model, device profile, runtime, dtype, emulated). Emulated runs form
 their own key, so a result from the phone emulator can never stand in for a phone.
-Failed, aborted and still-running rows are never selected.
+Failed, aborted and still-running rows are never selected, nor traced (per-op) runs:
+tracing slows the program down.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def newest_ok_runs(
     """The newest ``ok`` run for every key matching the filters."""
     newest: dict[RunKey, RunRecord] = {}
     # runs() is ordered newest first, so the first record seen for a key wins.
-    for record in store.runs(model=model, device=device, runtime=runtime, dtype=dtype, status="ok", emulated=emulated):
+    runs = store.runs(
+        model=model, device=device, runtime=runtime, dtype=dtype, status="ok", emulated=emulated, purpose="latency"
+    )
+    for record in runs:
         newest.setdefault(run_key(record), record)
     return newest
