@@ -6,8 +6,8 @@ Conventions (every number is in milliseconds unless its name says otherwise):
   and the model load (``load_ms``) are kept apart: they measure different things (page
   faults, weight packing, cache warm-up) and would skew the steady state.
 - Percentiles (``p10_ms``, ``p90_ms``) interpolate linearly between order statistics
-  (numpy's default method, "type 7"): for sorted ``x[0..n-1]`` and quantile ``q`` the
-  value at fractional index ``(n - 1) * q``.
+  (``numpy.quantile``'s default ``method="linear"``, Hyndman-Fan type 7): for sorted
+  ``x[0..n-1]`` and quantile ``q`` the value at fractional index ``(n - 1) * q``.
 - ``std_ms`` is the sample standard deviation (n - 1 denominator); ``cv`` is
   ``std_ms / mean_ms`` as a fraction (0.05 = 5 %). Both need two samples.
 - ``mad_ms`` is the raw median absolute deviation ``median(|x - median(x)|)``, not scaled
@@ -23,12 +23,12 @@ Conventions (every number is in milliseconds unless its name says otherwise):
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections.abc import Mapping, Sequence
-from fractions import Fraction
 from functools import lru_cache
 from typing import Any
+
+import numpy as np
+from scipy import stats as sps
 
 from mobilebench.errors import MobilebenchError
 from mobilebench.records import CI_METHOD_SUMMARY, LatencyStats
@@ -45,46 +45,31 @@ MAX_CV = 0.05
 MAX_FREQ_CHANGE = 0.05
 MAX_TEMP_RISE_C = 10.0
 
-
-def _check_ms(values: Sequence[float], what: str) -> list[float]:
-    out = []
-    for v in values:
-        f = float(v)
-        if not math.isfinite(f) or f < 0:
-            raise MobilebenchError(f"{what} contains an invalid latency {v!r} (must be finite and >= 0)")
-        out.append(f)
-    return out
+# A binomial tail equal to the allowed miss probability counts as allowed; the slack
+# absorbs the last-bit rounding of scipy's incomplete beta function at such ties.
+_TIE_SLACK = 1e-12
 
 
-def quantile(sorted_ms: Sequence[float], q: float) -> float:
-    """Linear-interpolation quantile of already sorted values (numpy's default)."""
-    if not sorted_ms:
-        raise ValueError("quantile of no values")
-    h = (len(sorted_ms) - 1) * q
-    lo = math.floor(h)
-    hi = min(lo + 1, len(sorted_ms) - 1)
-    return sorted_ms[lo] + (h - lo) * (sorted_ms[hi] - sorted_ms[lo])
+def _check_ms(values: Sequence[float], what: str) -> np.ndarray:
+    xs = np.asarray(values, dtype=float).ravel()
+    bad = xs[~np.isfinite(xs) | (xs < 0)]
+    if bad.size:
+        raise MobilebenchError(f"{what} contains an invalid latency {float(bad[0])!r} (must be finite and >= 0)")
+    return xs
 
 
 @lru_cache(maxsize=1024)
 def median_ci_ranks(n: int, confidence: float = CI_CONFIDENCE) -> tuple[int, int] | None:
     """1-based ranks ``(j, n + 1 - j)`` of the order-statistics CI of the median, or None.
 
-    Exact integer arithmetic: ``P(B <= j - 1) = sum_{i < j} C(n, i) / 2**n`` is compared
-    with ``(1 - confidence) / 2`` without floating-point rounding at the boundary.
+    ``j`` is the largest rank with ``P(B <= j - 1) <= (1 - confidence) / 2`` for
+    ``B ~ Binomial(n, 1/2)`` (the number of samples below the true median).
     """
     if n < 1:
         return None
-    # Tail limit as an exact fraction p/q: tail / 2**n <= p/q  <=>  tail * q <= p * 2**n.
-    limit = Fraction((1 - confidence) / 2).limit_denominator(10**6)
-    bound = limit.numerator * 2**n
-    tail = 0  # sum of C(n, i) for i < j
-    term = 1  # C(n, j)
-    j = 0
-    while j < n and (tail + term) * limit.denominator <= bound:
-        tail += term
-        term = term * (n - j) // (j + 1)
-        j += 1
+    ks = np.arange(n // 2 + 1)
+    tails = sps.binom.cdf(ks, n, 0.5)
+    j = int(np.count_nonzero(tails <= (1 - confidence) / 2 * (1 + _TIE_SLACK)))
     if j == 0:
         return None
     return j, n + 1 - j
@@ -96,33 +81,34 @@ def median_ci(sorted_ms: Sequence[float], confidence: float = CI_CONFIDENCE) -> 
     if ranks is None:
         return None
     j, k = ranks
-    return sorted_ms[j - 1], sorted_ms[k - 1]
+    return float(sorted_ms[j - 1]), float(sorted_ms[k - 1])
 
 
 def summarize(
     samples_ms: Sequence[float], *, load_ms: float | None = None, first_ms: float | None = None
 ) -> LatencyStats:
     """Statistics of the timed iterations ``samples_ms`` (warm-up excluded by the caller)."""
-    xs = sorted(_check_ms(samples_ms, "timed samples"))
-    if not xs:
+    xs = np.sort(_check_ms(samples_ms, "timed samples"))
+    if not xs.size:
         raise MobilebenchError("no timed iterations to summarize: the runner reported none")
-    n = len(xs)
-    med = statistics.median(xs)
-    mean = statistics.fmean(xs)
-    std = statistics.stdev(xs) if n >= 2 else None
+    n = xs.size
+    med = float(np.median(xs))
+    mean = float(np.mean(xs))
+    std = float(np.std(xs, ddof=1)) if n >= 2 else None
     cv = std / mean if std is not None and mean > 0 else None
+    p10, p90 = (float(q) for q in np.quantile(xs, [0.10, 0.90], method="linear"))
     ci = median_ci(xs)
     return LatencyStats(
         n=n,
         median_ms=med,
         mean_ms=mean,
-        min_ms=xs[0],
-        max_ms=xs[-1],
-        p10_ms=quantile(xs, 0.10),
-        p90_ms=quantile(xs, 0.90),
+        min_ms=float(xs[0]),
+        max_ms=float(xs[-1]),
+        p10_ms=p10,
+        p90_ms=p90,
         std_ms=std,
         cv=cv,
-        mad_ms=statistics.median(abs(x - med) for x in xs),
+        mad_ms=float(sps.median_abs_deviation(xs, scale=1.0)),
         ci_low_ms=ci[0] if ci else None,
         ci_high_ms=ci[1] if ci else None,
         ci_method=CI_METHOD if ci else CI_METHOD_TOO_FEW,
@@ -178,11 +164,11 @@ def ci_is_tight(samples_ms: Sequence[float], target_rel: float) -> bool:
     """
     if not 0 < target_rel < 1:
         raise MobilebenchError(f"target relative CI must be between 0 and 1, got {target_rel}")
-    xs = sorted(samples_ms)
+    xs = np.sort(np.asarray(samples_ms, dtype=float))
     ci = median_ci(xs)
     if ci is None:
         return False
-    med = statistics.median(xs)
+    med = float(np.median(xs))
     return max(med - ci[0], ci[1] - med) <= target_rel * med
 
 

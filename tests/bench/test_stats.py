@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
+from scipy import stats as sps
 from scipy.stats import binom
 
 from mobilebench.bench.stats import (
@@ -54,6 +56,48 @@ def test_ci_ranks_are_the_tightest_with_95_percent_coverage(n):
     assert k == n + 1 - j
     assert 1 - 2 * binom.cdf(j - 1, n, 0.5) >= 0.95
     assert 1 - 2 * binom.cdf(j, n, 0.5) < 0.95
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 6, 7, 10, 33, 64, 257, 2000, 5001])
+def test_ci_ranks_match_scipy_binomial_quantile(n):
+    # The tightest interval is j = the 2.5 % binomial quantile (plus one when the tail at
+    # that quantile is still within 2.5 %); no interval when j would be 0.
+    k = int(binom.ppf(0.025, n, 0.5))
+    j = k + 1 if binom.cdf(k, n, 0.5) <= 0.025 else k
+    assert median_ci_ranks(n) == ((j, n + 1 - j) if j >= 1 else None)
+
+
+def test_ci_ranks_allow_a_tail_exactly_at_the_limit():
+    # n = 5, confidence 1 - 2/32: the full range misses with probability exactly 2/32.
+    assert median_ci_ranks(5, 1 - 2 / 32) == (1, 5)
+    assert median_ci_ranks(5, 1 - 2 / 32 + 1e-9) is None
+    # n = 10, confidence 1 - 2 * 11/1024: ranks 2 and 9 exactly at the limit.
+    assert median_ci_ranks(10, 1 - 22 / 1024) == (2, 9)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_summary_matches_scipy_and_numpy_definitions(seed):
+    rng = np.random.default_rng(seed)
+    xs = rng.lognormal(2.0, 0.3, size=int(rng.integers(6, 300)))
+    s = summarize(xs.tolist())
+    p10, p90 = sps.quantile(xs, [0.10, 0.90], method="linear")  # type 7, scipy's own code
+    assert s.p10_ms == pytest.approx(p10, rel=1e-12) and s.p90_ms == pytest.approx(p90, rel=1e-12)
+    assert s.mad_ms == pytest.approx(float(np.median(np.abs(xs - np.median(xs)))), rel=1e-12)
+    assert s.std_ms == pytest.approx(sps.tstd(xs), rel=1e-12)
+    assert s.median_ms == pytest.approx(float(np.median(xs)), rel=1e-12)
+    j, k = median_ci_ranks(xs.size)
+    ordered = np.sort(xs)
+    assert (s.ci_low_ms, s.ci_high_ms) == (ordered[j - 1], ordered[k - 1])
+
+
+def test_median_ci_covers_the_true_median_at_least_95_percent():
+    # 20000 simulated runs of 31 exponential samples (true median ln 2).
+    rng = np.random.default_rng(7)
+    xs = np.sort(rng.exponential(size=(20000, 31)), axis=1)
+    j, k = median_ci_ranks(31)
+    covered = (xs[:, j - 1] <= math.log(2)) & (xs[:, k - 1] >= math.log(2))
+    nominal = 1 - 2 * binom.cdf(j - 1, 31, 0.5)
+    assert abs(covered.mean() - nominal) < 0.005 and nominal >= 0.95
 
 
 def test_too_few_samples_have_no_interval():
