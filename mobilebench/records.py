@@ -18,6 +18,9 @@ from mobilebench.errors import MobilebenchError
 #: What a run is for (see :class:`RunMeta`).
 RUN_PURPOSES = ("latency", "per-op")
 
+#: What computed an accuracy's predictions (see :class:`AccuracyRecord`).
+ACCURACY_RUNTIMES = ("eager", "executorch", "onnx", "quoted")
+
 #: ``LatencyStats.ci_method`` of a run whose runner printed aggregates only.
 CI_METHOD_SUMMARY = "none: runner reported a summary only"
 
@@ -243,6 +246,8 @@ class ComparisonRecord:
     pairs: int | None
     seconds: float | None
     error: str | None
+    host: str  # the machine that drove it
+    pid: int  # its process
     extra: Mapping[str, Any] | None = None
 
 

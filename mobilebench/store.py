@@ -15,7 +15,12 @@ Tables (flat, readable with any SQLite client or ``pandas.read_sql``):
   marks such rows ``aborted`` (:meth:`ResultsStore.mark_stale_runs_aborted`).
 - ``samples``: per-iteration latencies of a run (``warmup`` flags warm-up iterations;
   ``averaged_over`` > 1 marks a value that is the mean of several iterations).
-- ``accuracy``: measured or quoted top-1/top-5 (percent) of a model and checkpoint.
+- ``accuracy``: measured or quoted top-1/top-5 (percent) of a model and checkpoint, in
+  eager PyTorch or of an exported artifact in its runtime (``runtime``, ``artifact_sha256``).
+- ``comparisons``: interleaved A/B measurements and their verdicts, with the same
+  ``running`` -> ``ok``/``failed``/``aborted`` life cycle as runs; both sides' runs point
+  to theirs (``runs.comparison_id``).
+- ``ops``: the operators of a traced (``per-op``) run, slowest first.
 
 Timestamps are UTC ISO 8601 with microseconds, so they sort as text.
 """
@@ -35,7 +40,19 @@ from typing import Any
 
 from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.paths import default_db_path
-from mobilebench.records import STATS_COLUMNS, AccuracyRecord, LatencyStats, RunMeta, RunRecord, Sample, shape_to_text
+from mobilebench.records import (
+    ACCURACY_RUNTIMES,
+    STATS_COLUMNS,
+    VERDICTS,
+    AccuracyRecord,
+    ComparisonRecord,
+    LatencyStats,
+    OpRecord,
+    RunMeta,
+    RunRecord,
+    Sample,
+    shape_to_text,
+)
 
 RUN_STATUSES = ("running", "ok", "failed", "aborted")
 
@@ -157,6 +174,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             pairs          INTEGER,
             seconds        REAL,
             error          TEXT,
+            host           TEXT NOT NULL,     -- the machine that drove it
+            pid            INTEGER NOT NULL,  -- its process, to detect killed comparisons
             extra          TEXT               -- JSON
         )
         """,
@@ -182,10 +201,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (run_id, rank)
         )
         """,
-        "ALTER TABLE accuracy ADD COLUMN runtime TEXT NOT NULL DEFAULT 'eager'",
+        "ALTER TABLE accuracy ADD COLUMN runtime TEXT NOT NULL DEFAULT 'eager'"
+        " CHECK (runtime IN ('eager', 'executorch', 'onnx', 'quoted'))",
         "ALTER TABLE accuracy ADD COLUMN dtype TEXT",
         "ALTER TABLE accuracy ADD COLUMN artifact_sha256 TEXT",
         "ALTER TABLE accuracy ADD COLUMN images INTEGER",
+        "CREATE INDEX accuracy_by_artifact ON accuracy (artifact_sha256)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -331,8 +352,17 @@ class ResultsStore:
             cursor = conn.execute(f"INSERT INTO runs ({names}) VALUES ({marks})", cols)
         return int(cursor.lastrowid)
 
-    def complete_run(self, run_id: int, meta: RunMeta, stats: LatencyStats, samples: Sequence[Sample]) -> None:
-        """Record a finished run: metadata, statistics and samples in ONE transaction."""
+    def complete_run(
+        self,
+        run_id: int,
+        meta: RunMeta,
+        stats: LatencyStats,
+        samples: Sequence[Sample],
+        *,
+        ops: Sequence[OpRecord] = (),
+    ) -> None:
+        """Record a finished run: metadata, statistics, samples (and the operators of a
+        ``per-op`` run) in ONE transaction."""
         timed = [s for s in samples if not s.warmup]
         if samples and not stats.from_summary and len(timed) != stats.n:
             raise MobilebenchError(
@@ -352,6 +382,7 @@ class ResultsStore:
                 raise MobilebenchError(
                     f"run {run_id}: invalid samples ({exc}); iteration indices must be unique"
                 ) from exc
+            self._insert_ops(conn, run_id, ops)
 
     def fail_run(self, run_id: int, error: str, meta: RunMeta | None = None) -> None:
         """Mark a ``running`` run ``failed`` with a one-line reason (and final metadata)."""
@@ -376,23 +407,31 @@ class ResultsStore:
         return MobilebenchError(f"run {run_id} is already {row['status']}; only a running run can be finished")
 
     def mark_stale_runs_aborted(self) -> int:
-        """Mark ``running`` rows of dead processes on this host ``aborted``; returns how many.
+        """Mark ``running`` runs and comparisons of dead processes on this host ``aborted``.
 
-        Rows started on another host are left alone: their process cannot be checked here.
+        Returns how many runs it marked. Rows started on another host are left alone:
+        their process cannot be checked here.
         """
         host = socket.gethostname()
-        rows = self._conn.execute("SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", (host,)).fetchall()
-        stale = [(row["id"], row["pid"]) for row in rows if row["pid"] != os.getpid() and not _pid_alive(row["pid"])]
-        if not stale:
-            return 0
-        now = utc_now()
-        with self._transaction() as conn:
-            for run_id, pid in stale:
-                conn.execute(
-                    "UPDATE runs SET status = 'aborted', finished_at = ?, error = ? WHERE id = ? AND status = 'running'",
-                    (now, f"process {pid} on {host} ended before the run finished (killed or crashed)", run_id),
-                )
-        return len(stale)
+        marked = 0
+        for table, what in (("comparisons", "comparison"), ("runs", "run")):
+            rows = self._conn.execute(
+                f"SELECT id, pid FROM {table} WHERE status = 'running' AND host = ?", (host,)
+            ).fetchall()
+            stale = [(row["id"], row["pid"]) for row in rows if row["pid"] != os.getpid() and not _pid_alive(row["pid"])]
+            if not stale:
+                continue
+            now = utc_now()
+            with self._transaction() as conn:
+                for row_id, pid in stale:
+                    conn.execute(
+                        f"UPDATE {table} SET status = 'aborted', finished_at = ?, error = ?"
+                        " WHERE id = ? AND status = 'running'",
+                        (now, f"process {pid} on {host} ended before the {what} finished (killed or crashed)", row_id),
+                    )
+            if table == "runs":
+                marked = len(stale)
+        return marked
 
     def runs(
         self,
@@ -404,6 +443,7 @@ class ResultsStore:
         status: str | None = None,
         emulated: bool | None = None,
         purpose: str | None = None,
+        comparison_id: int | None = None,
         limit: int | None = None,
     ) -> list[RunRecord]:
         """Runs matching every given filter, newest first. ``device`` is the profile name."""
@@ -419,6 +459,7 @@ class ResultsStore:
             ("dtype", dtype),
             ("status", status),
             ("purpose", purpose),
+            ("comparison_id", comparison_id),
         ):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -470,6 +511,163 @@ class ResultsStore:
             for r in rows
         ]
 
+    # -- operators of per-op runs -----------------------------------------------------------
+
+    def record_ops(self, run_id: int, ops: Sequence[OpRecord]) -> None:
+        """Store the operators of a finished ``per-op`` run (all or none).
+
+        :meth:`complete_run` takes them too (``ops=``), in the run's own transaction;
+        this is for operators computed after the run was stored.
+        """
+        with self._transaction() as conn:
+            run = conn.execute("SELECT purpose FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if run is None:
+                raise MobilebenchError(f"run {run_id} does not exist in {self.path}")
+            self._insert_ops(conn, run_id, ops)
+
+    def _insert_ops(self, conn: sqlite3.Connection, run_id: int, ops: Sequence[OpRecord]) -> None:
+        if not ops:
+            return
+        purpose = conn.execute("SELECT purpose FROM runs WHERE id = ?", (run_id,)).fetchone()["purpose"]
+        if purpose != "per-op":
+            raise MobilebenchError(f"run {run_id} is a {purpose} run; operators belong to per-op runs")
+        for op in ops:
+            if op.run_id != run_id:
+                raise MobilebenchError(f"operator {op.name!r} belongs to run {op.run_id}, not run {run_id}")
+        try:
+            conn.executemany(
+                "INSERT INTO ops (run_id, rank, name, kind, delegate, ms, macs, calls) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, op.rank, op.name, op.kind, op.delegate, float(op.ms), op.macs, op.calls) for op in ops],
+            )
+        except sqlite3.IntegrityError as exc:
+            raise MobilebenchError(f"run {run_id}: invalid operators ({exc}); ranks must be unique") from exc
+
+    def ops(self, run_id: int) -> list[OpRecord]:
+        """The operators of a ``per-op`` run, slowest first (rank 0)."""
+        rows = self._conn.execute(
+            "SELECT run_id, rank, name, kind, delegate, ms, macs, calls FROM ops WHERE run_id = ? ORDER BY rank",
+            (run_id,),
+        )
+        return [OpRecord(**dict(r)) for r in rows]
+
+    # -- comparisons -----------------------------------------------------------------------
+
+    def start_comparison(
+        self,
+        *,
+        baseline: str,
+        candidate: str,
+        device_profile: str,
+        mode: str,
+        threshold: float,
+        extra: dict[str, Any] | None = None,
+    ) -> int:
+        """Insert a ``running`` comparison for this process and commit it; returns its id.
+
+        The runs of both sides point to it (``RunMeta.comparison_id``).
+        """
+        if not baseline or not candidate or not device_profile or not mode:
+            raise MobilebenchError("a comparison needs a baseline, a candidate, a device and a mode")
+        cols = dict(
+            created_at=utc_now(),
+            status="running",
+            baseline=baseline,
+            candidate=candidate,
+            device_profile=device_profile,
+            mode=mode,
+            threshold=float(threshold),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            extra=_json(extra),
+        )
+        names = ", ".join(cols)
+        marks = ", ".join(f":{name}" for name in cols)
+        with self._transaction() as conn:
+            cursor = conn.execute(f"INSERT INTO comparisons ({names}) VALUES ({marks})", cols)
+        return int(cursor.lastrowid)
+
+    def complete_comparison(
+        self,
+        comparison_id: int,
+        *,
+        verdict: str,
+        ratio: float | None,
+        ci_low: float | None,
+        ci_high: float | None,
+        pairs: int,
+        seconds: float,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a comparison's verdict: ``ratio`` = candidate / baseline latency with its
+        95 % interval, on ``pairs`` (A, B) pairs measured in ``seconds``."""
+        if verdict not in VERDICTS:
+            raise MobilebenchError(f"unknown verdict {verdict!r}; expected one of {', '.join(VERDICTS)}")
+        cols: dict[str, Any] = dict(
+            status="ok",
+            finished_at=utc_now(),
+            verdict=verdict,
+            ratio=ratio,
+            ci_low=ci_low,
+            ci_high=ci_high,
+            pairs=int(pairs),
+            seconds=float(seconds),
+            error=None,
+        )
+        if extra is not None:
+            cols["extra"] = _json(extra)
+        with self._transaction() as conn:
+            self._finish_running_comparison(conn, comparison_id, cols)
+
+    def fail_comparison(self, comparison_id: int, error: str) -> None:
+        """Mark a ``running`` comparison ``failed`` with a one-line reason."""
+        cols = dict(status="failed", finished_at=utc_now(), error=" ".join(str(error).split()))
+        with self._transaction() as conn:
+            self._finish_running_comparison(conn, comparison_id, cols)
+
+    def _finish_running_comparison(self, conn: sqlite3.Connection, comparison_id: int, cols: dict[str, Any]) -> None:
+        assignments = ", ".join(f"{name} = :{name}" for name in cols)
+        cursor = conn.execute(
+            f"UPDATE comparisons SET {assignments} WHERE id = :id AND status = 'running'", {**cols, "id": comparison_id}
+        )
+        if cursor.rowcount != 1:
+            row = conn.execute("SELECT status FROM comparisons WHERE id = ?", (comparison_id,)).fetchone()
+            if row is None:
+                raise MobilebenchError(f"comparison {comparison_id} does not exist in {self.path}")
+            raise MobilebenchError(
+                f"comparison {comparison_id} is already {row['status']}; only a running comparison can be finished"
+            )
+
+    def comparisons(
+        self,
+        *,
+        baseline: str | None = None,
+        candidate: str | None = None,
+        device: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+    ) -> list[ComparisonRecord]:
+        """Comparisons matching every given filter, newest first."""
+        if status is not None and status not in RUN_STATUSES:
+            raise UsageError(f"unknown comparison status {status!r}; expected one of {', '.join(RUN_STATUSES)}")
+        if limit is not None and limit < 1:
+            raise UsageError(f"limit must be >= 1, got {limit}")
+        where, params = [], []
+        for column, value in (("baseline", baseline), ("candidate", candidate), ("device_profile", device), ("status", status)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = "SELECT * FROM comparisons"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_comparison(row) for row in self._conn.execute(sql, params)]
+
+    def get_comparison(self, comparison_id: int) -> ComparisonRecord | None:
+        row = self._conn.execute("SELECT * FROM comparisons WHERE id = ?", (comparison_id,)).fetchone()
+        return _comparison(row) if row else None
+
     # -- accuracy ------------------------------------------------------------------------
 
     def record_accuracy(
@@ -481,30 +679,86 @@ class ResultsStore:
         top1: float,
         top5: float | None,
         source: str,
+        runtime: str = "eager",
+        dtype: str | None = None,
+        artifact_sha256: str | None = None,
+        images: int | None = None,
     ) -> int:
-        """Store a top-1/top-5 measurement (percent, 0-100); returns its id."""
+        """Store a top-1/top-5 measurement (percent, 0-100); returns its id.
+
+        ``runtime`` says what computed the predictions (:data:`~mobilebench.records.ACCURACY_RUNTIMES`):
+        an ``executorch`` or ``onnx`` accuracy is that of the exported artifact
+        ``artifact_sha256`` (required for them) in its ``dtype``; ``images`` how many
+        images were evaluated.
+        """
         if not model or not dataset or not source:
             raise MobilebenchError("accuracy record needs a model, a dataset and a source")
+        if runtime not in ACCURACY_RUNTIMES:
+            raise MobilebenchError(f"unknown accuracy runtime {runtime!r}; expected one of {', '.join(ACCURACY_RUNTIMES)}")
+        if runtime in ("executorch", "onnx") and not artifact_sha256:
+            raise MobilebenchError(f"an accuracy measured in {runtime} needs the artifact's sha256")
         for name, value in (("top1", top1), ("top5", top5)):
             if value is not None and not 0.0 <= float(value) <= 100.0:
                 raise MobilebenchError(f"{name} accuracy must be a percentage in [0, 100], got {value}")
         if top5 is not None and top5 < top1:
             raise MobilebenchError(f"top5 accuracy ({top5}) cannot be below top1 ({top1})")
+        if images is not None and images < 1:
+            raise MobilebenchError(f"accuracy over {images} images: need at least one")
         with self._transaction() as conn:
             cursor = conn.execute(
-                "INSERT INTO accuracy (created_at, model, checkpoint_sha256, dataset, top1, top5, source)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (utc_now(), model, checkpoint_sha256, dataset, float(top1), top5, source),
+                "INSERT INTO accuracy (created_at, model, checkpoint_sha256, dataset, top1, top5, source,"
+                " runtime, dtype, artifact_sha256, images) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (utc_now(), model, checkpoint_sha256, dataset, float(top1), top5, source, runtime, dtype,
+                 artifact_sha256, images),
             )
         return int(cursor.lastrowid)
 
-    def accuracy(self, model: str) -> AccuracyRecord | None:
-        """The newest accuracy record of a model, or None."""
-        row = self._conn.execute(
-            "SELECT * FROM accuracy WHERE model = ? ORDER BY created_at DESC, id DESC LIMIT 1", (model,)
-        ).fetchone()
-        return AccuracyRecord(**dict(row)) if row else None
+    def accuracy_records(
+        self,
+        model: str | None = None,
+        *,
+        runtime: str | None = None,
+        dtype: str | None = None,
+        artifact_sha256: str | None = None,
+        checkpoint_sha256: str | None = None,
+        dataset: str | None = None,
+        limit: int | None = None,
+    ) -> list[AccuracyRecord]:
+        """Accuracy records matching every given filter, newest first."""
+        if runtime is not None and runtime not in ACCURACY_RUNTIMES:
+            raise UsageError(f"unknown accuracy runtime {runtime!r}; expected one of {', '.join(ACCURACY_RUNTIMES)}")
+        where, params = [], []
+        for column, value in (
+            ("model", model),
+            ("runtime", runtime),
+            ("dtype", dtype),
+            ("artifact_sha256", artifact_sha256),
+            ("checkpoint_sha256", checkpoint_sha256),
+            ("dataset", dataset),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = "SELECT * FROM accuracy"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [AccuracyRecord(**dict(row)) for row in self._conn.execute(sql, params)]
+
+    def accuracy(self, model: str, **filters: Any) -> AccuracyRecord | None:
+        """The newest accuracy record of a model matching ``filters`` (those of
+        :meth:`accuracy_records`: runtime, dtype, artifact_sha256, ...), or None."""
+        found = self.accuracy_records(model, limit=1, **filters)
+        return found[0] if found else None
 
     def accuracy_models(self) -> list[str]:
         """Models with at least one accuracy record, sorted."""
         return [r[0] for r in self._conn.execute("SELECT DISTINCT model FROM accuracy ORDER BY model")]
+
+
+def _comparison(row: sqlite3.Row) -> ComparisonRecord:
+    values = {name: row[name] for name in (f.name for f in fields(ComparisonRecord))}
+    values["extra"] = json.loads(row["extra"]) if row["extra"] else None
+    return ComparisonRecord(**values)

@@ -294,3 +294,119 @@ def test_running_rows_of_live_processes_are_left_alone(tmp_path):
         assert store.mark_stale_runs_aborted() == 1
         assert store.get_run(run_id).status == "aborted"
         assert store.get_run(mine).status == "running"  # this process is alive
+
+
+# --- comparisons, operators, artifact accuracy ---------------------------------------------
+
+
+def test_comparison_lifecycle_and_its_runs(tmp_path):
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        cid = store.start_comparison(
+            baseline="mobilenet_v3_large", candidate="skipnet_m", device_profile="pixel4", mode="alternate", threshold=0.02
+        )
+        running = store.get_comparison(cid)
+        assert running.status == "running" and running.verdict is None and running.pid == os.getpid()
+        a = finished_run(store, replace(META, model="mobilenet_v3_large", comparison_id=cid))
+        b = finished_run(store, replace(META, comparison_id=cid))
+        finished_run(store)  # not part of it
+        assert sorted(r.id for r in store.runs(comparison_id=cid)) == [a, b]
+        assert store.get_run(b).meta.comparison_id == cid
+        store.complete_comparison(
+            cid, verdict="faster", ratio=0.91, ci_low=0.88, ci_high=0.94, pairs=40, seconds=12.5, extra={"note": 1}
+        )
+        done = store.get_comparison(cid)
+        assert (done.status, done.verdict, done.ratio, done.ci_low, done.ci_high, done.pairs, done.seconds) == (
+            "ok", "faster", 0.91, 0.88, 0.94, 40, 12.5
+        )
+        assert done.finished_at and done.extra == {"note": 1}
+        with pytest.raises(MobilebenchError, match="already ok"):
+            store.fail_comparison(cid, "late")
+        with pytest.raises(MobilebenchError, match="unknown verdict"):
+            store.complete_comparison(cid, verdict="better", ratio=1, ci_low=1, ci_high=1, pairs=1, seconds=1)
+        other = store.start_comparison(baseline="x", candidate="y", device_profile="emulator", mode="alternate", threshold=0.05)
+        store.fail_comparison(other, "device went away:\n reset")
+        assert store.get_comparison(other).error == "device went away: reset"
+        assert [c.id for c in store.comparisons()] == [other, cid]
+        assert [c.id for c in store.comparisons(status="ok")] == [cid]
+        assert [c.id for c in store.comparisons(device="emulator")] == [other]
+        assert [c.id for c in store.comparisons(limit=1)] == [other]
+        with pytest.raises(MobilebenchError, match="does not exist"):
+            store.fail_comparison(999, "x")
+
+
+def test_operators_of_per_op_runs(tmp_path):
+    from mobilebench.records import OpRecord
+
+    traced = replace(META, purpose="per-op")
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        run_id = store.start_run(traced)
+        ops = [
+            OpRecord(run_id, 1, "aten.add", "add", None, 0.5, None, calls=3),
+            OpRecord(run_id, 0, "XnnpackBackend#0", "delegate", "XnnpackBackend", 20.0, 2.1e8),
+        ]
+        store.complete_run(run_id, traced, summarize(TIMED), samples(), ops=ops)
+        assert store.ops(run_id) == sorted(ops, key=lambda op: op.rank)
+        assert store.ops(run_id)[0].gmacs == pytest.approx(2.1e8 / 20e6)
+        # A latency run has no operators; a duplicate rank rolls everything back.
+        latency = finished_run(store)
+        with pytest.raises(MobilebenchError, match="per-op runs"):
+            store.record_ops(latency, [OpRecord(latency, 0, "x", "x", None, 1.0, None)])
+        later = store.start_run(traced)
+        store.complete_run(later, traced, summarize(TIMED), samples())
+        dup = [OpRecord(later, 0, "a", "a", None, 1.0, None), OpRecord(later, 0, "b", "b", None, 1.0, None)]
+        with pytest.raises(MobilebenchError, match="ranks must be unique"):
+            store.record_ops(later, dup)
+        assert store.ops(later) == []
+        with pytest.raises(MobilebenchError, match="belongs to run"):
+            store.record_ops(later, [OpRecord(run_id, 0, "a", "a", None, 1.0, None)])
+        store.record_ops(later, [OpRecord(later, 0, "a", "a", None, 1.0, None)])
+        assert [op.name for op in store.ops(later)] == ["a"]
+        with pytest.raises(MobilebenchError, match="does not exist"):
+            store.record_ops(12345, [])
+        # Failed ops in complete_run leave the run running, with no samples.
+        third = store.start_run(traced)
+        with pytest.raises(MobilebenchError, match="ranks must be unique"):
+            store.complete_run(third, traced, summarize(TIMED), samples(), ops=[replace(op, run_id=third) for op in dup])
+        assert store.get_run(third).status == "running" and store.samples(third) == []
+
+
+def test_artifact_accuracy_lookups(tmp_path):
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        eager = store.record_accuracy(
+            model="skipnet_m", checkpoint_sha256="cd" * 32, dataset="digits", top1=91.0, top5=99.0, source="eval"
+        )
+        pte = store.record_accuracy(
+            model="skipnet_m",
+            checkpoint_sha256="cd" * 32,
+            dataset="digits",
+            top1=90.5,
+            top5=99.0,
+            source="eval",
+            runtime="executorch",
+            dtype="int8",
+            artifact_sha256="ef" * 32,
+            images=360,
+        )
+        assert store.accuracy("skipnet_m").id == pte  # the newest of any runtime
+        assert store.accuracy("skipnet_m", runtime="eager").id == eager
+        record = store.accuracy("skipnet_m", artifact_sha256="ef" * 32)
+        assert (record.runtime, record.dtype, record.images, record.top1) == ("executorch", "int8", 360, 90.5)
+        assert store.accuracy("skipnet_m", artifact_sha256="00" * 32) is None
+        assert [r.id for r in store.accuracy_records(dataset="digits")] == [pte, eager]
+        with pytest.raises(MobilebenchError, match="artifact's sha256"):
+            store.record_accuracy(model="m", checkpoint_sha256=None, dataset="d", top1=1, top5=None, source="s",
+                                  runtime="onnx")
+        with pytest.raises(MobilebenchError, match="unknown accuracy runtime"):
+            store.record_accuracy(model="m", checkpoint_sha256=None, dataset="d", top1=1, top5=None, source="s",
+                                  runtime="tflite")
+
+
+def test_stale_comparisons_are_aborted_with_their_runs(tmp_path):
+    child, db, run_id = start_child(tmp_path, "running")
+    with ResultsStore(db) as store:
+        cid = store.start_comparison(baseline="a", candidate="b", device_profile="pixel4", mode="alternate", threshold=0.02)
+        store._conn.execute("UPDATE comparisons SET pid = ? WHERE id = ?", (child.pid, cid))
+    sigkill(child)
+    with ResultsStore(db) as store:
+        assert store.mark_stale_runs_aborted() == 1
+        assert store.get_comparison(cid).status == "aborted"
