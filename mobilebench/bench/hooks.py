@@ -1,7 +1,8 @@
 """What a profile session reports while it works (:class:`ProgressHooks`).
 
-Its own small module so that the CLI's displays (:mod:`mobilebench.report.progress`)
-can subclass it without importing the session, the device layer and the exporter.
+The CLI draws it (:mod:`mobilebench.cli.progress`); library users and tests get the
+quiet default. Its own small module so that a display can implement it without
+importing the session, the device layer and the exporter.
 """
 
 from __future__ import annotations
@@ -11,13 +12,19 @@ from collections.abc import Iterator
 
 
 class ProgressHooks:
-    """What the session reports while it works; the CLI draws rich progress from it.
+    """What the session reports while it works. The default does nothing.
 
-    The default does nothing, so library users and tests get a quiet session.
+    A context manager: a display is shown from ``__enter__`` to ``__exit__``.
     """
 
+    def __enter__(self) -> ProgressHooks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
     def stage(self, text: str) -> None:
-        """A new step started (connecting, reading state, cooling down, running)."""
+        """A new step started (exporting, connecting, reading state, cooling down, running)."""
 
     @contextlib.contextmanager
     def exporting(self, what: str) -> Iterator[bool]:
@@ -28,16 +35,17 @@ class ProgressHooks:
     def transfer(self, what: str, done_bytes: int, total_bytes: int) -> None:
         """Bytes pushed so far for ``what``."""
 
-    def runner_started(self) -> None:
-        """The runner's first output arrived: it is loading the model, and this process
-        only waits until the iterations are over.
+    @contextlib.contextmanager
+    def measuring(self, *, on_this_computer: bool) -> Iterator[None]:
+        """Around the runner's window: from its start to its exit (model load, warm-up
+        and timed iterations).
 
-        The place for work that only the end of the run needs (the CLI imports its table
-        renderer here), so that it does not add to the command's wall time. On a phone
-        it runs off the device. On ``host`` and the emulator it shares this computer
-        with the pinned runner, so keep it short (tens of milliseconds): it then falls
-        within the model load and the warm-up iterations, which are not timed.
+        ``on_this_computer`` says the runner shares this computer's CPUs (the ``host``
+        device, the phone emulator): then nothing may be drawn until the window ends,
+        since every redraw is CPU time taken from the measurement. :meth:`iteration` is
+        still called; a display only records it.
         """
+        yield
 
     def iteration(self, done: int, total: int | None) -> None:
         """Runner iterations finished so far, warm-up included (``total`` None: adaptive)."""

@@ -26,13 +26,15 @@ which the next profile marks ``aborted`` (:meth:`ResultsStore.mark_stale_runs_ab
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import os
 import re
 import signal
 import socket
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -224,6 +226,36 @@ def plan_runner(profile: DeviceProfile, runtime: str) -> RunnerPlan:
     return RunnerPlan(adapter=adapter, device_binary=f"{bin_dir}/{name}", local_binary=local)
 
 
+def runs_on_this_computer(profile: DeviceProfile) -> bool:
+    """Whether a runner on ``profile`` runs on this computer: the ``local`` transport, or
+    an ADB device on a loopback address (the phone emulator)."""
+    if profile.transport == "local":
+        return True
+    if profile.transport != "adb-tcp" or not profile.address:
+        return False
+    host = profile.address.rpartition(":")[0].strip("[]")
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@contextlib.contextmanager
+def off_the_core(cpu: int | None) -> Iterator[None]:
+    """Keep this process (its calling thread and what it starts) off host core ``cpu``
+    meanwhile: the core a runner measures on. Nothing changes when ``cpu`` is None, not
+    ours to leave, or the only core we have."""
+    allowed = os.sched_getaffinity(0)
+    if cpu is None or cpu not in allowed or len(allowed) == 1:
+        yield
+        return
+    os.sched_setaffinity(0, allowed - {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
 def taskset_mask(cpu: int) -> str:
     """The hexadecimal affinity mask taskset takes for one CPU (cpu7 -> ``80``)."""
     return format(1 << cpu, "x")
@@ -273,6 +305,9 @@ class ProfileSession:
         self.runner = plan_runner(self.profile, config.runtime)
         self._export = export or _export_with_cache
         self._pushed: set[str] = set()
+        #: Whether the runner shares this computer's CPUs (``host``, an emulator on
+        #: loopback): then the displays stay still while it measures.
+        self.runs_on_this_computer = runs_on_this_computer(self.profile)
         #: Runs completed so far, in order; still valid when :meth:`run` raised.
         self.outcomes: list[ProfileOutcome] = []
 
@@ -464,23 +499,16 @@ class ProfileSession:
         argv = ["taskset", taskset_mask(self.cpu), *adapter.argv(binary, request)]
         total = None if request.target_rel_ci else request.warmup + request.iterations
         counter = IterationCounter(lambda done: self.hooks.iteration(done, total))
-        heard_from_runner = False
-
-        def on_output(text: str) -> None:
-            nonlocal heard_from_runner
-            if not heard_from_runner:
-                heard_from_runner = True
-                self.hooks.runner_started()
-            counter.feed(text)
-
         timeout_s = self.config.runner_timeout_s
         self.hooks.stage(f"running {adapter.name} on cpu{self.cpu}")
         self.hooks.iteration(0, total)
         started = time.monotonic()
         try:
-            snapshot_before, result, snapshot_after = device.run_with_snapshots(
-                argv, cpu=self.cpu, timeout_s=timeout_s, on_output=on_output
-            )
+            host_cpu = self.cpu if self.profile.transport == "local" else None
+            with self.hooks.measuring(on_this_computer=self.runs_on_this_computer), off_the_core(host_cpu):
+                snapshot_before, result, snapshot_after = device.run_with_snapshots(
+                    argv, cpu=self.cpu, timeout_s=timeout_s, on_output=counter.feed
+                )
         except MobilebenchError as exc:
             progress = f"after {counter.count} of {total if total is not None else '?'} iterations"
             if time.monotonic() - started >= timeout_s:

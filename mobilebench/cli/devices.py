@@ -100,7 +100,8 @@ _CHECK_TABLE_COLUMNS = ("name", "status", "model", "android", "cpu", "governor",
 
 
 def _print(rows: list[dict[str, Any]], fmt: str, check: bool) -> None:
-    from mobilebench.report.formats import emit, to_json
+    from mobilebench.cli.console import emit
+    from mobilebench.report.formats import to_json
 
     if fmt == "json":
         print(to_json(rows), end="")  # the rows as they are, the device state nested

@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Measure top-1/top-5 (single centre crop) and record it in the accuracy table."""
-    from mobilebench.report.formats import emit
+    from mobilebench.cli.console import emit
+    from mobilebench.cli.progress import training_progress
     from mobilebench.train.evaluate import EvalRequest, evaluate_named, record_accuracy
 
     result = evaluate_named(
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> None:
             workers=default_workers() if args.workers is None else args.workers,
             dataset_name=args.dataset_name,
         ),
-        show_progress=args.progress,
+        progress=training_progress(args.progress),
     )
     record_accuracy(result, db=args.db, update_card=args.update_card)
     row = result.as_dict()

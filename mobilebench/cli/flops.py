@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mobilebench.cli.parsing import add_format_option, bounded, echo_err
+from mobilebench.cli.console import echo_err
+from mobilebench.cli.parsing import add_format_option, bounded
 from mobilebench.errors import UsageError
 
 
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace) -> None:
 
     from mobilebench.files import write_text_atomic
     from mobilebench.flops import TABLE1_COLUMNS, count_flops, table1_rows
-    from mobilebench.report.formats import emit, to_csv
+    from mobilebench.cli.console import emit
+    from mobilebench.report.formats import to_csv
     from mobilebench.zoo.cards import cards_dir, load_cards
     from mobilebench.zoo.resolve import resolve_model
 

@@ -9,7 +9,6 @@ file only wires them up and turns expected failures
 from __future__ import annotations
 
 import errno
-import gc
 import importlib
 import inspect
 import sys
@@ -39,9 +38,8 @@ DESCRIPTION = "What a compact classifier's accuracy costs in latency, measured o
 
 
 def build_parser(only: str | None = None) -> CommandParser:
-    """The parser of every command, or with ``only`` of that command alone: a normal
-    call needs one, and importing and describing the other eleven costs ~35 ms of every
-    start (``mobilebench --help`` and unknown commands get the full parser)."""
+    """The parser of every command, or with ``only`` of that command alone (a command's
+    module may import its library to list choices: ``train`` imports torch)."""
     parser = CommandParser(prog="mobilebench", description=DESCRIPTION)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
     for name, module_name in COMMANDS:
@@ -93,14 +91,7 @@ def _fail(message: str, code: int) -> int:
 
 def entry_point() -> NoReturn:
     """The ``mobilebench`` console script: :func:`main`, then exit with its status."""
-    code = main()
-    # The process ends here. Python's shutdown would first run a full garbage collection
-    # over every object the imports created, about 35 ms (a tenth of a short profile's
-    # overhead) spent freeing memory that the OS takes back anyway; frozen objects are
-    # left out of it. Everything the command opened is closed by now (`with` blocks), so
-    # no finaliser waits on that collection. Not in main(): tests call it in-process.
-    gc.freeze()
-    sys.exit(code)
+    sys.exit(main())
 
 
 if __name__ == "__main__":

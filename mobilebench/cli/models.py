@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """List model cards (models/*.toml) and the architectures of the registry."""
-    from mobilebench.report.formats import emit
+    from mobilebench.cli.console import emit
 
     rows = _rows()
     if args.format == "table":

@@ -1,64 +1,41 @@
 """The argument parser every command is built on, and the options several commands share.
 
-The CLI is plain :mod:`argparse`: a new ``mobilebench`` process must be cheap to start,
-because ``mobilebench profile`` is judged by how little of its wall time is not the
-measurement itself (see ``benchmarks/bench_profile_overhead.py``), and argparse costs a
-few milliseconds where a decorator-based framework with runtime type adapters cost a
-third of a second. Each command module (``mobilebench/cli/<name>.py``) provides
+The CLI is plain :mod:`argparse`. Each command module (``mobilebench/cli/<name>.py``)
+provides
 
-* ``add_arguments(parser)``: declares its arguments with ``type=`` converters (the
-  converters below for numbers with bounds, :class:`pathlib.Path` for paths), and
+* ``add_arguments(parser)``: declares its arguments, with the converters below for
+  numbers (:func:`bounded`: finite, within bounds) and the shared options
+  (``add_db_option``, ``add_format_option``, ...) declared once here, and
 * ``run(args)``: whose docstring is the command's help, which turns the parsed
   arguments into the library's configuration dataclasses and calls the library.
 
-Command modules import heavy libraries (torch, executorch, rich) inside ``run`` only, so
-``mobilebench --help`` and the database commands start fast.
+Command modules import their libraries inside ``run``, so that ``mobilebench runs``
+does not import torch (seconds) to list a table.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
+import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import NoReturn
 
-DB_HELP = "results database (default: $MOBILEBENCH_DB, else results/mobilebench.sqlite)"
+DB_HELP = "results database: a file path or a postgresql:// URL (default: $MOBILEBENCH_DB, else results/mobilebench.sqlite)"
+
+#: Largest integer any option takes: counts and sizes fit the runner's and the
+#: database's 32-bit fields, and a typo of twenty digits is refused at once.
+MAX_INT = 2**31 - 1
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """Descriptions keep their paragraphs (they are docstrings); options show their
     default unless it is "nothing" (None, False, an empty list)."""
 
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None) -> None:
-        # argparse builds a formatter for every add_argument (to check the metavar) and
-        # asks shutil for the width, importing shutil and its compression modules (~4 ms
-        # of every call); os answers the same question.
-        if width is None:
-            width = _terminal_columns()
-        super().__init__(prog, indent_increment, max_help_position, width)
-
     def _get_help_string(self, action: argparse.Action) -> str | None:
         default = action.default
         if default is None or default is False or default == [] or default is argparse.SUPPRESS:
             return action.help
         return super()._get_help_string(action)
-
-
-def _terminal_columns() -> int:
-    """What ``shutil.get_terminal_size().columns`` answers: $COLUMNS, else stdout's
-    terminal, else 80."""
-    try:
-        columns = int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        columns = 0
-    if columns > 0:
-        return columns
-    try:
-        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
-    except (AttributeError, ValueError, OSError):
-        return 80
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -73,21 +50,35 @@ class CommandParser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see '{self.prog} --help')\n")
 
 
-def bounded(kind: Callable[[str], int | float], *, minimum: float | None = None, above: float | None = None) -> Callable[[str], int | float]:
-    """An argparse ``type=`` that parses ``kind`` (int or float) and checks a lower bound:
-    ``minimum`` inclusive, ``above`` exclusive."""
+def bounded(
+    kind: Callable[[str], int | float],
+    *,
+    minimum: float | None = None,
+    above: float | None = None,
+    maximum: float | None = None,
+) -> Callable[[str], int | float]:
+    """An argparse ``type=`` that parses ``kind`` (int or float) and checks its range:
+    ``minimum``/``maximum`` inclusive, ``above`` exclusive. Floats must be finite
+    (``nan`` and ``inf`` are refused); integers are at most :data:`MAX_INT`."""
+    if kind is int and maximum is None:
+        maximum = MAX_INT
 
     def convert(text: str) -> int | float:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
         if minimum is not None and value < minimum:
             raise argparse.ArgumentTypeError(f"{text} is below the minimum {minimum:g}")
         if above is not None and value <= above:
             raise argparse.ArgumentTypeError(f"{text} must be greater than {above:g}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{text} is above the maximum {maximum:g}")
         return value
 
+    convert.bounded = True  # type: ignore[attr-defined]  # tests check every numeric option uses this
     return convert
 
 
@@ -103,7 +94,7 @@ def add_format_option(parser: argparse.ArgumentParser, allowed: Sequence[str], *
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="PATH", type=Path, default=None, help=DB_HELP)
+    parser.add_argument("--db", metavar="PATH|URL", default=None, help=DB_HELP)
 
 
 def comma_list(text: str) -> list[str] | None:
@@ -115,8 +106,3 @@ def comma_list(text: str) -> list[str] | None:
 def _format_name(text: str) -> str:
     value = text.strip().lower()
     return "markdown" if value == "md" else value
-
-
-def echo_err(message: str) -> None:
-    """One line on stderr (notes and warnings; results go to stdout)."""
-    print(message, file=sys.stderr)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mobilebench.cli.parsing import add_db_option, comma_list, echo_err
-
-# mobilebench.report.plot.X_METRICS, spelled out: importing it here would load the store
-# at every command's start (tests/report/test_plot.py keeps the two equal).
-X_METRICS = ("latency", "flops", "params")
+from mobilebench.cli.console import echo_err
+from mobilebench.cli.parsing import add_db_option, comma_list
+from mobilebench.report.plot import X_METRICS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +38,7 @@ def run(args: argparse.Namespace) -> None:
     from mobilebench.store import ResultsStore
 
     metric, names = args.x, args.models
-    if metric != "latency" and names and not (args.db or default_db_path()).exists():
+    if metric != "latency" and names and not Path(args.db or default_db_path()).exists():
         # FLOPs of named models need no measurements: top-1 then comes from model cards.
         data = cost_points(None, metric=metric, models=names)
     else:

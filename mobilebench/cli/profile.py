@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mobilebench.cli.parsing import add_db_option, add_format_option, bounded, echo_err
+from mobilebench.cli.console import echo_err
+from mobilebench.cli.parsing import add_db_option, add_format_option, bounded
 
 if TYPE_CHECKING:
     from mobilebench.bench.session import ProfileOutcome
@@ -35,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-iterations", metavar="N", type=bounded(int, minimum=1), help="upper bound with --target-rel-ci")
     parser.add_argument("--cpu", metavar="N", type=bounded(int, minimum=0), help="core to pin to (default: the profile's)")
-    parser.add_argument("--cooldown-c", metavar="C", type=float, help="wait until the pinned core is below this temperature (C)")
+    parser.add_argument("--cooldown-c", metavar="C", type=bounded(float, minimum=-50, maximum=150), help="wait until the pinned core is below this temperature (C)")
     parser.add_argument(
         "--cooldown-timeout", metavar="S", type=bounded(float, minimum=0), default=300.0, help="give up cooling down after this many seconds"
     )
@@ -55,9 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Export, push, run pinned to one core, and store the runs with their provenance."""
+    from mobilebench.bench.hooks import ProgressHooks
     from mobilebench.bench.session import ProfileConfig, ProfileSession
+    from mobilebench.cli.progress import session_progress
     from mobilebench.errors import UsageError
-    from mobilebench.report.progress import LiveProgress, QuietTableOutput
     from mobilebench.store import ResultsStore
     from mobilebench.zoo.resolve import resolve_model
 
@@ -89,15 +89,10 @@ def run(args: argparse.Namespace) -> None:
         aborted = store.mark_stale_runs_aborted()
         if aborted:
             echo_err(f"note: marked {aborted} run(s) of killed profile processes as aborted")
-        # Progress is drawn for people: the table format, on a terminal (it is transient,
-        # so a log would get nothing from it). Scripts and pipes do not pay for
-        # importing and driving rich's live display.
-        hooks: QuietTableOutput | None = None
-        if args.format == "table":
-            hooks = LiveProgress() if sys.stderr.isatty() else QuietTableOutput()
+        hooks = session_progress() if args.format == "table" else ProgressHooks()
         session = ProfileSession(config, store, hooks=hooks)
         try:
-            with hooks or contextlib.nullcontext():
+            with hooks:
                 session.run(models)
         finally:
             # Runs completed before a failure are stored; show them before the error.
@@ -105,7 +100,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _print_outcomes(outcomes: list[ProfileOutcome], fmt: str) -> None:
-    from mobilebench.report.formats import emit
+    from mobilebench.cli.console import emit
 
     if fmt == "json":
         print(json.dumps([o.record.as_dict() for o in outcomes], indent=2, default=str))

@@ -10,7 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from mobilebench.cli.parsing import add_db_option, add_format_option, echo_err
+from mobilebench.cli.console import echo_err
+from mobilebench.cli.parsing import add_db_option, add_format_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> None:
     slowdown with too few samples to test, also fails the check.
     """
     from mobilebench.errors import MobilebenchError, UsageError
-    from mobilebench.report.formats import emit
+    from mobilebench.cli.console import emit
     from mobilebench.report.regress import compare, update_baseline
     from mobilebench.store import ResultsStore
 

@@ -6,10 +6,7 @@ import argparse
 from typing import Any
 
 from mobilebench.cli.parsing import add_db_option, add_format_option, bounded
-
-# mobilebench.store.RUN_STATUSES, spelled out: importing the store here would slow every
-# command's start (tests/report/test_runs_cli.py keeps the two equal).
-RUN_STATUSES = ("running", "ok", "failed", "aborted")
+from mobilebench.store import RUN_STATUSES
 BRIEF_COLUMNS = (
     "id",
     "created",
@@ -38,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """List stored benchmark runs, newest first."""
-    from mobilebench.report.formats import emit
+    from mobilebench.cli.console import emit
     from mobilebench.store import ResultsStore
 
     with ResultsStore(args.db, create=False) as store:

@@ -5,12 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mobilebench.cli.parsing import (
-    add_db_option,
-    add_format_option,
-    comma_list,
-    echo_err,
-)
+from mobilebench.cli.console import echo_err
+from mobilebench.cli.parsing import add_db_option, add_format_option, comma_list
 from mobilebench.report.formats import ALL_FORMATS
 
 
@@ -42,7 +38,7 @@ def run(args: argparse.Namespace) -> None:
     Emulated runs get their own "(ms, emulated)" columns and never fill a phone's column;
     missing measurements stay empty.
     """
-    from mobilebench.report.formats import emit
+    from mobilebench.cli.console import emit
     from mobilebench.report.table2 import build_table2, write_table2
     from mobilebench.store import ResultsStore
 

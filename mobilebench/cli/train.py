@@ -11,13 +11,9 @@ import os
 from pathlib import Path
 
 from mobilebench.cli.parsing import add_format_option, bounded
+from mobilebench.train.datasets import DATASET_KINDS
+from mobilebench.train.recipes import LOSSES, RECIPES
 
-# Spelled out rather than imported from mobilebench.train (RECIPES, LOSSES, DATASET_KINDS):
-# that package imports torch, which every command's start would pay for.
-# tests/train/test_recipes.py keeps them equal.
-RECIPE_NAMES = ("imagenet", "cifar100", "digits")
-LOSSES = ("ce", "bias")
-DATASET_KINDS = ("imagefolder", "cifar100", "digits")
 DATASET_HELP = (
     "imagefolder: DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg; cifar100: the python archive "
     "or its extracted folder; digits: scikit-learn's 8x8 digits upsampled to 32x32, no --data needed"
@@ -48,16 +44,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", metavar="DIR", type=Path, required=True, help="output folder: last.pt, best.pt, log.jsonl"
     )
     parser.add_argument(
-        "--recipe", choices=RECIPE_NAMES, default="imagenet", help="the paper's recipe; digits: smoke runs"
+        "--recipe", choices=tuple(RECIPES), default="imagenet", help="the paper's recipe; digits: smoke runs"
     )
     parser.add_argument("--data", metavar="PATH", type=Path, help="dataset location (see --dataset)")
     parser.add_argument("--dataset", choices=DATASET_KINDS, default="imagefolder", help=DATASET_HELP)
     parser.add_argument("--loss", choices=LOSSES, help="bias: Bias Loss (default: the recipe's, ce)")
-    parser.add_argument("--epochs", metavar="N", type=int, help="override the recipe's epochs")
+    parser.add_argument("--epochs", metavar="N", type=bounded(int, minimum=1), help="override the recipe's epochs")
     parser.add_argument(
-        "--batch-size", metavar="N", type=int, help="total batch over all processes (default: the recipe's)"
+        "--batch-size", metavar="N", type=bounded(int, minimum=1), help="total batch over all processes (default: the recipe's)"
     )
-    parser.add_argument("--lr", metavar="LR", type=float, help="peak learning rate (not rescaled with the batch size)")
+    parser.add_argument("--lr", metavar="LR", type=bounded(float, above=0), help="peak learning rate (not rescaled with the batch size)")
     parser.add_argument("--config", metavar="PATH", type=Path, help="TOML file of recipe overrides (flat key = value)")
     parser.add_argument(
         "--set",
@@ -80,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     parser.add_argument(
-        "--seed", metavar="N", type=int, default=0, help="seed for initialisation, data order and augmentation"
+        "--seed", metavar="N", type=bounded(int, minimum=0), default=0, help="seed for initialisation, data order and augmentation"
     )
     parser.add_argument(
         "--deterministic", action="store_true", help="deterministic kernels: bit-identical reruns (slower on GPU)"
@@ -109,7 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     """Train with the paper's recipe (Bias Loss with --loss bias); resumable, DDP under torchrun."""
     from mobilebench.errors import UsageError
-    from mobilebench.report.formats import emit
+    from mobilebench.cli.console import emit
     from mobilebench.train.recipes import build_recipe, recipe_to_toml
 
     effective = build_recipe(
@@ -124,6 +120,7 @@ def run(args: argparse.Namespace) -> None:
     if args.dataset != "digits" and args.data is None:
         raise UsageError(f"--data is required for --dataset {args.dataset}")
 
+    from mobilebench.cli.progress import training_progress
     from mobilebench.train.data import DataConfig
     from mobilebench.train.loop import TrainConfig, train
 
@@ -141,8 +138,8 @@ def run(args: argparse.Namespace) -> None:
             resume=args.resume,
             checkpoint_every_steps=args.checkpoint_every_steps,
             log_every_steps=args.log_every_steps,
-            progress=args.progress,
-        )
+        ),
+        progress=training_progress(args.progress),
     )
     if int(os.environ.get("RANK", "0")) != 0:
         return

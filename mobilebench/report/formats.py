@@ -1,7 +1,10 @@
-"""Rendering a list of rows as a rich table, CSV, JSON or Markdown.
+"""Rendering a list of rows as CSV, JSON or Markdown text (the CLI prints them, and
+draws ``table``: :func:`mobilebench.cli.console.emit`).
 
 Rows are dicts keyed by column name; values stay typed (numbers, None) so JSON keeps
 them, and the text formats print None as an empty cell. Callers round numbers first.
+Text cells are :func:`~mobilebench.text.printable`: a name holding terminal control
+sequences is written escaped (JSON escapes them itself).
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from collections.abc import Sequence
 from typing import Any
+
+from mobilebench.text import printable
 
 ALL_FORMATS = ("table", "csv", "json", "markdown")
 
@@ -22,10 +26,10 @@ def cell_text(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):
-        return "; ".join(str(v) for v in value)
+        return printable("; ".join(str(v) for v in value))
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True, default=str)
-    return str(value)
+    return printable(value)
 
 
 def to_csv(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
@@ -54,7 +58,7 @@ def to_markdown(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
 
 
 def render(columns: Sequence[str], rows: Sequence[dict[str, Any]], fmt: str) -> str:
-    """Text of the rows in ``csv``, ``json`` or ``markdown`` (``table`` is printed by :func:`emit`)."""
+    """Text of the rows in ``csv``, ``json`` or ``markdown``."""
     if fmt == "csv":
         return to_csv(columns, rows)
     if fmt == "json":
@@ -62,30 +66,3 @@ def render(columns: Sequence[str], rows: Sequence[dict[str, Any]], fmt: str) -> 
     if fmt == "markdown":
         return to_markdown(columns, rows)
     raise ValueError(f"render() does not produce {fmt!r}")
-
-
-def preload_table_renderer() -> None:
-    """Import what :func:`emit` needs for ``table`` now rather than on first use, at a
-    moment when the caller would otherwise wait (rich's console and table modules: ~35 ms
-    of CPU, a tenth of a short ``mobilebench profile``)."""
-    import rich.console  # noqa: F401
-    import rich.table  # noqa: F401
-
-
-def emit(columns: Sequence[str], rows: Sequence[dict[str, Any]], fmt: str, *, title: str | None = None) -> None:
-    """Print the rows to stdout in ``fmt``; ``table`` is a rich table (titled), others plain text."""
-    if fmt != "table":
-        print(render(columns, rows, fmt), end="")
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(cell_text(row.get(c)) for c in columns))
-    # Piped output (CI logs, files) has no terminal width: do not squeeze to 80 columns.
-    # Cells are data (model names, paths, error text): printed as they are, never read
-    # as rich markup ("[/]" in a path would be an error) or emoji codes.
-    Console(width=None if sys.stdout.isatty() else 200, markup=False, emoji=False, highlight=False).print(table)

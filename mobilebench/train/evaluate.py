@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.train.distributed import DistContext
-from mobilebench.train.progress import ProgressReporter
+from mobilebench.train.progress import TrainProgress
 
 if TYPE_CHECKING:
     from mobilebench.zoo.resolve import ResolvedModel
@@ -53,7 +53,7 @@ def evaluate(
     *,
     autocast_dtype: torch.dtype | None = None,
     channels_last: bool = False,
-    progress: ProgressReporter | None = None,
+    progress: TrainProgress | None = None,
     label: str = "eval",
 ) -> Accuracy:
     """Accuracy of ``model`` (switched to eval mode, and back) over every batch of ``loader``."""
@@ -247,7 +247,7 @@ def _build_for_eval(resolved: ResolvedModel, *, ema: bool) -> tuple[nn.Module, s
     return model.eval(), "ema" if wrapper in EMA_KEYS else "plain"
 
 
-def evaluate_named(request: EvalRequest, *, show_progress: bool = True) -> EvalResult:
+def evaluate_named(request: EvalRequest, *, progress: TrainProgress | None = None) -> EvalResult:
     """Resolve, build and evaluate ``request.name`` on one split (single process)."""
     from mobilebench.train.data import EpochBatchSampler, make_loader, preprocess_for
     from mobilebench.train.datasets import held_out_split, open_dataset
@@ -292,7 +292,7 @@ def evaluate_named(request: EvalRequest, *, show_progress: bool = True) -> EvalR
     if resolved.kind == "program" and len(dataset) % batch_size:
         raise UsageError(f"{resolved.name} takes batches of exactly {batch_size}; {len(dataset)} images do not divide")
     started = time.perf_counter()
-    with ProgressReporter(enabled=show_progress) as progress:
+    with progress or TrainProgress() as progress:
         accuracy = evaluate(
             model,
             _RemappedTargets(loader, mapping) if mapping else loader,

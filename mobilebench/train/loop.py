@@ -42,6 +42,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mobilebench import __version__
 from mobilebench.errors import MobilebenchError, UsageError
+from mobilebench.files import write_text_atomic
 from mobilebench.train.bias_loss import BiasLoss
 from mobilebench.train.checkpoint import (
     FORMAT,
@@ -59,7 +60,7 @@ from mobilebench.train.ema import ModelEma
 from mobilebench.train.evaluate import Accuracy, evaluate
 from mobilebench.train.features import ModelWithFeatures
 from mobilebench.train.optim import LrSchedule, build_optimizer
-from mobilebench.train.progress import ProgressReporter
+from mobilebench.train.progress import TrainProgress
 from mobilebench.train.recipes import Recipe
 
 LAST = "last.pt"
@@ -93,7 +94,6 @@ class TrainConfig:
     resume: bool = False
     checkpoint_every_steps: int = 0
     log_every_steps: int = 50
-    progress: bool = True
 
 
 @dataclass(frozen=True)
@@ -150,9 +150,7 @@ class _JsonlLog:
                     kept.append(line)
             except json.JSONDecodeError:
                 continue  # a line cut short by the kill
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, "".join(line + "\n" for line in kept))
 
 
 def _configure_determinism(deterministic: bool) -> None:
@@ -199,22 +197,23 @@ def _check_resume_compatible(config: TrainConfig, stored: dict[str, Any], recipe
             raise UsageError(f"--resume: the checkpoint's {what} is {before!r}, this run's {now!r}; they must match")
 
 
-def train(config: TrainConfig, *, model: nn.Module | None = None) -> TrainResult:
+def train(config: TrainConfig, *, model: nn.Module | None = None, progress: TrainProgress | None = None) -> TrainResult:
     """Train as configured (see the module docstring); returns the final metrics.
 
     ``model``: train this module instead of building ``config.arch`` from the zoo (it
     needs ``forward_features``/``forward_head`` or ``config.feature_module``).
+    ``progress``: what draws epochs and evaluations (rank 0 only; default: nothing).
     """
     ctx = init_distributed()
     try:
-        return _Trainer(config, ctx, model).run()
+        return _Trainer(config, ctx, model, progress if ctx.is_main and progress is not None else TrainProgress()).run()
     finally:
         ctx.close()
 
 
 class _Trainer:
-    def __init__(self, config: TrainConfig, ctx: DistContext, model: nn.Module | None) -> None:
-        self.config, self.ctx = config, ctx
+    def __init__(self, config: TrainConfig, ctx: DistContext, model: nn.Module | None, progress: TrainProgress) -> None:
+        self.config, self.ctx, self.progress = config, ctx, progress
         recipe = config.recipe
         _configure_determinism(config.deterministic)
         self.out_dir = Path(config.out_dir)
@@ -443,7 +442,7 @@ class _Trainer:
                 "lower the learning rate (--lr) or check the data"
             )
 
-    def _evaluate(self, progress: ProgressReporter) -> dict[str, Any]:
+    def _evaluate(self, progress: TrainProgress) -> dict[str, Any]:
         def run(model: nn.Module, label: str) -> Accuracy:
             return evaluate(
                 model,
@@ -464,8 +463,8 @@ class _Trainer:
         return result
 
     def run(self) -> TrainResult:
-        config, recipe, ctx = self.config, self.config.recipe, self.ctx
-        with ProgressReporter(enabled=config.progress and ctx.is_main) as progress:
+        recipe = self.config.recipe
+        with self.progress as progress:
             if self.stored is not None and self.epoch >= recipe.epochs:
                 progress.print(f"{self.out_dir} already completed {self.epoch} epochs; raise --epochs to continue")
             elif self.stored is not None:
@@ -476,7 +475,7 @@ class _Trainer:
             out_dir=self.out_dir, completed_epochs=self.epoch, metrics=self.metrics, best_top1=self.best_top1
         )
 
-    def _train_epoch(self, progress: ProgressReporter) -> None:
+    def _train_epoch(self, progress: TrainProgress) -> None:
         config, recipe, ctx = self.config, self.config.recipe, self.ctx
         self.net.train()
         self.train_sampler.set_epoch(self.epoch, self.batch)

@@ -9,6 +9,7 @@ is missing.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,8 +95,9 @@ class RecordingHooks(ProgressHooks):
         self.stages: list[str] = []
         self.iterations: list[tuple[int, int | None]] = []
         self.transfers: list[tuple[str, int, int]] = []
-        #: For each runner_started(): how many iteration reports had come before it.
-        self.runner_started_after: list[int] = []
+        #: For each measuring window: (on_this_computer, iteration reports before it,
+        #: iteration reports when it ended).
+        self.windows: list[tuple[bool, int, int]] = []
 
     def stage(self, text: str) -> None:
         self.stages.append(text)
@@ -106,5 +108,8 @@ class RecordingHooks(ProgressHooks):
     def iteration(self, done: int, total: int | None) -> None:
         self.iterations.append((done, total))
 
-    def runner_started(self) -> None:
-        self.runner_started_after.append(len(self.iterations))
+    @contextlib.contextmanager
+    def measuring(self, *, on_this_computer: bool) -> Iterator[None]:
+        before = len(self.iterations)
+        yield
+        self.windows.append((on_this_computer, before, len(self.iterations)))

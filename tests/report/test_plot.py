@@ -121,9 +121,3 @@ def test_cli_plot(plotted, db_path, tmp_path, cli):
     assert result.exit_code == 2 and "argument --x: invalid choice: 'speed'" in result.stderr
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
 
-
-def test_cli_axes_are_the_libraries():
-    from mobilebench.cli import plot
-    from mobilebench.report.plot import X_METRICS
-
-    assert plot.X_METRICS == X_METRICS

@@ -6,8 +6,6 @@ import csv
 import io
 import json
 
-from mobilebench.cli import runs
-from mobilebench.store import RUN_STATUSES
 
 
 def test_runs_listing(store, add_run, db_path, cli):
@@ -56,6 +54,3 @@ def test_runs_errors(db_path, tmp_path, store, cli):
     result = cli("runs", "--db", tmp_path / "missing.sqlite")
     assert result.exit_code == 2 and "no results database" in result.stderr
 
-
-def test_status_choices_are_the_stores():
-    assert runs.RUN_STATUSES == RUN_STATUSES

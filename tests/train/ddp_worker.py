@@ -32,7 +32,6 @@ def main() -> None:
             data=DataConfig(kind="digits", workers=1),
             out_dir=out,
             seed=3,
-            progress=False,
         ),
         model=model,
     )

@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch import nn
 
-from mobilebench.cli import train as train_cli
 from mobilebench.errors import UsageError
 from mobilebench.train import RECIPES, ModelEma, Recipe, build_recipe
 from mobilebench.train.optim import LrSchedule, RMSpropTF, build_optimizer
@@ -114,15 +113,6 @@ def test_show_recipe_round_trips_through_config(tmp_path: Path, cli) -> None:
     assert not (tmp_path / "last.pt").exists()
 
 
-def test_cli_choices_are_the_libraries() -> None:
-    from mobilebench.train.datasets import DATASET_KINDS
-    from mobilebench.train.recipes import LOSSES
-
-    assert train_cli.RECIPE_NAMES == tuple(RECIPES)
-    assert train_cli.LOSSES == LOSSES
-    assert train_cli.DATASET_KINDS == DATASET_KINDS
-
-
 def test_cli_usage_errors(tmp_path: Path, cli) -> None:
     base = ("train", "--arch", "skipnet_m", "--out", tmp_path)
     for args, message in {
@@ -130,7 +120,8 @@ def test_cli_usage_errors(tmp_path: Path, cli) -> None:
         (*base, "--recipe", "imagenet1k"): "argument --recipe: invalid choice: 'imagenet1k'",
         (*base, "--loss", "focal"): "argument --loss: invalid choice: 'focal'",
         (*base, "--workers", "-1"): "argument --workers: -1 is below the minimum 0",
-        (*base, "--epochs", "two"): "argument --epochs: invalid int value: 'two'",
+        (*base, "--epochs", "two"): "argument --epochs: 'two' is not an integer",
+        (*base, "--lr", "nan"): "argument --lr: 'nan' is not a finite number",
     }.items():
         result = cli(*args)
         assert result.exit_code == 2 and message in result.stderr, (args, result)
