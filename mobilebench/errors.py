@@ -25,3 +25,11 @@ class UsageError(MobilebenchError):
     """Bad command-line input or data the user supplied (exit code 2)."""
 
     exit_code = 2
+
+
+class Terminated(BaseException):
+    """The process was asked to stop (SIGTERM, what CI and ``timeout`` send).
+
+    Like :class:`KeyboardInterrupt`, a BaseException: it unwinds everything, and
+    whatever was in progress is recorded as failed on the way out.
+    """

@@ -38,6 +38,11 @@ def atomic_writer(path: Path, *, mode: int | None = None, suffix: str = ".tmp") 
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)  # mkstemp creates the file 0600
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename is None:  # a failed write (disk full) names no file: name ours
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

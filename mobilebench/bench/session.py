@@ -46,7 +46,7 @@ from mobilebench.bench.stats import warnings as stats_warnings
 from mobilebench.device import Device, DeviceProfile, connect, get_profile
 from mobilebench.device.base import local_digest
 from mobilebench.device.state import DeviceState
-from mobilebench.errors import MobilebenchError, UsageError
+from mobilebench.errors import MobilebenchError, Terminated, UsageError
 from mobilebench.export import Artifact, ExportOptions, export_model
 from mobilebench.paths import project_root
 from mobilebench.records import RunMeta, RunRecord
@@ -256,6 +256,15 @@ def off_the_core(cpu: int | None) -> Iterator[None]:
         os.sched_setaffinity(0, allowed)
 
 
+def interruption(exc: BaseException) -> str:
+    """The error stored for a run that did not finish because of ``exc``."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    if isinstance(exc, Terminated):
+        return "terminated (SIGTERM)"
+    return f"interrupted: {type(exc).__name__}: {exc}"
+
+
 def taskset_mask(cpu: int) -> str:
     """The hexadecimal affinity mask taskset takes for one CPU (cpu7 -> ``80``)."""
     return format(1 << cpu, "x")
@@ -394,8 +403,8 @@ class ProfileSession:
                 f"{resolved.name} on {self.profile.name} (run {run_id}, stored as failed): {exc}", exit_code=exc.exit_code
             ) from None
         except BaseException as exc:
-            # A bug or Ctrl-C: the row must not stay 'running' (it is not a result).
-            self._fail(run_id, f"interrupted: {type(exc).__name__}: {exc}", meta)
+            # Ctrl-C, SIGTERM or a bug: the row must not stay 'running' (it is not a result).
+            self._fail(run_id, interruption(exc), meta)
             raise
         record = self.store.get_run(run_id)
         assert record is not None

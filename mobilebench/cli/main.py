@@ -11,12 +11,14 @@ from __future__ import annotations
 import errno
 import importlib
 import inspect
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from mobilebench.cli.parsing import CommandParser
-from mobilebench.errors import MobilebenchError
+from mobilebench.errors import MobilebenchError, Terminated
+from mobilebench.text import printable
 
 # (command name, module under mobilebench.cli) in the order ``--help`` lists them.
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -65,12 +67,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(args_list)
     except SystemExit as exc:  # --help (0) or a usage error, already printed (2)
         return exc.code if isinstance(exc.code, int) else 2
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         args.run(args)
     except MobilebenchError as exc:
         return _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+    except Terminated:
+        return _fail("terminated (SIGTERM)", 128 + signal.SIGTERM)
     except BrokenPipeError:
         # `mobilebench runs | head`: the reader is gone; nothing left to say.
         return 1
@@ -81,11 +86,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(f"no space left on device while writing {exc.filename or 'a file'}", 1)
         where = f": {exc.filename}" if exc.filename else ""
         return _fail(f"{exc.strerror or exc}{where}", 1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
+def _terminate(signum: int, frame: object) -> NoReturn:
+    raise Terminated()
+
+
 def _fail(message: str, code: int) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {printable(message)}", file=sys.stderr)
     return code
 
 

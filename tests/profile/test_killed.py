@@ -1,6 +1,10 @@
-"""``kill -9`` of a ``mobilebench profile`` while the runner runs on the phone: the
-database keeps one consistent ``running`` row and no samples, the next profile marks it
-``aborted``, and the phone does not keep running the orphaned benchmark."""
+"""A ``mobilebench profile`` stopped while the runner runs on the phone.
+
+SIGTERM (what CI and ``timeout`` send) is handled like Ctrl-C: the run is stored as
+failed ("terminated") before the process exits, with one line on stderr. ``kill -9``
+cannot be handled: the database keeps one consistent ``running`` row and no samples,
+the next profile marks it ``aborted``, and the phone does not keep running the orphaned
+benchmark."""
 
 from __future__ import annotations
 
@@ -86,3 +90,29 @@ def test_sigkill_mid_run_leaves_a_running_row_that_is_then_aborted(cli, phone, t
         assert aborted.id == run.id and aborted.status == "aborted" and f"process {proc.pid}" in aborted.error
         assert ok.status == "ok"
         assert store.mark_stale_runs_aborted() == 0
+
+
+def test_sigterm_mid_run_stores_the_run_as_terminated(phone, tmp_path: Path, skipnet_pte) -> None:
+    db = tmp_path / "terminated.sqlite"
+    argv = [
+        sys.executable, "-m", "mobilebench.cli.main", "profile", "skipnet_m",
+        "--device", "emulator", "--address", phone.address,
+        "--warmup", "0", "--iterations", "100000", "--db", str(db),
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: proc.poll() is not None or runners_below(os.getpid()), 120, "the runner to start on the phone")
+        assert proc.poll() is None, proc.stderr.read()
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert stderr.strip().splitlines() == ["error: terminated (SIGTERM)"], stderr
+    with ResultsStore(db, create=False) as store:
+        (run,) = store.runs()
+        assert run.status == "failed" and run.error == "terminated (SIGTERM)" and run.finished_at is not None
+        assert store.samples(run.id) == []
+    wait_for(lambda: not runners_below(os.getpid()), 10, "the runner to end with the connection")
