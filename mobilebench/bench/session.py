@@ -65,6 +65,10 @@ NATIVE_RUNNER_BUILDS = {
 #: Default runner per runtime when a profile names none.
 DEFAULT_RUNNERS = {"executorch": "mobilebench_runner", "onnx": "ort_python"}
 
+#: A pinned core this warm (degrees C) when a run starts without a cool-down gets a
+#: warning: phones throttle from the low 40s, and react-native-executorch waits for 37 C.
+WARM_START_C = 40.0
+
 #: Governors that hold the frequency where the user put it: a change under them is real.
 #: Under the others (schedutil, interactive, ondemand, ...) the core idles low before a
 #: run and ramps up under load, which is not throttling.
@@ -389,7 +393,8 @@ class ProfileSession:
             # state above may be a push earlier); identity and free space stay as read.
             output, before, after = self._measure(device, binary, remote_model, before)
             stats = output.stats()
-            notes = list(output.notes) + stats_warnings(stats, *throttle_snapshots(before, after))
+            notes = list(output.notes) + self._start_warnings(before)
+            notes += stats_warnings(stats, *throttle_snapshots(before, after))
             meta = replace(
                 self._with_state(meta, before, after),
                 runner_version=output.runner_version,
@@ -426,6 +431,16 @@ class ProfileSession:
                 "wrong phone attached?"
             )
         return state
+
+    def _start_warnings(self, before: DeviceState) -> list[str]:
+        """A core that starts hot without a cool-down may already be throttled."""
+        t = before.cpu_temp_c
+        if self.config.cooldown_c is None and t is not None and t >= WARM_START_C:
+            return [
+                f"the run started with cpu{self.cpu} at {t:.1f} C (>= {WARM_START_C:g} C) and no cool-down: "
+                f"it may have been throttled; pass --cooldown-c {WARM_START_C:g}"
+            ]
+        return []
 
     @staticmethod
     def _with_state(meta: RunMeta, before: DeviceState, after: DeviceState | None) -> RunMeta:

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true", help="connect to each device and print its state")
     parser.add_argument("--address", metavar="HOST:PORT", help="HOST:PORT to reach the named profile over ADB/TCP")
     parser.add_argument("--devices-file", metavar="PATH", type=Path, help="extra devices.toml, read last (highest priority)")
-    parser.add_argument("--timeout", metavar="S", type=bounded(float, minimum=0.1), default=5.0, help="seconds to wait for each device")
+    parser.add_argument("--timeout", metavar="S", type=bounded(float, minimum=0.1, maximum=3600), default=5.0, help="seconds to wait for each device")
     add_format_option(parser, ("table", "csv", "json"), help="csv and json: every field")
 
 

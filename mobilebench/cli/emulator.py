@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--drop-after-bytes", metavar="N", type=bounded(int, minimum=1), help="drop the connection after N bytes (once)"
     )
     faults.add_argument("--fail-next-push", metavar="MESSAGE", help="refuse the next push with this message")
-    faults.add_argument("--reply-delay-ms", metavar="MS", type=bounded(float, minimum=0), default=0.0, help="delay every reply by this many milliseconds")
+    faults.add_argument("--reply-delay-ms", metavar="MS", type=bounded(float, minimum=0, maximum=60_000), default=0.0, help="delay every reply by this many milliseconds")
     faults.add_argument("--hang-next-command", action="store_true", help="the next command never returns")
     faults.add_argument(
         "--crash-next-command", action="store_true", help="the next command's program dies with SIGSEGV (139)"
@@ -49,10 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--hot-zone", metavar="ZONE=TEMP_C", action="append", help="report this temperature, e.g. cpu-1-6-usr=95 (repeatable)"
     )
     thermal = parser.add_argument_group("thermal model")
-    thermal.add_argument("--ambient-c", metavar="C", type=float, default=30.0, help="ambient temperature (C)")
-    thermal.add_argument("--heat-rate", metavar="C_PER_S", type=float, default=2.0, help="C/s a fully busy core gains")
+    thermal.add_argument("--ambient-c", metavar="C", type=bounded(float, minimum=-40, maximum=100), default=30.0, help="ambient temperature (C)")
+    thermal.add_argument("--heat-rate", metavar="C_PER_S", type=bounded(float, minimum=0, maximum=100), default=2.0, help="C/s a fully busy core gains")
     thermal.add_argument(
-        "--tau-s", metavar="S", type=bounded(float, minimum=0.01), default=30.0, help="cooling time constant in seconds"
+        "--tau-s", metavar="S", type=bounded(float, minimum=0.01, maximum=3600), default=30.0, help="cooling time constant in seconds"
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="do not log connections and faults")
 

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", metavar="NAME", help="architecture of a checkpoint file given as NAME")
     parser.add_argument("--ema", action="store_true", help="evaluate the EMA weights (model_ema) of the checkpoint")
     parser.add_argument("--split", metavar="SPLIT", help="split to evaluate (default: val; test for cifar100)")
-    parser.add_argument("--input-size", metavar="PIXELS", type=int, help="crop size (default: the model's)")
+    parser.add_argument("--input-size", metavar="PIXELS", type=bounded(int, minimum=1), help="crop size (default: the model's)")
     parser.add_argument(
         "--num-classes",
         metavar="N",

@@ -25,6 +25,8 @@ DB_HELP = "results database: a file path or a postgresql:// URL (default: $MOBIL
 #: Largest integer any option takes: counts and sizes fit the runner's and the
 #: database's 32-bit fields, and a typo of twenty digits is refused at once.
 MAX_INT = 2**31 - 1
+#: The longest timeout an option takes, seconds.
+DAY_S = 86_400.0
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mobilebench.cli.console import echo_err
-from mobilebench.cli.parsing import add_db_option, add_format_option, bounded
+from mobilebench.cli.parsing import DAY_S, add_db_option, add_format_option, bounded
 
 if TYPE_CHECKING:
     from mobilebench.bench.session import ProfileOutcome
@@ -29,18 +29,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target-rel-ci",
         metavar="FRACTION",
-        type=bounded(float, above=0),
+        type=bounded(float, above=0, maximum=0.5),
         help="iterate until the 95%% CI of the median is within +-this fraction of it",
     )
     parser.add_argument("--max-iterations", metavar="N", type=bounded(int, minimum=1), help="upper bound with --target-rel-ci")
     parser.add_argument("--cpu", metavar="N", type=bounded(int, minimum=0), help="core to pin to (default: the profile's)")
     parser.add_argument("--cooldown-c", metavar="C", type=bounded(float, minimum=-50, maximum=150), help="wait until the pinned core is below this temperature (C)")
     parser.add_argument(
-        "--cooldown-timeout", metavar="S", type=bounded(float, minimum=0), default=300.0, help="give up cooling down after this many seconds"
+        "--cooldown-timeout", metavar="S", type=bounded(float, minimum=0, maximum=DAY_S), default=300.0, help="give up cooling down after this many seconds"
     )
     parser.add_argument("--repeat", metavar="R", type=bounded(int, minimum=1), default=1, help="runs per model, interleaved across models (A B A B)")
     parser.add_argument(
-        "--runner-timeout", metavar="S", type=bounded(float, above=0), default=600.0, help="seconds one runner invocation may take"
+        "--runner-timeout", metavar="S", type=bounded(float, above=0, maximum=DAY_S), default=600.0, help="seconds one runner invocation may take"
     )
     parser.add_argument("--checkpoint", metavar="PATH", type=Path, help="checkpoint for a single model")
     parser.add_argument("--input-size", metavar="PIXELS", type=bounded(int, minimum=1), help="input resolution (default: the card's)")

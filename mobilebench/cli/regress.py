@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from mobilebench.cli.console import echo_err
-from mobilebench.cli.parsing import add_db_option, add_format_option
+from mobilebench.cli.parsing import add_db_option, add_format_option, bounded
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,12 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold",
         metavar="FRACTION",
-        type=float,
+        type=bounded(float, above=0, maximum=1),
         default=0.05,
         help="relative slowdown of the median that may count as a regression",
     )
     parser.add_argument(
-        "--alpha", metavar="P", type=float, default=0.01, help="significance level of the one-sided Mann-Whitney U test"
+        "--alpha", metavar="P", type=bounded(float, above=0, maximum=0.5), default=0.01, help="significance level of the one-sided Mann-Whitney U test"
     )
     parser.add_argument(
         "--update-baseline", action="store_true", help="rewrite the baseline from the newest runs (exit 0)"

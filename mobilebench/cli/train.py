@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size", metavar="N", type=bounded(int, minimum=1), help="total batch over all processes (default: the recipe's)"
     )
-    parser.add_argument("--lr", metavar="LR", type=bounded(float, above=0), help="peak learning rate (not rescaled with the batch size)")
+    parser.add_argument("--lr", metavar="LR", type=bounded(float, above=0, maximum=100), help="peak learning rate (not rescaled with the batch size)")
     parser.add_argument("--config", metavar="PATH", type=Path, help="TOML file of recipe overrides (flat key = value)")
     parser.add_argument(
         "--set",

@@ -90,6 +90,18 @@ def test_heat_from_the_run_is_recorded_and_flagged(phone, store, skipnet, skipne
     assert not [w for w in m.warnings if "frequency changed" in w]
 
 
+def test_a_run_that_starts_hot_without_a_cool_down_is_flagged(phone, store, skipnet, skipnet_pte) -> None:
+    phone.thermal = ThermalModel(ambient_c=52.0)
+    config = ProfileConfig(device="emulator", address=phone.address, warmup=1, iterations=3)
+    (outcome,) = ProfileSession(config, store).run([skipnet])
+    (hot,) = [w for w in outcome.record.meta.warnings if "no cool-down" in w]
+    assert "at 52.0 C" in hot and "--cooldown-c 40" in hot
+    # A core at the usual 30 C gets no such warning.
+    phone.thermal = ThermalModel(ambient_c=30.0)
+    (cool,) = ProfileSession(config, store).run([skipnet])
+    assert not [w for w in cool.record.meta.warnings if "no cool-down" in w]
+
+
 def test_live_progress_and_pushes_only_when_changed(phone, store, skipnet, skipnet_pte) -> None:
     hooks = RecordingHooks()
     config = ProfileConfig(device="emulator", address=phone.address, warmup=2, iterations=6)

@@ -84,3 +84,21 @@ def test_adaptive_iterations_stop_at_the_ci_target_or_the_cap(store, skipnet, sk
     half_width = max(s.median_ms - s.ci_low_ms, s.ci_high_ms - s.median_ms)
     assert s.n == 40 or half_width <= 0.02 * s.median_ms
     assert outcome.record.meta.extra["target_rel_ci"] == 0.02
+
+
+def test_names_with_terminal_control_sequences_are_printed_escaped(cli, tmp_path: Path, skipnet_pte) -> None:
+    """A file named to set the terminal's title and clear the screen is shown escaped by
+    `profile` and, from the database, by `runs`; it is stored as it is."""
+    hostile = tmp_path / "net\x1b]0;owned\x07\x1b[2J.pte"
+    hostile.write_bytes(skipnet_pte.path.read_bytes())
+    db = tmp_path / "escaped.sqlite"
+    done = cli("profile", hostile, "--device", "host", "--warmup", "1", "--iterations", "3", "--db", db)
+    assert done.exit_code == 0, done.stderr
+    listed = cli("runs", "--db", db)
+    as_csv = cli("runs", "--db", db, "--format", "csv")
+    for result in (done, listed, as_csv):
+        assert "\x1b" not in result.stdout + result.stderr and "\x07" not in result.stdout + result.stderr
+    assert "net\\x1b]0;owned\\x07\\x1b[2J" in done.stdout and "net\\x1b]0;owned" in listed.stdout
+    with ResultsStore(db, create=False) as store:
+        (run,) = store.runs()
+        assert run.meta.model == "net\x1b]0;owned\x07\x1b[2J"
