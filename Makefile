@@ -12,6 +12,8 @@ RUNNER_SOURCES := $(shell find android_app/runner -type f 2>/dev/null)
 # bubblewrap: the emulator's private /data and /sys view. cmake/g++: the native runner.
 # libusb-1.0-0: ADB over USB (adb-shell[usb]).
 APT_PACKAGES := adb bubblewrap cmake g++ make libusb-1.0-0
+# postgresql: the server the tests start (tests/pg.py) for the PostgreSQL store and the lab queue.
+APT_PACKAGES += postgresql
 PYTEST_ARGS ?= --durations=20
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
@@ -48,7 +50,7 @@ setup: $(STAMPS)/apt $(STAMPS)/venv bytecode
 bytecode: $(STAMPS)/venv
 	@$(BIN)/python -m compileall -q mobilebench
 
-$(STAMPS)/apt:
+$(STAMPS)/apt: Makefile
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$missing"; \

@@ -7,7 +7,7 @@ All locations honour an environment variable first so tests and CI can isolate t
 - ``MOBILEBENCH_CACHE_DIR`` (else ``$XDG_CACHE_HOME/mobilebench``, else
   ``~/.cache/mobilebench``): exported artifacts.
 - ``MOBILEBENCH_DB`` (else ``results/mobilebench.sqlite`` under the current directory):
-  the results database.
+  the results database, a file path or a ``postgresql://`` URL.
 """
 
 from __future__ import annotations
@@ -33,10 +33,9 @@ def cache_dir() -> Path:
     return _xdg("XDG_CACHE_HOME", ".cache") / "mobilebench"
 
 
-def default_db_path() -> Path:
-    if env := os.environ.get("MOBILEBENCH_DB"):
-        return Path(env)
-    return Path("results") / "mobilebench.sqlite"
+def default_db() -> str:
+    """The results database when none is given: a file path or a database URL."""
+    return os.environ.get("MOBILEBENCH_DB") or str(Path("results") / "mobilebench.sqlite")
 
 
 def project_root() -> Path:

@@ -1,18 +1,29 @@
 """The results database: every profile run with its provenance, samples and accuracy.
 
-One SQLite file (default ``results/mobilebench.sqlite``, ``MOBILEBENCH_DB`` overrides),
-opened in WAL mode with foreign keys on, so readers (``table2``, ``regress``) never block
-a profile in progress. The schema is versioned with ``PRAGMA user_version`` and upgraded
-on open by an ordered list of migrations (:data:`MIGRATIONS`); a database written by a
-newer mobilebench is refused rather than guessed at.
+One store over two engines, written with SQLAlchemy Core:
 
-Tables (flat, readable with any SQLite client or ``pandas.read_sql``):
+- a SQLite file, the default (``results/mobilebench.sqlite``; ``--db PATH`` or
+  ``MOBILEBENCH_DB`` choose another), opened in WAL mode with foreign keys on, so readers
+  (``table2``, ``regress``) never block a profile in progress. A write transaction takes
+  the write lock when it begins (``BEGIN IMMEDIATE``) and waits up to ``timeout_s`` for
+  another writer; ``sqlite:///PATH?timeout=S`` sets that wait in the URL.
+- a PostgreSQL database for a lab (``--db postgresql://USER@HOST/DB``, driven by psycopg 3;
+  passwords from the URL, ``PGPASSWORD`` or ``~/.pgpass``), where several hosts and the
+  lab's job queue (:mod:`mobilebench.lab`) share one set of results.
+
+The schema is the tables of :mod:`mobilebench.schema`. A new database is created from
+them; an older one is upgraded on open by :data:`~mobilebench.schema.UPGRADES`, in one
+transaction; a database written by a newer mobilebench is refused rather than guessed
+at. SQLite keeps the version in ``PRAGMA user_version``, PostgreSQL in the one-row table
+``mobilebench_schema``.
+
+Tables (flat, readable with any SQL client; :mod:`mobilebench.results` gives DataFrames):
 
 - ``runs``: one row per profile run. A run is inserted as ``running`` before the runner
   starts (:meth:`ResultsStore.start_run`) and turned into ``ok`` together with its samples
   in one transaction (:meth:`ResultsStore.complete_run`), so a process killed half-way
-  leaves a ``running`` row and never a row that looks like a result. The next profile
-  marks such rows ``aborted`` (:meth:`ResultsStore.mark_stale_runs_aborted`).
+  leaves a ``running`` row and never a row that looks like a result. The next profile on
+  that host marks such rows ``aborted`` (:meth:`ResultsStore.mark_stale_runs_aborted`).
 - ``samples``: per-iteration latencies of a run (``warmup`` flags warm-up iterations;
   ``averaged_over`` > 1 marks a value that is the mean of several iterations).
 - ``accuracy``: measured or quoted top-1/top-5 (percent) of a model and checkpoint, in
@@ -21,14 +32,17 @@ Tables (flat, readable with any SQLite client or ``pandas.read_sql``):
   ``running`` -> ``ok``/``failed``/``aborted`` life cycle as runs; both sides' runs point
   to theirs (``runs.comparison_id``).
 - ``ops``: the operators of a traced (``per-op``) run, slowest first.
+- ``jobs`` and ``phone_leases``: the lab's job queue (see :mod:`mobilebench.lab.queue`).
 
-Timestamps are UTC ISO 8601 with microseconds, so they sort as text.
+Timestamps are UTC ISO 8601 text with microseconds, so they sort as text on both engines;
+lease deadlines are seconds since the epoch by the database's clock.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -38,8 +52,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy import event
+
 from mobilebench.errors import MobilebenchError, UsageError
-from mobilebench.paths import default_db_path
+from mobilebench.paths import default_db
 from mobilebench.records import (
     ACCURACY_RUNTIMES,
     STATS_COLUMNS,
@@ -53,197 +70,71 @@ from mobilebench.records import (
     Sample,
     shape_to_text,
 )
-
-RUN_STATUSES = ("running", "ok", "failed", "aborted")
-
-#: Ordered schema migrations; migration ``k`` (1-based) takes ``user_version`` k-1 -> k.
-#: Never edit a released migration: append a new one.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # 1: the initial schema.
-    (
-        """
-        CREATE TABLE runs (
-            id                INTEGER PRIMARY KEY,
-            created_at        TEXT NOT NULL,
-            finished_at       TEXT,
-            status            TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'aborted')),
-            error             TEXT,
-            model             TEXT NOT NULL,
-            arch              TEXT,
-            checkpoint_sha256 TEXT,              -- NULL: random initialisation
-            artifact_sha256   TEXT,
-            artifact_path     TEXT,
-            runtime           TEXT NOT NULL,     -- executorch | onnx
-            backend           TEXT NOT NULL,     -- xnnpack | cpu
-            dtype             TEXT NOT NULL,     -- fp32 | int8
-            input_shape       TEXT,              -- e.g. 1x3x224x224
-            device_profile    TEXT NOT NULL,
-            emulated          INTEGER NOT NULL DEFAULT 0 CHECK (emulated IN (0, 1)),
-            device_model      TEXT,
-            device_board      TEXT,
-            android_version   TEXT,
-            fingerprint       TEXT,
-            device_serial     TEXT,
-            cpu               INTEGER,           -- the core the runner was pinned to
-            threads           INTEGER NOT NULL DEFAULT 1,
-            governor          TEXT,
-            freq_khz_before   INTEGER,
-            freq_khz_after    INTEGER,
-            max_freq_khz      INTEGER,
-            temp_c_before     REAL,
-            temp_c_after      REAL,
-            runner_name       TEXT,
-            runner_version    TEXT,
-            runtime_version   TEXT,
-            toolkit_version   TEXT,
-            host              TEXT NOT NULL,     -- the machine that drove the run
-            pid               INTEGER NOT NULL,  -- its process, to detect killed runs
-            warmup            INTEGER,
-            iterations        INTEGER,           -- requested timed iterations
-            n                 INTEGER,           -- timed iterations the statistics cover
-            load_ms           REAL,
-            first_ms          REAL,              -- the cold first iteration
-            median_ms         REAL,
-            mean_ms           REAL,
-            p10_ms            REAL,
-            p90_ms            REAL,
-            min_ms            REAL,
-            max_ms            REAL,
-            std_ms            REAL,
-            cv                REAL,              -- std / mean, a fraction
-            mad_ms            REAL,
-            ci_low_ms         REAL,              -- 95% CI of the median
-            ci_high_ms        REAL,
-            ci_method         TEXT,
-            warnings          TEXT NOT NULL DEFAULT '[]',  -- JSON list of strings
-            state_before      TEXT,              -- JSON device state snapshot
-            state_after       TEXT,
-            extra             TEXT,              -- JSON
-            CHECK (status != 'ok' OR (median_ms IS NOT NULL AND finished_at IS NOT NULL))
-        )
-        """,
-        "CREATE INDEX runs_by_status ON runs (status, created_at)",
-        """
-        CREATE TABLE samples (
-            run_id     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-            i          INTEGER NOT NULL,
-            latency_ms REAL NOT NULL,
-            warmup     INTEGER NOT NULL CHECK (warmup IN (0, 1)),
-            PRIMARY KEY (run_id, i)
-        )
-        """,
-        """
-        CREATE TABLE accuracy (
-            id                INTEGER PRIMARY KEY,
-            created_at        TEXT NOT NULL,
-            model             TEXT NOT NULL,
-            checkpoint_sha256 TEXT,
-            dataset           TEXT NOT NULL,
-            top1              REAL NOT NULL,     -- percent
-            top5              REAL,              -- percent
-            source            TEXT NOT NULL
-        )
-        """,
-        "CREATE INDEX accuracy_by_model ON accuracy (model, created_at)",
-    ),
-    # 2: old executor_runner builds print only a total, stored as one averaged sample;
-    #    and the reports' "newest run per model and device" lookup gets an index.
-    (
-        "ALTER TABLE samples ADD COLUMN averaged_over INTEGER NOT NULL DEFAULT 1 CHECK (averaged_over >= 1)",
-        "CREATE INDEX runs_by_key ON runs (model, device_profile, runtime, dtype, status, created_at)",
-    ),
-    # 3: which runner build ran for which ABI; memory and warm load; traced (per-op)
-    #    runs kept apart from latency runs; interleaved comparisons with paired samples;
-    #    the accuracy of an exported artifact in its runtime; per-operator rows.
-    (
-        """
-        CREATE TABLE comparisons (
-            id             INTEGER PRIMARY KEY,
-            created_at     TEXT NOT NULL,
-            finished_at    TEXT,
-            status         TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'aborted')),
-            baseline       TEXT NOT NULL,
-            candidate      TEXT NOT NULL,
-            device_profile TEXT NOT NULL,
-            mode           TEXT NOT NULL,
-            threshold      REAL NOT NULL,
-            verdict        TEXT CHECK (verdict IN ('same', 'slower', 'faster', 'unknown')),
-            ratio          REAL,              -- candidate / baseline
-            ci_low         REAL,              -- 95% CI of the ratio
-            ci_high        REAL,
-            pairs          INTEGER,
-            seconds        REAL,
-            error          TEXT,
-            host           TEXT NOT NULL,     -- the machine that drove it
-            pid            INTEGER NOT NULL,  -- its process, to detect killed comparisons
-            extra          TEXT               -- JSON
-        )
-        """,
-        "ALTER TABLE runs ADD COLUMN runner_build TEXT",
-        "ALTER TABLE runs ADD COLUMN abi TEXT",
-        "ALTER TABLE runs ADD COLUMN purpose TEXT NOT NULL DEFAULT 'latency' CHECK (purpose IN ('latency', 'per-op'))",
-        "ALTER TABLE runs ADD COLUMN comparison_id INTEGER REFERENCES comparisons (id)",
-        "ALTER TABLE runs ADD COLUMN peak_rss_bytes INTEGER",
-        "ALTER TABLE runs ADD COLUMN planned_memory_bytes INTEGER",
-        "ALTER TABLE runs ADD COLUMN warm_load_ms REAL",
-        "ALTER TABLE samples ADD COLUMN pair INTEGER",
-        "CREATE INDEX runs_by_comparison ON runs (comparison_id)",
-        """
-        CREATE TABLE ops (
-            run_id   INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-            rank     INTEGER NOT NULL,        -- 0 = the slowest
-            name     TEXT NOT NULL,
-            kind     TEXT NOT NULL,
-            delegate TEXT,
-            ms       REAL NOT NULL,           -- median over the traced iterations
-            macs     REAL,                    -- fvcore's multiply-adds
-            calls    INTEGER NOT NULL DEFAULT 1,
-            PRIMARY KEY (run_id, rank)
-        )
-        """,
-        "ALTER TABLE accuracy ADD COLUMN runtime TEXT NOT NULL DEFAULT 'eager'"
-        " CHECK (runtime IN ('eager', 'executorch', 'onnx', 'quoted'))",
-        "ALTER TABLE accuracy ADD COLUMN dtype TEXT",
-        "ALTER TABLE accuracy ADD COLUMN artifact_sha256 TEXT",
-        "ALTER TABLE accuracy ADD COLUMN images INTEGER",
-        "CREATE INDEX accuracy_by_artifact ON accuracy (artifact_sha256)",
-    ),
+from mobilebench.schema import (
+    RUN_STATUSES,
+    SCHEMA_VERSION,
+    UPGRADES,
+    accuracy_table,
+    comparisons_table,
+    metadata,
+    ops_table,
+    pg_version_table,
+    runs_table,
+    samples_table,
 )
-SCHEMA_VERSION = len(MIGRATIONS)
-
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-_META_FIELDS = tuple(f.name for f in fields(RunMeta))
-_JSON_FIELDS = ("state_before", "state_after", "extra")
+# --- which database ---------------------------------------------------------------------------
 
 
-def _json(value: Any) -> str | None:
-    # default=str: device snapshots may hold paths or enums; keep them readable.
-    return None if value is None else json.dumps(value, sort_keys=True, default=str)
+def database_url(db: str | Path | None = None) -> sa.URL:
+    """The SQLAlchemy URL of ``db``: a file path (SQLite), a ``sqlite:///PATH`` or a
+    ``postgresql://`` URL; None means ``MOBILEBENCH_DB``, else ``results/mobilebench.sqlite``."""
+    text = str(db) if db is not None else default_db()
+    if not text:
+        raise UsageError("the results database is an empty string; give a file path or a postgresql:// URL")
+    if "://" not in text:
+        return sa.URL.create("sqlite", database=text)
+    try:
+        url = sa.make_url(text)
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+        raise UsageError(f"{text!r} is not a database URL; give a file path or postgresql://USER@HOST[:PORT]/DB") from None
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise UsageError(f"{_hide_password(url)}: name a database file, e.g. sqlite:///results/mobilebench.sqlite")
+        return url
+    if url.get_backend_name() == "postgresql":
+        if url.drivername not in ("postgresql", "postgresql+psycopg"):
+            raise UsageError(f"{_hide_password(url)}: mobilebench talks to PostgreSQL through psycopg 3; use postgresql://")
+        if not url.database:
+            raise UsageError(f"{_hide_password(url)}: name the database, e.g. postgresql://USER@HOST/mobilebench")
+        return url.set(drivername="postgresql+psycopg")
+    raise UsageError(
+        f"unsupported database {_hide_password(url)}: use a SQLite file path or a postgresql:// URL"
+    )
 
 
-def _meta_to_columns(meta: RunMeta) -> dict[str, Any]:
-    cols = {name: getattr(meta, name) for name in _META_FIELDS}
-    cols["emulated"] = int(meta.emulated)
-    cols["input_shape"] = shape_to_text(meta.input_shape)
-    cols["warnings"] = json.dumps(list(meta.warnings))
-    for name in _JSON_FIELDS:
-        cols[name] = _json(getattr(meta, name))
-    return cols
+def database_exists(db: str | Path | None = None) -> bool:
+    """Whether ``db`` names an existing SQLite file; True for a server URL (the server
+    says at connection time whether the database exists)."""
+    url = database_url(db)
+    return url.get_backend_name() != "sqlite" or Path(url.database).exists()
 
 
-def _row_to_meta(row: sqlite3.Row) -> RunMeta:
-    values = {name: row[name] for name in _META_FIELDS}
-    values["emulated"] = bool(row["emulated"])
-    shape = row["input_shape"]
-    values["input_shape"] = tuple(int(d) for d in shape.split("x")) if shape else None
-    values["warnings"] = tuple(json.loads(row["warnings"] or "[]"))
-    for name in _JSON_FIELDS:
-        values[name] = json.loads(row[name]) if row[name] else None
-    return RunMeta(**values)
+def _hide_password(url: sa.URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def process_alive(host: str, pid: int) -> bool | None:
+    """Whether process ``pid`` of ``host`` still runs; None when ``host`` is another
+    machine (its processes cannot be checked from here). For ``running`` rows: False
+    means the run was killed and will be marked ``aborted`` by the next profile here."""
+    if host != socket.gethostname():
+        return None
+    return pid == os.getpid() or _pid_alive(pid)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -262,44 +153,148 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+# --- rows <-> records -------------------------------------------------------------------------
+
+_META_FIELDS = tuple(f.name for f in fields(RunMeta))
+_JSON_FIELDS = ("state_before", "state_after", "extra")
+_COMPARISON_FIELDS = tuple(f.name for f in fields(ComparisonRecord))
+_ACCURACY_FIELDS = tuple(f.name for f in fields(AccuracyRecord))
+_OP_FIELDS = tuple(f.name for f in fields(OpRecord))
+
+
+def _json(value: Any) -> str | None:
+    # default=str: device snapshots may hold paths or enums; keep them readable.
+    return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
+def _meta_to_columns(meta: RunMeta) -> dict[str, Any]:
+    cols = {name: getattr(meta, name) for name in _META_FIELDS}
+    cols["emulated"] = int(meta.emulated)
+    cols["input_shape"] = shape_to_text(meta.input_shape)
+    cols["warnings"] = json.dumps(list(meta.warnings))
+    for name in _JSON_FIELDS:
+        cols[name] = _json(getattr(meta, name))
+    return cols
+
+
+def _row_to_meta(row: sa.RowMapping) -> RunMeta:
+    values = {name: row[name] for name in _META_FIELDS}
+    values["emulated"] = bool(row["emulated"])
+    shape = row["input_shape"]
+    values["input_shape"] = tuple(int(d) for d in shape.split("x")) if shape else None
+    values["warnings"] = tuple(json.loads(row["warnings"] or "[]"))
+    for name in _JSON_FIELDS:
+        values[name] = json.loads(row[name]) if row[name] else None
+    return RunMeta(**values)
+
+
+def _run_record(row: sa.RowMapping) -> RunRecord:
+    stats = LatencyStats(**{name: row[name] for name in STATS_COLUMNS}) if row["status"] == "ok" else None
+    return RunRecord(
+        id=row["id"],
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
+        status=row["status"],
+        error=row["error"],
+        host=row["host"],
+        pid=row["pid"],
+        meta=_row_to_meta(row),
+        stats=stats,
+    )
+
+
+def _comparison_record(row: sa.RowMapping) -> ComparisonRecord:
+    values = {name: row[name] for name in _COMPARISON_FIELDS}
+    values["extra"] = json.loads(row["extra"]) if row["extra"] else None
+    return ComparisonRecord(**values)
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _matching(table: sa.Table, filters: dict[str, Any]) -> list[sa.ColumnElement[bool]]:
+    """``column = value`` for every filter that is not None."""
+    return [table.c[name] == value for name, value in filters.items() if value is not None]
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise UsageError(f"limit must be >= 1, got {limit}")
+
+
 class ResultsStore:
     """The results database. Use as a context manager (``with ResultsStore() as store:``).
 
-    ``path`` defaults to :func:`mobilebench.paths.default_db_path`. With ``create=False``
-    a missing file is a :class:`~mobilebench.errors.UsageError` instead of a new database
-    (the report commands use this, so a mistyped ``--db`` does not create an empty one).
+    ``db`` is a file path, a ``sqlite:///`` or a ``postgresql://`` URL (see
+    :func:`database_url`; None: ``MOBILEBENCH_DB``, else ``results/mobilebench.sqlite``).
+    With ``create=False`` a missing SQLite file, or a PostgreSQL database without
+    mobilebench's tables, is a :class:`~mobilebench.errors.UsageError` instead of a new
+    database (the report commands use this, so a mistyped ``--db`` creates nothing).
+    ``timeout_s`` is how long a SQLite writer waits for another one, and how long
+    connecting to a PostgreSQL server may take.
+
+    Every failure of the database (locked, disk full, refused connection, bad password)
+    is raised as a one-line :class:`~mobilebench.errors.MobilebenchError` naming it.
     """
 
-    def __init__(self, path: Path | str | None = None, *, create: bool = True, timeout_s: float = 30.0) -> None:
-        self.path = Path(path) if path is not None else default_db_path()
-        if not self.path.exists():
-            if not create:
-                raise UsageError(f"no results database at {self.path}: run `mobilebench profile` first or pass --db")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        elif self.path.is_dir():
-            raise UsageError(f"results database path {self.path} is a directory")
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so every write is an
-        # explicit transaction and nothing is committed by accident.
-        self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
+    def __init__(self, db: str | Path | None = None, *, create: bool = True, timeout_s: float = 30.0) -> None:
+        self.url = database_url(db)
+        self.dialect = self.url.get_backend_name()
+        #: The SQLite file, or None for a server database.
+        self.path: Path | None = Path(self.url.database) if self.dialect == "sqlite" else None
+        #: What messages call the database: the file, or the URL without its password.
+        self.location = str(self.path) if self.path is not None else _hide_password(self.url.set(drivername="postgresql"))
+        self.timeout_s = float(self.url.query.get("timeout", timeout_s)) if self.path is not None else timeout_s
+        if self.path is not None:
+            if self.path.is_dir():
+                raise UsageError(f"results database path {self.path} is a directory")
+            if not self.path.exists():
+                if not create:
+                    raise UsageError(f"no results database at {self.path}: run `mobilebench profile` first or pass --db")
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise MobilebenchError(f"cannot create results database {self.path}: {exc.strerror}") from None
+        self.engine = self._create_engine()
         try:
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            # NORMAL is durable against a crashed or killed process in WAL mode (only an
-            # OS crash can lose the last commits), and much faster than FULL.
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
-            raise MobilebenchError(f"cannot open results database {self.path}: {exc}") from exc
+            self._migrate(create)
         except BaseException:
-            self._conn.close()
+            self.engine.dispose()
             raise
 
-    # -- lifecycle -----------------------------------------------------------------------
+    def _create_engine(self) -> sa.Engine:
+        if self.path is None:
+            return sa.create_engine(
+                self.url,
+                connect_args={"connect_timeout": max(1, round(self.timeout_s)), "application_name": "mobilebench"},
+            )
+        connect_args = {} if "timeout" in self.url.query else {"timeout": self.timeout_s}
+        engine = sa.create_engine(self.url, connect_args=connect_args)
+
+        # SQLAlchemy's recipe for SQLite transactions: the driver leaves transactions to
+        # us (isolation_level=None) and every one begins explicitly; writers take the
+        # write lock up front (IMMEDIATE), so two of them queue on the busy timeout
+        # instead of failing half-way with "database is locked".
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+            dbapi_connection.isolation_level = None
+            # NORMAL is durable against a crashed or killed process in WAL mode (only an
+            # OS crash can lose the last commits), and much faster than FULL.
+            for pragma in ("foreign_keys = ON", "journal_mode = WAL", "synchronous = NORMAL"):
+                dbapi_connection.execute(f"PRAGMA {pragma}")
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: sa.Connection) -> None:
+            write = connection.get_execution_options().get("mobilebench_write", False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        self._conn.close()
+        self.engine.dispose()
 
     def __enter__(self) -> ResultsStore:
         return self
@@ -307,50 +302,153 @@ class ResultsStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
-    def schema_version(self) -> int:
-        return self._conn.execute("PRAGMA user_version").fetchone()[0]
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """A write transaction: committed when the block ends, rolled back if it raises.
+
+        On SQLite it holds the write lock from its start. Database failures come out
+        as one-line :class:`~mobilebench.errors.MobilebenchError`.
+        """
+        with self._errors(), self.engine.connect() as conn:
+            conn.execution_options(mobilebench_write=True)
+            with conn.begin():
+                yield conn
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
-        # instead of failing half-way with "database is locked".
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+    def reading(self) -> Iterator[sa.Connection]:
+        """A read-only connection (one consistent snapshot on SQLite), closed after the block."""
+        with self._errors(), self.engine.connect() as conn:
+            yield conn
 
-    def _migrate(self) -> None:
-        if self.schema_version == SCHEMA_VERSION:
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.DBAPIError as exc:
+            raise self._database_error(exc) from exc
+
+    def _database_error(self, exc: sa.exc.DBAPIError) -> MobilebenchError:
+        """One line saying what went wrong with the database and what to do."""
+        reason = _one_line(str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__)
+        if self.path is None:
+            if exc.statement is None:  # failed to connect
+                return MobilebenchError(
+                    f"cannot connect to the results database {self.location}: {_one_line(exc.orig)} "
+                    "(check the URL, that the server runs, and the credentials: the URL, PGPASSWORD or ~/.pgpass)"
+                )
+            return MobilebenchError(f"results database {self.location}: {reason}")
+        lowered = reason.lower()
+        if "locked" in lowered or "busy" in lowered:
+            return MobilebenchError(
+                f"results database {self.path} stayed locked by another writer for {self.timeout_s:g} s; "
+                "retry when the other mobilebench (or sqlite3) process is done with it"
+            )
+        if "disk is full" in lowered or "disk i/o error" in lowered:
+            free = self._free_bytes()
+            if free is not None and free < 1 << 20:
+                return MobilebenchError(
+                    f"the disk holding results database {self.path} is full ({free} bytes free): "
+                    "free some space and run again"
+                )
+            return MobilebenchError(
+                f"results database {self.path}: {reason} (the disk is not full: {free} bytes free; "
+                "check the disk and its file size limits)"
+            )
+        if "readonly" in lowered or "read-only" in lowered:
+            return MobilebenchError(f"results database {self.path} is read-only here: {reason}; pass a writable --db")
+        return MobilebenchError(f"results database {self.path}: {reason}")
+
+    def _free_bytes(self) -> int | None:
+        assert self.path is not None
+        try:
+            return shutil.disk_usage(self.path.resolve().parent).free
+        except OSError:
+            return None
+
+    # -- schema ------------------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        with self.reading() as conn:
+            return self._read_version(conn)
+
+    def _read_version(self, conn: sa.Connection) -> int:
+        if self.dialect == "sqlite":
+            return conn.exec_driver_sql("PRAGMA user_version").scalar_one()
+        if not sa.inspect(conn).has_table(pg_version_table.name):
+            return 0
+        return conn.execute(sa.select(pg_version_table.c.version)).scalar_one()
+
+    def _write_version(self, conn: sa.Connection, version: int) -> None:
+        if self.dialect == "sqlite":
+            # user_version lives in the file header and is rolled back with the rest.
+            conn.exec_driver_sql(f"PRAGMA user_version = {int(version)}")
             return
-        with self._transaction() as conn:
-            # Re-read under the write lock: another process may have migrated meanwhile.
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        pg_version_table.create(conn, checkfirst=True)
+        conn.execute(sa.delete(pg_version_table))
+        conn.execute(sa.insert(pg_version_table).values(version=version))
+
+    def _migrate(self, create: bool) -> None:
+        with self.reading() as conn:
+            version = self._read_version(conn)
+        if version == SCHEMA_VERSION:
+            return
+        if version == 0 and not create:
+            raise UsageError(f"no mobilebench results in {self.location}: run `mobilebench profile` first or pass --db")
+        with self.transaction() as conn:
+            if self.dialect == "postgresql":
+                # Two processes opening a new database: the second waits, then sees it done.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(2021)"))
+            # Re-read under the lock: another process may have migrated meanwhile.
+            version = self._read_version(conn)
             if version > SCHEMA_VERSION:
                 raise MobilebenchError(
-                    f"results database {self.path} has schema version {version}, newer than this "
+                    f"results database {self.location} has schema version {version}, newer than this "
                     f"mobilebench understands ({SCHEMA_VERSION}); upgrade mobilebench"
                 )
-            for number in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[number - 1]:
-                    conn.execute(statement)
-                # user_version lives in the file header and is rolled back with the rest.
-                conn.execute(f"PRAGMA user_version = {number}")
+            if version == SCHEMA_VERSION:
+                return
+            try:
+                if version == 0:
+                    metadata.create_all(conn, checkfirst=False)
+                else:
+                    if version not in UPGRADES or (self.dialect != "sqlite" and version < 3):
+                        raise MobilebenchError(f"results database {self.location}: no upgrade from schema {version}")
+                    for number in range(version, SCHEMA_VERSION):
+                        for statement in UPGRADES[number]:
+                            conn.exec_driver_sql(statement)
+            except sa.exc.DBAPIError as exc:
+                raise MobilebenchError(
+                    f"cannot set up results database {self.location} (schema {version} -> {SCHEMA_VERSION}): "
+                    f"{_one_line(exc.orig)}"
+                ) from exc
+            self._write_version(conn, SCHEMA_VERSION)
 
-    # -- runs ----------------------------------------------------------------------------
+    # -- extension points --------------------------------------------------------------------
+    # Called inside the transaction that inserts, completes or fails a run, so that a
+    # subclass can commit more rows with it, or veto it by raising a MobilebenchError
+    # (which rolls the whole transaction back): the lab's worker completes a run's job
+    # together with the run (mobilebench.lab.queue.JobStore).
+
+    def run_started(self, conn: sa.Connection, run_id: int) -> None:
+        """The ``running`` row ``run_id`` was inserted (not yet committed)."""
+
+    def run_completed(self, conn: sa.Connection, run_id: int) -> None:
+        """Run ``run_id`` was stored ``ok`` with its samples (not yet committed)."""
+
+    def run_failed(self, conn: sa.Connection, run_id: int, error: str) -> None:
+        """Run ``run_id`` was stored ``failed`` with ``error`` (not yet committed)."""
+
+    # -- runs --------------------------------------------------------------------------------
 
     def start_run(self, meta: RunMeta) -> int:
         """Insert a ``running`` row for this process and commit it; returns the run id."""
         cols = _meta_to_columns(meta)
         cols.update(created_at=utc_now(), status="running", host=socket.gethostname(), pid=os.getpid())
-        names = ", ".join(cols)
-        marks = ", ".join(f":{name}" for name in cols)
-        with self._transaction() as conn:
-            cursor = conn.execute(f"INSERT INTO runs ({names}) VALUES ({marks})", cols)
-        return int(cursor.lastrowid)
+        with self.transaction() as conn:
+            run_id = int(conn.execute(sa.insert(runs_table).values(cols)).inserted_primary_key[0])
+            self.run_started(conn, run_id)
+        return run_id
 
     def complete_run(
         self,
@@ -371,65 +469,79 @@ class ResultsStore:
         cols = _meta_to_columns(meta)
         cols.update({name: getattr(stats, name) for name in STATS_COLUMNS})
         cols.update(status="ok", finished_at=utc_now(), error=None)
-        with self._transaction() as conn:
-            self._finish_running(conn, run_id, cols)
-            try:
-                conn.executemany(
-                    "INSERT INTO samples (run_id, i, latency_ms, warmup, averaged_over, pair) VALUES (?, ?, ?, ?, ?, ?)",
-                    [(run_id, s.i, float(s.latency_ms), int(s.warmup), s.averaged_over, s.pair) for s in samples],
-                )
-            except sqlite3.IntegrityError as exc:
-                raise MobilebenchError(
-                    f"run {run_id}: invalid samples ({exc}); iteration indices must be unique"
-                ) from exc
+        rows = [
+            {
+                "run_id": run_id,
+                "i": s.i,
+                "latency_ms": float(s.latency_ms),
+                "warmup": int(s.warmup),
+                "averaged_over": s.averaged_over,
+                "pair": s.pair,
+            }
+            for s in samples
+        ]
+        with self.transaction() as conn:
+            self._finish_running(conn, runs_table, "run", run_id, cols)
+            if rows:
+                try:
+                    conn.execute(sa.insert(samples_table), rows)
+                except sa.exc.IntegrityError as exc:
+                    raise MobilebenchError(
+                        f"run {run_id}: invalid samples ({_one_line(exc.orig)}); iteration indices must be unique"
+                    ) from None
             self._insert_ops(conn, run_id, ops)
+            self.run_completed(conn, run_id)
 
     def fail_run(self, run_id: int, error: str, meta: RunMeta | None = None) -> None:
         """Mark a ``running`` run ``failed`` with a one-line reason (and final metadata)."""
         cols = _meta_to_columns(meta) if meta is not None else {}
-        cols.update(status="failed", finished_at=utc_now(), error=" ".join(str(error).split()))
-        with self._transaction() as conn:
-            self._finish_running(conn, run_id, cols)
+        cols.update(status="failed", finished_at=utc_now(), error=_one_line(error))
+        with self.transaction() as conn:
+            self._finish_running(conn, runs_table, "run", run_id, cols)
+            self.run_failed(conn, run_id, cols["error"])
 
-    def _finish_running(self, conn: sqlite3.Connection, run_id: int, cols: dict[str, Any]) -> None:
+    def _finish_running(self, conn: sa.Connection, table: sa.Table, what: str, row_id: int, cols: dict[str, Any]) -> None:
         """Update a ``running`` row with ``cols``; any other status means it already ended."""
-        assignments = ", ".join(f"{name} = :{name}" for name in cols)
-        cursor = conn.execute(
-            f"UPDATE runs SET {assignments} WHERE id = :run_id AND status = 'running'", {**cols, "run_id": run_id}
-        )
-        if cursor.rowcount != 1:
-            raise self._not_running(run_id)
-
-    def _not_running(self, run_id: int) -> MobilebenchError:
-        row = self._conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
-            return MobilebenchError(f"run {run_id} does not exist in {self.path}")
-        return MobilebenchError(f"run {run_id} is already {row['status']}; only a running run can be finished")
+        updated = conn.execute(
+            sa.update(table).where(table.c.id == row_id, table.c.status == "running").values(cols)
+        ).rowcount
+        if updated == 1:
+            return
+        status = conn.execute(sa.select(table.c.status).where(table.c.id == row_id)).scalar_one_or_none()
+        if status is None:
+            raise MobilebenchError(f"{what} {row_id} does not exist in {self.location}")
+        raise MobilebenchError(f"{what} {row_id} is already {status}; only a running {what} can be finished")
 
     def mark_stale_runs_aborted(self) -> int:
         """Mark ``running`` runs and comparisons of dead processes on this host ``aborted``.
 
         Returns how many runs it marked. Rows started on another host are left alone:
-        their process cannot be checked here.
+        their process cannot be checked here (the lab queue aborts the runs of workers
+        whose lease expired, wherever they ran).
         """
         host = socket.gethostname()
         marked = 0
-        for table, what in (("comparisons", "comparison"), ("runs", "run")):
-            rows = self._conn.execute(
-                f"SELECT id, pid FROM {table} WHERE status = 'running' AND host = ?", (host,)
-            ).fetchall()
-            stale = [(row["id"], row["pid"]) for row in rows if row["pid"] != os.getpid() and not _pid_alive(row["pid"])]
+        for table, what in ((comparisons_table, "comparison"), (runs_table, "run")):
+            with self.reading() as conn:
+                rows = conn.execute(
+                    sa.select(table.c.id, table.c.pid).where(table.c.status == "running", table.c.host == host)
+                ).all()
+            stale = [(row_id, pid) for row_id, pid in rows if not process_alive(host, pid)]
             if not stale:
                 continue
             now = utc_now()
-            with self._transaction() as conn:
+            with self.transaction() as conn:
                 for row_id, pid in stale:
                     conn.execute(
-                        f"UPDATE {table} SET status = 'aborted', finished_at = ?, error = ?"
-                        " WHERE id = ? AND status = 'running'",
-                        (now, f"process {pid} on {host} ended before the {what} finished (killed or crashed)", row_id),
+                        sa.update(table)
+                        .where(table.c.id == row_id, table.c.status == "running")
+                        .values(
+                            status="aborted",
+                            finished_at=now,
+                            error=f"process {pid} on {host} ended before the {what} finished (killed or crashed)",
+                        )
                     )
-            if table == "runs":
+            if table is runs_table:
                 marked = len(stale)
         return marked
 
@@ -449,69 +561,43 @@ class ResultsStore:
         """Runs matching every given filter, newest first. ``device`` is the profile name."""
         if status is not None and status not in RUN_STATUSES:
             raise UsageError(f"unknown run status {status!r}; expected one of {', '.join(RUN_STATUSES)}")
-        if limit is not None and limit < 1:
-            raise UsageError(f"limit must be >= 1, got {limit}")
-        where, params = [], []
-        for column, value in (
-            ("model", model),
-            ("device_profile", device),
-            ("runtime", runtime),
-            ("dtype", dtype),
-            ("status", status),
-            ("purpose", purpose),
-            ("comparison_id", comparison_id),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        if emulated is not None:
-            where.append("emulated = ?")
-            params.append(int(emulated))
-        sql = "SELECT * FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, id DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [self._record(row) for row in self._conn.execute(sql, params)]
+        _check_limit(limit)
+        where = _matching(
+            runs_table,
+            {
+                "model": model,
+                "device_profile": device,
+                "runtime": runtime,
+                "dtype": dtype,
+                "status": status,
+                "purpose": purpose,
+                "comparison_id": comparison_id,
+                "emulated": None if emulated is None else int(emulated),
+            },
+        )
+        query = sa.select(runs_table).where(*where).order_by(runs_table.c.created_at.desc(), runs_table.c.id.desc()).limit(limit)
+        with self.reading() as conn:
+            return [_run_record(row) for row in conn.execute(query).mappings()]
 
     def get_run(self, run_id: int) -> RunRecord | None:
-        row = self._conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return self._record(row) if row else None
-
-    def _record(self, row: sqlite3.Row) -> RunRecord:
-        stats = None
-        if row["status"] == "ok":
-            stats = LatencyStats(**{name: row[name] for name in STATS_COLUMNS})
-        return RunRecord(
-            id=row["id"],
-            created_at=row["created_at"],
-            finished_at=row["finished_at"],
-            status=row["status"],
-            error=row["error"],
-            host=row["host"],
-            pid=row["pid"],
-            meta=_row_to_meta(row),
-            stats=stats,
-        )
+        with self.reading() as conn:
+            row = conn.execute(sa.select(runs_table).where(runs_table.c.id == run_id)).mappings().first()
+        return _run_record(row) if row else None
 
     def samples(self, run_id: int) -> list[Sample]:
         """All samples of a run in iteration order (warm-up included, flagged)."""
-        rows = self._conn.execute(
-            "SELECT i, latency_ms, warmup, averaged_over, pair FROM samples WHERE run_id = ? ORDER BY i", (run_id,)
-        )
+        table = samples_table
+        query = sa.select(table).where(table.c.run_id == run_id).order_by(table.c.i)
+        with self.reading() as conn:
+            rows = conn.execute(query).mappings().all()
         return [
             Sample(
-                i=r["i"],
-                latency_ms=r["latency_ms"],
-                warmup=bool(r["warmup"]),
-                averaged_over=r["averaged_over"],
-                pair=r["pair"],
+                i=r["i"], latency_ms=r["latency_ms"], warmup=bool(r["warmup"]), averaged_over=r["averaged_over"], pair=r["pair"]
             )
             for r in rows
         ]
 
-    # -- operators of per-op runs -----------------------------------------------------------
+    # -- operators of per-op runs ------------------------------------------------------------
 
     def record_ops(self, run_id: int, ops: Sequence[OpRecord]) -> None:
         """Store the operators of a finished ``per-op`` run (all or none).
@@ -519,38 +605,35 @@ class ResultsStore:
         :meth:`complete_run` takes them too (``ops=``), in the run's own transaction;
         this is for operators computed after the run was stored.
         """
-        with self._transaction() as conn:
-            run = conn.execute("SELECT purpose FROM runs WHERE id = ?", (run_id,)).fetchone()
-            if run is None:
-                raise MobilebenchError(f"run {run_id} does not exist in {self.path}")
-            self._insert_ops(conn, run_id, ops)
+        with self.transaction() as conn:
+            self._insert_ops(conn, run_id, ops, check_run=True)
 
-    def _insert_ops(self, conn: sqlite3.Connection, run_id: int, ops: Sequence[OpRecord]) -> None:
-        if not ops:
+    def _insert_ops(self, conn: sa.Connection, run_id: int, rows: Sequence[OpRecord], *, check_run: bool = False) -> None:
+        if not rows and not check_run:
             return
-        purpose = conn.execute("SELECT purpose FROM runs WHERE id = ?", (run_id,)).fetchone()["purpose"]
+        purpose = conn.execute(sa.select(runs_table.c.purpose).where(runs_table.c.id == run_id)).scalar_one_or_none()
+        if purpose is None:
+            raise MobilebenchError(f"run {run_id} does not exist in {self.location}")
+        if not rows:
+            return
         if purpose != "per-op":
             raise MobilebenchError(f"run {run_id} is a {purpose} run; operators belong to per-op runs")
-        for op in ops:
+        for op in rows:
             if op.run_id != run_id:
                 raise MobilebenchError(f"operator {op.name!r} belongs to run {op.run_id}, not run {run_id}")
         try:
-            conn.executemany(
-                "INSERT INTO ops (run_id, rank, name, kind, delegate, ms, macs, calls) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, op.rank, op.name, op.kind, op.delegate, float(op.ms), op.macs, op.calls) for op in ops],
-            )
-        except sqlite3.IntegrityError as exc:
-            raise MobilebenchError(f"run {run_id}: invalid operators ({exc}); ranks must be unique") from exc
+            conn.execute(sa.insert(ops_table), [{name: getattr(op, name) for name in _OP_FIELDS} for op in rows])
+        except sa.exc.IntegrityError as exc:
+            raise MobilebenchError(f"run {run_id}: invalid operators ({_one_line(exc.orig)}); ranks must be unique") from None
 
     def ops(self, run_id: int) -> list[OpRecord]:
         """The operators of a ``per-op`` run, slowest first (rank 0)."""
-        rows = self._conn.execute(
-            "SELECT run_id, rank, name, kind, delegate, ms, macs, calls FROM ops WHERE run_id = ? ORDER BY rank",
-            (run_id,),
-        )
-        return [OpRecord(**dict(r)) for r in rows]
+        table = ops_table
+        query = sa.select(*(table.c[name] for name in _OP_FIELDS)).where(table.c.run_id == run_id).order_by(table.c.rank)
+        with self.reading() as conn:
+            return [OpRecord(**row) for row in conn.execute(query).mappings()]
 
-    # -- comparisons -----------------------------------------------------------------------
+    # -- comparisons -------------------------------------------------------------------------
 
     def start_comparison(
         self,
@@ -580,11 +663,8 @@ class ResultsStore:
             pid=os.getpid(),
             extra=_json(extra),
         )
-        names = ", ".join(cols)
-        marks = ", ".join(f":{name}" for name in cols)
-        with self._transaction() as conn:
-            cursor = conn.execute(f"INSERT INTO comparisons ({names}) VALUES ({marks})", cols)
-        return int(cursor.lastrowid)
+        with self.transaction() as conn:
+            return int(conn.execute(sa.insert(comparisons_table).values(cols)).inserted_primary_key[0])
 
     def complete_comparison(
         self,
@@ -615,27 +695,14 @@ class ResultsStore:
         )
         if extra is not None:
             cols["extra"] = _json(extra)
-        with self._transaction() as conn:
-            self._finish_running_comparison(conn, comparison_id, cols)
+        with self.transaction() as conn:
+            self._finish_running(conn, comparisons_table, "comparison", comparison_id, cols)
 
     def fail_comparison(self, comparison_id: int, error: str) -> None:
         """Mark a ``running`` comparison ``failed`` with a one-line reason."""
-        cols = dict(status="failed", finished_at=utc_now(), error=" ".join(str(error).split()))
-        with self._transaction() as conn:
-            self._finish_running_comparison(conn, comparison_id, cols)
-
-    def _finish_running_comparison(self, conn: sqlite3.Connection, comparison_id: int, cols: dict[str, Any]) -> None:
-        assignments = ", ".join(f"{name} = :{name}" for name in cols)
-        cursor = conn.execute(
-            f"UPDATE comparisons SET {assignments} WHERE id = :id AND status = 'running'", {**cols, "id": comparison_id}
-        )
-        if cursor.rowcount != 1:
-            row = conn.execute("SELECT status FROM comparisons WHERE id = ?", (comparison_id,)).fetchone()
-            if row is None:
-                raise MobilebenchError(f"comparison {comparison_id} does not exist in {self.path}")
-            raise MobilebenchError(
-                f"comparison {comparison_id} is already {row['status']}; only a running comparison can be finished"
-            )
+        cols = dict(status="failed", finished_at=utc_now(), error=_one_line(error))
+        with self.transaction() as conn:
+            self._finish_running(conn, comparisons_table, "comparison", comparison_id, cols)
 
     def comparisons(
         self,
@@ -649,26 +716,19 @@ class ResultsStore:
         """Comparisons matching every given filter, newest first."""
         if status is not None and status not in RUN_STATUSES:
             raise UsageError(f"unknown comparison status {status!r}; expected one of {', '.join(RUN_STATUSES)}")
-        if limit is not None and limit < 1:
-            raise UsageError(f"limit must be >= 1, got {limit}")
-        where, params = [], []
-        for column, value in (("baseline", baseline), ("candidate", candidate), ("device_profile", device), ("status", status)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        sql = "SELECT * FROM comparisons"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, id DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [_comparison(row) for row in self._conn.execute(sql, params)]
+        _check_limit(limit)
+        table = comparisons_table
+        where = _matching(table, {"baseline": baseline, "candidate": candidate, "device_profile": device, "status": status})
+        query = sa.select(table).where(*where).order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit)
+        with self.reading() as conn:
+            return [_comparison_record(row) for row in conn.execute(query).mappings()]
 
     def get_comparison(self, comparison_id: int) -> ComparisonRecord | None:
-        row = self._conn.execute("SELECT * FROM comparisons WHERE id = ?", (comparison_id,)).fetchone()
-        return _comparison(row) if row else None
+        with self.reading() as conn:
+            row = conn.execute(sa.select(comparisons_table).where(comparisons_table.c.id == comparison_id)).mappings().first()
+        return _comparison_record(row) if row else None
 
-    # -- accuracy ------------------------------------------------------------------------
+    # -- accuracy ----------------------------------------------------------------------------
 
     def record_accuracy(
         self,
@@ -704,14 +764,21 @@ class ResultsStore:
             raise MobilebenchError(f"top5 accuracy ({top5}) cannot be below top1 ({top1})")
         if images is not None and images < 1:
             raise MobilebenchError(f"accuracy over {images} images: need at least one")
-        with self._transaction() as conn:
-            cursor = conn.execute(
-                "INSERT INTO accuracy (created_at, model, checkpoint_sha256, dataset, top1, top5, source,"
-                " runtime, dtype, artifact_sha256, images) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (utc_now(), model, checkpoint_sha256, dataset, float(top1), top5, source, runtime, dtype,
-                 artifact_sha256, images),
-            )
-        return int(cursor.lastrowid)
+        values = dict(
+            created_at=utc_now(),
+            model=model,
+            checkpoint_sha256=checkpoint_sha256,
+            dataset=dataset,
+            top1=float(top1),
+            top5=None if top5 is None else float(top5),
+            source=source,
+            runtime=runtime,
+            dtype=dtype,
+            artifact_sha256=artifact_sha256,
+            images=images,
+        )
+        with self.transaction() as conn:
+            return int(conn.execute(sa.insert(accuracy_table).values(values)).inserted_primary_key[0])
 
     def accuracy_records(
         self,
@@ -727,25 +794,27 @@ class ResultsStore:
         """Accuracy records matching every given filter, newest first."""
         if runtime is not None and runtime not in ACCURACY_RUNTIMES:
             raise UsageError(f"unknown accuracy runtime {runtime!r}; expected one of {', '.join(ACCURACY_RUNTIMES)}")
-        where, params = [], []
-        for column, value in (
-            ("model", model),
-            ("runtime", runtime),
-            ("dtype", dtype),
-            ("artifact_sha256", artifact_sha256),
-            ("checkpoint_sha256", checkpoint_sha256),
-            ("dataset", dataset),
-        ):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        sql = "SELECT * FROM accuracy"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, id DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [AccuracyRecord(**dict(row)) for row in self._conn.execute(sql, params)]
+        _check_limit(limit)
+        table = accuracy_table
+        where = _matching(
+            table,
+            {
+                "model": model,
+                "runtime": runtime,
+                "dtype": dtype,
+                "artifact_sha256": artifact_sha256,
+                "checkpoint_sha256": checkpoint_sha256,
+                "dataset": dataset,
+            },
+        )
+        query = (
+            sa.select(*(table.c[name] for name in _ACCURACY_FIELDS))
+            .where(*where)
+            .order_by(table.c.created_at.desc(), table.c.id.desc())
+            .limit(limit)
+        )
+        with self.reading() as conn:
+            return [AccuracyRecord(**row) for row in conn.execute(query).mappings()]
 
     def accuracy(self, model: str, **filters: Any) -> AccuracyRecord | None:
         """The newest accuracy record of a model matching ``filters`` (those of
@@ -755,10 +824,5 @@ class ResultsStore:
 
     def accuracy_models(self) -> list[str]:
         """Models with at least one accuracy record, sorted."""
-        return [r[0] for r in self._conn.execute("SELECT DISTINCT model FROM accuracy ORDER BY model")]
-
-
-def _comparison(row: sqlite3.Row) -> ComparisonRecord:
-    values = {name: row[name] for name in (f.name for f in fields(ComparisonRecord))}
-    values["extra"] = json.loads(row["extra"]) if row["extra"] else None
-    return ComparisonRecord(**values)
+        with self.reading() as conn:
+            return list(conn.execute(sa.select(accuracy_table.c.model).distinct().order_by(accuracy_table.c.model)).scalars())

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# A PostgreSQL server and databases on either engine (postgres, postgres_url, results_db).
+pytest_plugins = ["tests.pg"]
+
 _HOME: Path | None = None
 
 

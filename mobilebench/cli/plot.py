@@ -33,12 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Draw top-1 accuracy against latency (or FLOPs/params), one labelled marker per model."""
-    from mobilebench.paths import default_db_path
     from mobilebench.report.plot import cost_points, draw, latency_points
-    from mobilebench.store import ResultsStore
+    from mobilebench.store import ResultsStore, database_exists
 
     metric, names = args.x, args.models
-    if metric != "latency" and names and not Path(args.db or default_db_path()).exists():
+    if metric != "latency" and names and not database_exists(args.db):
         # FLOPs of named models need no measurements: top-1 then comes from model cards.
         data = cost_points(None, metric=metric, models=names)
     else:
