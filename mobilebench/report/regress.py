@@ -450,20 +450,11 @@ def compare(
         new_ms = [r.stats.median_ms for r in fresh[key] if r.stats is not None]
         verdicts.append(
             Verdict(
-                key,
-                "new",
-                None,
-                _geomean(new_ms),
-                None,
-                None,
-                None,
-                0,
-                len(new_ms),
-                None,
-                tuple(r.id for r in fresh[key]),
-                note="not in the baseline",
-            )  # fmt: skip
-        )
+                key=key, status="new", baseline_ms=None, new_ms=_geomean(new_ms), ratio=None, ci_low=None,
+                ci_high=None, baseline_runs=0, new_runs=len(new_ms), spread=None,
+                new_run_ids=tuple(r.id for r in fresh[key]), note="not in the baseline",
+            )
+        )  # fmt: skip
     return RegressReport(baseline=baseline, threshold=threshold, alpha=alpha, confidence=confidence, verdicts=verdicts)
 
 
