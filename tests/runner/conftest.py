@@ -93,28 +93,28 @@ def run_runner(runner_path: Path) -> Runner:
     return run
 
 
-def export_module(module: Any, example_inputs: Sequence[Any], path: Path) -> Path:
-    """A small nn.Module as an XNNPACK-delegated .pte, straight through ExecuTorch."""
+def export_module(module: Any, example_inputs: Sequence[Any], path: Path, *, config: Any = None) -> Path:
+    """A small nn.Module as an XNNPACK-delegated .pte, straight through ExecuTorch
+    (``config``: an ``ExecutorchBackendConfig``)."""
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
     program = torch.export.export(module.eval(), tuple(example_inputs))
-    lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
+    lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch(config)
     path.write_bytes(lowered.buffer)
     return path
 
 
-@pytest.fixture(scope="session")
-def tiny_pte(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A two-conv classifier on 1x3x32x32: fast enough for hundreds of iterations."""
+def tiny_classifier(width: int, size: int, path: Path) -> Path:
+    """A two-conv classifier on 1x3xSIZExSIZE with ``width`` channels in its first conv."""
     import torch
 
     class Tiny(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.conv1 = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1)
-            self.conv2 = torch.nn.Conv2d(8, 16, 3, stride=2, padding=1)
+            self.conv1 = torch.nn.Conv2d(3, width, 3, stride=2, padding=1)
+            self.conv2 = torch.nn.Conv2d(width, 16, 3, stride=2, padding=1)
             self.fc = torch.nn.Linear(16, 10)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -124,7 +124,56 @@ def tiny_pte(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         module = Tiny()
-    return export_module(module, [torch.zeros(1, 3, 32, 32)], tmp_path_factory.mktemp("pte") / "tiny.pte")
+    return export_module(module, [torch.zeros(1, 3, size, size)], path)
+
+
+@pytest.fixture(scope="session")
+def tiny_pte(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-conv classifier on 1x3x32x32: fast enough for hundreds of iterations."""
+    return tiny_classifier(8, 32, tmp_path_factory.mktemp("pte") / "tiny.pte")
+
+
+@pytest.fixture(scope="session")
+def tiny48_pte(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Like ``tiny_pte`` on 1x3x48x48 with twice the channels: another input shape, slower."""
+    return tiny_classifier(16, 48, tmp_path_factory.mktemp("pte") / "tiny48.pte")
+
+
+@dataclass(frozen=True)
+class FailingProgram:
+    path: Path
+    fails_at_execution: int  # 1-based, counted from the program's load
+
+
+@pytest.fixture(scope="session")
+def fails_later_pte(tmp_path_factory: pytest.TempPathFactory) -> FailingProgram:
+    """A program that runs fine three times, then fails: it counts its executions in a
+    mutable buffer and from the fourth on indexes a 4-element table at 1000, which
+    ExecuTorch's index kernel rejects (an execution error, not a crash)."""
+    import torch
+    from executorch.exir import ExecutorchBackendConfig
+    from executorch.exir.passes.init_mutable_pass import InitializedMutableBufferPass
+
+    fails_at = 4
+
+    class FailsLater(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("count", torch.zeros(1, dtype=torch.int64))
+            self.table = torch.nn.Parameter(torch.arange(4.0), requires_grad=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.count.add_(1)
+            index = torch.clamp(self.count - (fails_at - 1), min=0) * 1000
+            return x * 2.0 + self.table[index]
+
+    # The counter's initial zeros are serialized and copied in at every load (else a
+    # mutated buffer starts from whatever its planned memory held).
+    config = ExecutorchBackendConfig(passes=[InitializedMutableBufferPass(["count"])])
+    path = export_module(
+        FailsLater(), [torch.zeros(1, 4)], tmp_path_factory.mktemp("pte") / "fails_later.pte", config=config
+    )
+    return FailingProgram(path, fails_at)
 
 
 @pytest.fixture(scope="session")

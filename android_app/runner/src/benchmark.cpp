@@ -24,6 +24,7 @@
 #include "input_data.h"
 #include "json_line.h"
 #include "median_ci.h"
+#include "memory_usage.h"
 #include "output_files.h"
 #include "runner_error.h"
 #include "threadpool_control.h"
@@ -109,17 +110,18 @@ struct InputSpec {
 
 // Reads the method's input metadata and decides each input's shape and data, validating
 // everything ExecuTorch would otherwise only reject deep inside (or abort on).
-std::vector<InputSpec> prepare_inputs(const MethodMeta& meta, const RunnerOptions& options) {
+std::vector<InputSpec> prepare_inputs(const MethodMeta& meta, const ModelSpec& model,
+                                      const RunnerOptions& options) {
   const size_t count = meta.num_inputs();
-  if (!options.input_shapes.empty() && options.input_shapes.size() != count) {
+  if (!model.input_shapes.empty() && model.input_shapes.size() != count) {
     throw UsageError{"the program's method '" + options.method + "' takes " +
                      std::to_string(count) + " input(s), but --input-shape was given " +
-                     std::to_string(options.input_shapes.size()) + " time(s)"};
+                     std::to_string(model.input_shapes.size()) + " time(s)"};
   }
-  if (!options.input_files.empty() && options.input_files.size() != count) {
+  if (!model.input_files.empty() && model.input_files.size() != count) {
     throw UsageError{"the program's method '" + options.method + "' takes " +
                      std::to_string(count) + " input(s), but --input was given " +
-                     std::to_string(options.input_files.size()) + " time(s)"};
+                     std::to_string(model.input_files.size()) + " time(s)"};
   }
   std::vector<InputSpec> inputs(count);
   for (size_t i = 0; i < count; ++i) {
@@ -138,7 +140,7 @@ std::vector<InputSpec> prepare_inputs(const MethodMeta& meta, const RunnerOption
     }
     std::vector<int64_t> program_shape(info->sizes().begin(), info->sizes().end());
     InputSpec& spec = inputs[i];
-    spec.shape = options.input_shapes.empty() ? program_shape : options.input_shapes[i];
+    spec.shape = model.input_shapes.empty() ? program_shape : model.input_shapes[i];
     if (spec.shape.size() != program_shape.size()) {
       throw RunError{"--input-shape " + shape_text(spec.shape) + " for " + name + " has " +
                      std::to_string(spec.shape.size()) + " dimensions; the program expects " +
@@ -154,12 +156,12 @@ std::vector<InputSpec> prepare_inputs(const MethodMeta& meta, const RunnerOption
       }
     }
     spec.data.resize(element_count(spec.shape));
-    if (options.input_files.empty()) {
+    if (model.input_files.empty()) {
       spec.source = "seed";
       fill_fixed_input(static_cast<uint32_t>(options.seed + i), spec.data);
     } else {
-      spec.source = options.input_files[i];
-      spec.data = read_float32_file(options.input_files[i], spec.data.size(),
+      spec.source = model.input_files[i];
+      spec.data = read_float32_file(model.input_files[i], spec.data.size(),
                                     name + " of shape " + shape_text(spec.shape));
     }
     std::vector<executorch::aten::SizesType> sizes(spec.shape.begin(), spec.shape.end());
@@ -199,9 +201,15 @@ void emit_start(const RunnerOptions& options, size_t pool_threads) {
   start.add("runner", kRunnerName)
       .add("runner_version", kRunnerVersion)
       .add("executorch_version", kExecutorchVersion)
-      .add("executorch_git_version", kExecutorchGitVersion)
-      .add("model", options.model_path)
-      .add("method", options.method)
+      .add("executorch_git_version", kExecutorchGitVersion);
+  if (options.interleave) {
+    std::vector<std::string> paths;
+    for (const ModelSpec& model : options.models) paths.push_back(model.path);
+    start.add("models", paths).add("interleave", true);
+  } else {
+    start.add("model", options.models.front().path);
+  }
+  start.add("method", options.method)
       .add("threads", options.threads)
       .add("threadpool_threads", pool_threads)
       .add("warmup", options.warmup)
@@ -217,10 +225,22 @@ void emit_start(const RunnerOptions& options, size_t pool_threads) {
   start.emit();
 }
 
+// Adds "peak_rss_bytes" (null where /proc/self/status cannot be read).
+void add_peak_rss(JsonLine& line, std::optional<int64_t> bytes) {
+  if (bytes) {
+    line.add("peak_rss_bytes", *bytes);
+  } else {
+    line.add_null("peak_rss_bytes");
+  }
+}
+
+// `model` is the --model index with --interleave, -1 for a single program.
 void emit_summary(const std::vector<double>& sorted_ms, const RunnerOptions& options,
-                  const char* stop_reason, double timed_s) {
+                  const char* stop_reason, double timed_s, int model,
+                  std::optional<int64_t> peak_rss) {
   const SampleSummary summary = summarize_sorted(sorted_ms, kConfidence);
   JsonLine line("summary");
+  if (model >= 0) line.add("model", model);
   line.add("iterations", summary.count)
       .add("warmup", options.warmup)
       .add_ms("median_ms", summary.median)
@@ -237,7 +257,128 @@ void emit_summary(const std::vector<double>& sorted_ms, const RunnerOptions& opt
     line.add_null("ci95_low_ms").add_null("ci95_high_ms").add_null("ci95_coverage").add_null("ci_rel_halfwidth");
   }
   if (options.target_rel_ci) line.add("target_rel_ci", *options.target_rel_ci);
-  line.add("stop_reason", stop_reason).add("timed_s", timed_s).emit();
+  line.add("stop_reason", stop_reason).add("timed_s", timed_s);
+  add_peak_rss(line, peak_rss);
+  line.emit();
+}
+
+struct LoadTimes {
+  double program_ms = 0;  // read and verify the file
+  double method_ms = 0;   // memory planning, delegate init (XNNPACK packs its weights here)
+  double total_ms() const { return program_ms + method_ms; }
+};
+
+// One program, loaded, with its inputs prepared and accepted by the method.
+struct LoadedProgram {
+  std::unique_ptr<Module> module;
+  std::vector<InputSpec> inputs;
+  LoadTimes times;
+  std::vector<std::string> backends;
+  size_t num_outputs = 0;
+  std::vector<int64_t> planned_buffer_bytes;  // the method's memory-planned buffers
+};
+
+// Inputs are copied into the method before EVERY run, outside the clock: memory planning
+// may reuse an input's buffer for later activations, so after one run it no longer holds
+// the input. (Setting them once gives wrong outputs from the second run on.)
+void set_inputs(LoadedProgram& program, const std::string& method) {
+  for (size_t i = 0; i < program.inputs.size(); ++i) {
+    const Error error = program.module->set_input(method, program.inputs[i].tensor, i);
+    if (error != Error::Ok) {
+      throw RunError{"the program rejected input " + std::to_string(i) + " of shape " +
+                     shape_text(program.inputs[i].shape) + ": " + describe(error) +
+                     " (a program exported with static shapes accepts only its own shape)"};
+    }
+  }
+}
+
+LoadedProgram load_program(const ModelSpec& model, const RunnerOptions& options,
+                           std::unique_ptr<executorch::runtime::EventTracer> tracer) {
+  LoadedProgram program;
+  program.module = std::make_unique<Module>(model.path, Module::LoadMode::File, std::move(tracer));
+  Module& module = *program.module;
+
+  const auto load_start = Clock::now();
+  // InternalConsistency verifies the flatbuffer before anything reads it, so a corrupt
+  // or truncated file is an error here instead of a crash later.
+  const Error program_error = module.load(Program::Verification::InternalConsistency);
+  const auto program_end = Clock::now();
+  if (program_error != Error::Ok) {
+    throw RunError{"cannot load " + model.path + ": not a valid ExecuTorch program: " +
+                   describe(program_error)};
+  }
+  const auto names = module.method_names();
+  if (!names.ok()) throw RunError{"cannot list the program's methods: " + describe(names.error())};
+  if (names->count(options.method) == 0) {
+    std::vector<std::string> sorted_names(names->begin(), names->end());
+    std::sort(sorted_names.begin(), sorted_names.end());
+    std::string available;
+    for (const auto& name : sorted_names) available += (available.empty() ? "" : ", ") + name;
+    throw RunError{"the program has no method '" + options.method + "' (it has: " + available + ")"};
+  }
+  const auto meta = module.method_meta(options.method);
+  if (!meta.ok()) throw RunError{"cannot read method metadata: " + describe(meta.error())};
+  program.inputs = prepare_inputs(*meta, model, options);
+  program.backends = backend_names(*meta);
+  program.num_outputs = meta->num_outputs();
+  for (size_t b = 0; b < meta->num_memory_planned_buffers(); ++b) {
+    const auto size = meta->memory_planned_buffer_size(b);
+    if (!size.ok()) {
+      throw RunError{"cannot read the size of planned buffer " + std::to_string(b) + ": " +
+                     describe(size.error())};
+    }
+    program.planned_buffer_bytes.push_back(*size);
+  }
+
+  const auto method_start = Clock::now();
+  const Error method_error = module.load_method(options.method);
+  const auto method_end = Clock::now();
+  if (method_error != Error::Ok) {
+    throw RunError{"cannot load method '" + options.method + "': " + describe(method_error)};
+  }
+  program.times = {ms_between(load_start, program_end), ms_between(method_start, method_end)};
+  set_inputs(program, options.method);  // validates them before the load event
+  return program;
+}
+
+// Loads the program twice in this process and keeps the second: the first load is the
+// cold one (file, allocator and the runtime's code touched for the first time), the second
+// the warm one. The first is dropped before the second starts, so the peak resident set
+// holds one copy. Returns the kept program; `cold` receives the first load's times.
+LoadedProgram load_twice(const ModelSpec& model, const RunnerOptions& options,
+                         std::unique_ptr<executorch::runtime::EventTracer> tracer, LoadTimes& cold) {
+  cold = load_program(model, options, nullptr).times;
+  return load_program(model, options, std::move(tracer));
+}
+
+void emit_load(const LoadedProgram& program, const LoadTimes& cold, int model, const std::string& path) {
+  int64_t planned = 0;
+  for (const int64_t bytes : program.planned_buffer_bytes) planned += bytes;
+  JsonLine line("load");
+  if (model >= 0) line.add("model", model).add("path", path);
+  line.add_ms("ms", cold.total_ms())
+      .add_ms("program_ms", cold.program_ms)
+      .add_ms("method_ms", cold.method_ms)
+      .add_ms("warm_ms", program.times.total_ms())
+      .add_ms("warm_program_ms", program.times.program_ms)
+      .add_ms("warm_method_ms", program.times.method_ms)
+      .add("planned_memory_bytes", planned)
+      .add("planned_buffer_bytes", program.planned_buffer_bytes)
+      .add("backends", program.backends)
+      .add_raw("inputs", inputs_json(program.inputs))
+      .add("num_outputs", program.num_outputs)
+      .emit();
+}
+
+// The clock brackets Module::execute alone; setting the inputs before it and writing the
+// JSON line after it stay outside.
+double run_once(LoadedProgram& program, const std::string& method, const std::string& what) {
+  set_inputs(program, method);
+  const auto t0 = Clock::now();
+  const auto result = program.module->execute(method);
+  const auto t1 = Clock::now();
+  if (!result.ok()) throw RunError{"execution failed in " + what + ": " + describe(result.error())};
+  return ms_between(t0, t1);
 }
 
 void write_output(Module& module, const RunnerOptions& options) {
@@ -300,6 +441,110 @@ StopDecision should_stop(const RunnerOptions& options, size_t count, double time
   return {false, nullptr};
 }
 
+void run_single(const RunnerOptions& options) {
+  const ModelSpec& model = options.models.front();
+  std::unique_ptr<executorch::runtime::EventTracer> tracer;
+#if MOBILEBENCH_HAVE_ETDUMP
+  if (!options.etdump_path.empty()) tracer = std::make_unique<executorch::etdump::ETDumpGen>();
+#endif
+  LoadTimes cold;
+  LoadedProgram program = load_twice(model, options, std::move(tracer), cold);
+  emit_load(program, cold, -1, model.path);
+
+  // Iterations are numbered across both phases (warm-up 0..W-1, then timed W...), so
+  // i 0 is always the cold first run.
+  for (int i = 0; i < options.warmup; ++i) {
+    const double ms = run_once(program, options.method, "warm-up run " + std::to_string(i));
+    JsonLine("iteration").add("i", i).add_ms("ms", ms).add("warmup", true).add("cpu", sched_getcpu()).emit();
+  }
+
+  std::vector<double> sorted_ms;  // the timed samples, kept sorted for the stopping rule
+  double timed_s = 0.0;
+  const char* stop_reason = "iterations";
+  for (int i = 0;; ++i) {
+    const double ms = run_once(program, options.method, "timed run " + std::to_string(i));
+    sorted_ms.insert(std::upper_bound(sorted_ms.begin(), sorted_ms.end(), ms), ms);
+    timed_s += ms / 1000.0;
+    JsonLine("iteration")
+        .add("i", options.warmup + i)
+        .add_ms("ms", ms)
+        .add("warmup", false)
+        .add("cpu", sched_getcpu())
+        .emit();
+    const StopDecision decision = should_stop(options, sorted_ms.size(), timed_s, sorted_ms);
+    if (decision.stop) {
+      stop_reason = decision.reason;
+      break;
+    }
+  }
+  // Before the output and the trace are written: their buffers are not the benchmark's.
+  const std::optional<int64_t> peak_rss = peak_rss_bytes();
+
+  if (!options.dump_output_path.empty()) write_output(*program.module, options);
+#if MOBILEBENCH_HAVE_ETDUMP
+  if (!options.etdump_path.empty()) write_etdump(*program.module, options);
+#endif
+
+  emit_summary(sorted_ms, options, stop_reason, timed_s, -1, peak_rss);
+}
+
+// Runs `step` for the model at `index`, prefixing any error with which model it was.
+template <typename Step>
+auto for_model(int index, const ModelSpec& model, Step&& step) -> decltype(step()) {
+  const std::string prefix = "model " + std::to_string(index) + " (" + model.path + "): ";
+  try {
+    return step();
+  } catch (const RunError& error) {
+    throw RunError{prefix + error.message, index};
+  } catch (const UsageError& error) {
+    throw UsageError{prefix + error.message};
+  }
+}
+
+// Two programs resident in one process, executed alternately. Pair p runs model 0 then
+// model 1 when p is even and model 1 then model 0 when p is odd (ABBA...): a drift
+// within a pair (a frequency step, a neighbour's burst) favours each order equally
+// often, and neither model always runs right after the other's cache footprint. Warm-up
+// pairs come first; pair p is iteration i = p of both models.
+void run_interleaved(const RunnerOptions& options) {
+  constexpr int kModels = 2;
+  std::vector<LoadedProgram> programs;
+  for (int m = 0; m < kModels; ++m) {
+    const ModelSpec& model = options.models[m];
+    LoadTimes cold;
+    programs.push_back(for_model(m, model, [&] { return load_twice(model, options, nullptr, cold); }));
+    emit_load(programs.back(), cold, m, model.path);
+  }
+
+  std::vector<std::vector<double>> sorted_ms(kModels);
+  std::vector<double> timed_s(kModels, 0.0);
+  const int pairs = options.warmup + options.iterations;
+  for (int p = 0; p < pairs; ++p) {
+    const bool warmup = p < options.warmup;
+    const int order[kModels] = {p % 2 == 0 ? 0 : 1, p % 2 == 0 ? 1 : 0};
+    for (const int m : order) {
+      const std::string what = std::string(warmup ? "warm-up" : "timed") + " pair " + std::to_string(p);
+      const double ms =
+          for_model(m, options.models[m], [&] { return run_once(programs[m], options.method, what); });
+      if (!warmup) {
+        sorted_ms[m].insert(std::upper_bound(sorted_ms[m].begin(), sorted_ms[m].end(), ms), ms);
+        timed_s[m] += ms / 1000.0;
+      }
+      JsonLine("iteration")
+          .add("model", m)
+          .add("pair", p)
+          .add("i", p)
+          .add_ms("ms", ms)
+          .add("warmup", warmup)
+          .add("cpu", sched_getcpu())
+          .emit();
+    }
+  }
+  // The process's peak, with both programs resident.
+  const std::optional<int64_t> peak_rss = peak_rss_bytes();
+  for (int m = 0; m < kModels; ++m) emit_summary(sorted_ms[m], options, "iterations", timed_s[m], m, peak_rss);
+}
+
 }  // namespace
 
 void print_version() {
@@ -320,7 +565,13 @@ void run_benchmark(const RunnerOptions& options) {
     throw UsageError{"--etdump needs a runner built with the ExecuTorch event tracer "
                      "(-DMOBILEBENCH_WITH_ETDUMP=ON and an SDK that ships etdump)"};
   }
-  check_model_file(options.model_path);
+  if (options.interleave) {
+    for (size_t m = 0; m < options.models.size(); ++m) {
+      for_model(static_cast<int>(m), options.models[m], [&] { check_model_file(options.models[m].path); });
+    }
+  } else {
+    check_model_file(options.models.front().path);
+  }
   if (!options.dump_output_path.empty()) check_writable_destination(options.dump_output_path, "--dump-output");
   if (!options.etdump_path.empty()) check_writable_destination(options.etdump_path, "--etdump");
 
@@ -328,113 +579,11 @@ void run_benchmark(const RunnerOptions& options) {
   const size_t pool_threads = set_threadpool_size(static_cast<size_t>(options.threads));
 
   emit_start(options, pool_threads);
-
-  std::unique_ptr<executorch::runtime::EventTracer> tracer;
-#if MOBILEBENCH_HAVE_ETDUMP
-  if (!options.etdump_path.empty()) tracer = std::make_unique<executorch::etdump::ETDumpGen>();
-#endif
-  Module module(options.model_path, Module::LoadMode::File, std::move(tracer));
-
-  // Load time: program (parse and verify the file) + method (memory planning, delegate
-  // init: XNNPACK packs its weights here), reported apart from execution.
-  const auto load_start = Clock::now();
-  // InternalConsistency verifies the flatbuffer before anything reads it, so a corrupt
-  // or truncated file is an error here instead of a crash later.
-  const Error program_error = module.load(Program::Verification::InternalConsistency);
-  const auto program_end = Clock::now();
-  if (program_error != Error::Ok) {
-    throw RunError{"cannot load " + options.model_path + ": not a valid ExecuTorch program: " +
-                   describe(program_error)};
+  if (options.interleave) {
+    run_interleaved(options);
+  } else {
+    run_single(options);
   }
-  const auto names = module.method_names();
-  if (!names.ok()) throw RunError{"cannot list the program's methods: " + describe(names.error())};
-  if (names->count(options.method) == 0) {
-    std::vector<std::string> sorted_names(names->begin(), names->end());
-    std::sort(sorted_names.begin(), sorted_names.end());
-    std::string available;
-    for (const auto& name : sorted_names) available += (available.empty() ? "" : ", ") + name;
-    throw RunError{"the program has no method '" + options.method + "' (it has: " + available + ")"};
-  }
-  const auto meta = module.method_meta(options.method);
-  if (!meta.ok()) throw RunError{"cannot read method metadata: " + describe(meta.error())};
-  std::vector<InputSpec> inputs = prepare_inputs(*meta, options);
-
-  const auto method_start = Clock::now();
-  const Error method_error = module.load_method(options.method);
-  const auto method_end = Clock::now();
-  if (method_error != Error::Ok) {
-    throw RunError{"cannot load method '" + options.method + "': " + describe(method_error)};
-  }
-  // Inputs are copied into the method before EVERY run, outside the clock: memory planning
-  // may reuse an input's buffer for later activations, so after one run it no longer holds
-  // the input. (Setting them once gives wrong outputs from the second run on.)
-  const auto set_inputs = [&]() {
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const Error error = module.set_input(options.method, inputs[i].tensor, i);
-      if (error != Error::Ok) {
-        throw RunError{"the program rejected input " + std::to_string(i) + " of shape " +
-                       shape_text(inputs[i].shape) + ": " + describe(error) +
-                       " (a program exported with static shapes accepts only its own shape)"};
-      }
-    }
-  };
-  set_inputs();  // validates them before the load event
-
-  JsonLine("load")
-      .add_ms("ms", ms_between(load_start, program_end) + ms_between(method_start, method_end))
-      .add_ms("program_ms", ms_between(load_start, program_end))
-      .add_ms("method_ms", ms_between(method_start, method_end))
-      .add("backends", backend_names(*meta))
-      .add_raw("inputs", inputs_json(inputs))
-      .add("num_outputs", meta->num_outputs())
-      .emit();
-
-  // The clock brackets Module::execute alone; setting the inputs before it and writing the
-  // JSON line after it stay outside. Iterations are numbered across both phases (warm-up
-  // 0..W-1, then timed W...), so i 0 is always the cold first run.
-  const auto run_once = [&](const char* phase, int index) -> double {
-    set_inputs();
-    const auto t0 = Clock::now();
-    const auto result = module.execute(options.method);
-    const auto t1 = Clock::now();
-    if (!result.ok()) {
-      throw RunError{std::string("execution failed in ") + phase + " run " +
-                     std::to_string(index) + ": " + describe(result.error())};
-    }
-    return ms_between(t0, t1);
-  };
-
-  for (int i = 0; i < options.warmup; ++i) {
-    const double ms = run_once("warm-up", i);
-    JsonLine("iteration").add("i", i).add_ms("ms", ms).add("warmup", true).add("cpu", sched_getcpu()).emit();
-  }
-
-  std::vector<double> sorted_ms;  // the timed samples, kept sorted for the stopping rule
-  double timed_s = 0.0;
-  const char* stop_reason = "iterations";
-  for (int i = 0;; ++i) {
-    const double ms = run_once("timed", i);
-    sorted_ms.insert(std::upper_bound(sorted_ms.begin(), sorted_ms.end(), ms), ms);
-    timed_s += ms / 1000.0;
-    JsonLine("iteration")
-        .add("i", options.warmup + i)
-        .add_ms("ms", ms)
-        .add("warmup", false)
-        .add("cpu", sched_getcpu())
-        .emit();
-    const StopDecision decision = should_stop(options, sorted_ms.size(), timed_s, sorted_ms);
-    if (decision.stop) {
-      stop_reason = decision.reason;
-      break;
-    }
-  }
-
-  if (!options.dump_output_path.empty()) write_output(module, options);
-#if MOBILEBENCH_HAVE_ETDUMP
-  if (!options.etdump_path.empty()) write_etdump(module, options);
-#endif
-
-  emit_summary(sorted_ms, options, stop_reason, timed_s);
 }
 
 }  // namespace mobilebench

@@ -15,8 +15,12 @@
 
 namespace {
 
-int report_error(const std::string& message, int exit_code) {
-  mobilebench::JsonLine("error").add("message", message).add("exit_code", exit_code).emit();
+// `model`: the --model index the error belongs to (--interleave), or -1.
+int report_error(const std::string& message, int exit_code, int model = -1) {
+  mobilebench::JsonLine line("error");
+  line.add("message", message).add("exit_code", exit_code);
+  if (model >= 0) line.add("model", model);
+  line.emit();
   return exit_code;
 }
 
@@ -41,7 +45,7 @@ int main(int argc, char** argv) {
     std::fputs(mobilebench::usage_text(), stderr);
     return report_error(error.message, mobilebench::kExitUsageError);
   } catch (const mobilebench::RunError& error) {
-    return report_error(error.message, mobilebench::kExitRunError);
+    return report_error(error.message, mobilebench::kExitRunError, error.model);
   } catch (const std::exception& error) {
     return report_error(std::string("unexpected failure: ") + error.what(), mobilebench::kExitRunError);
   }

@@ -60,16 +60,22 @@ std::vector<int64_t> parse_shape(const std::string& text) {
 
 const char* usage_text() {
   return "usage: mobilebench_runner --model PATH [options]\n"
+         "       mobilebench_runner --model A --model B --interleave [options]\n"
          "\n"
          "Runs an ExecuTorch program and prints one JSON object per line on stdout.\n"
          "\n"
-         "  --model PATH            the .pte program (required)\n"
+         "  --model PATH            the .pte program (required; twice with --interleave)\n"
+         "  --interleave            load both programs and run them alternately in pairs:\n"
+         "                          pair p runs A then B when p is even, B then A when odd\n"
          "  --method NAME           method to run (default forward)\n"
-         "  --warmup N              warm-up runs before timing (default 5)\n"
-         "  --iterations N          timed runs; the minimum when adaptive (default 20)\n"
+         "  --warmup N              warm-up runs before timing (default 5; pairs when\n"
+         "                          interleaved)\n"
+         "  --iterations N          timed runs of each model; the minimum when adaptive\n"
+         "                          (default 20; pairs when interleaved)\n"
          "  --threads N             ExecuTorch thread pool size (default 1)\n"
          "  --input-shape D,D,...   shape of the next input (default: from the program)\n"
          "  --input PATH            raw little-endian float32 data for the next input\n"
+         "                          (both belong to the --model before them)\n"
          "  --seed N                seed of the generated inputs, 0..2^32-1 (default 0);\n"
          "                          input j is mobilebench's fixed_input(shape, N + j)\n"
          "  --min-seconds S         keep timing until S seconds of timed runs\n"
@@ -84,6 +90,11 @@ const char* usage_text() {
 RunnerOptions parse_options(int argc, char** argv) {
   RunnerOptions options;
   bool have_max_iterations = false;
+  // Where --input-shape/--input go: the last --model so far (before any, the first).
+  const auto current_model = [&]() -> ModelSpec& {
+    if (options.models.empty()) options.models.emplace_back();
+    return options.models.back();
+  };
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
     std::optional<std::string> inline_value;
@@ -104,8 +115,13 @@ RunnerOptions parse_options(int argc, char** argv) {
     };
 
     if (flag == "--model") {
-      options.model_path = value();
-      if (options.model_path.empty()) fail("--model needs a non-empty path");
+      std::string path = value();
+      if (path.empty()) fail("--model needs a non-empty path");
+      if (options.models.empty() || !options.models.back().path.empty()) options.models.emplace_back();
+      options.models.back().path = std::move(path);
+    } else if (flag == "--interleave") {
+      no_value();
+      options.interleave = true;
     } else if (flag == "--method") {
       options.method = value();
       if (options.method.empty()) fail("--method needs a non-empty name");
@@ -116,10 +132,11 @@ RunnerOptions parse_options(int argc, char** argv) {
     } else if (flag == "--threads") {
       options.threads = static_cast<int>(parse_int(flag, value(), 1, 256));
     } else if (flag == "--input-shape") {
-      options.input_shapes.push_back(parse_shape(value()));
+      current_model().input_shapes.push_back(parse_shape(value()));
     } else if (flag == "--input") {
-      options.input_files.push_back(value());
-      if (options.input_files.back().empty()) fail("--input needs a non-empty path");
+      std::string path = value();
+      if (path.empty()) fail("--input needs a non-empty path");
+      current_model().input_files.push_back(std::move(path));
     } else if (flag == "--seed") {
       options.seed = static_cast<uint32_t>(parse_int(flag, value(), 0, UINT32_MAX));
     } else if (flag == "--min-seconds") {
@@ -151,7 +168,25 @@ RunnerOptions parse_options(int argc, char** argv) {
     }
   }
   if (options.show_help || options.show_version) return options;
-  if (options.model_path.empty()) fail("--model PATH is required");
+  if (options.models.empty() || options.models.front().path.empty()) fail("--model PATH is required");
+  if (options.interleave) {
+    if (options.models.size() != 2) {
+      fail("--interleave needs exactly two --model programs, got " + std::to_string(options.models.size()));
+    }
+    if (options.adaptive()) {
+      fail("--interleave runs a fixed number of pairs; --target-rel-ci and --min-seconds do not apply "
+           "(the caller decides from the paired samples whether to measure more)");
+    }
+    if (!options.etdump_path.empty()) {
+      fail("--etdump traces one program; it does not apply with --interleave");
+    }
+    if (!options.dump_output_path.empty()) {
+      fail("--dump-output writes one program's output; it does not apply with --interleave");
+    }
+  } else if (options.models.size() > 1) {
+    fail("--model was given " + std::to_string(options.models.size()) +
+         " times; to run two programs alternately in one process, add --interleave");
+  }
   if (have_max_iterations && !options.adaptive()) {
     fail("--max-iterations only applies with --target-rel-ci or --min-seconds");
   }
@@ -162,9 +197,11 @@ RunnerOptions parse_options(int argc, char** argv) {
     fail("--max-iterations (" + std::to_string(options.max_iterations) +
          ") is below --iterations (" + std::to_string(options.iterations) + ")");
   }
-  if (!options.input_files.empty() && !options.input_shapes.empty() &&
-      options.input_files.size() != options.input_shapes.size()) {
-    fail("give --input-shape once per --input file, or not at all");
+  for (const ModelSpec& model : options.models) {
+    if (!model.input_files.empty() && !model.input_shapes.empty() &&
+        model.input_files.size() != model.input_shapes.size()) {
+      fail("give --input-shape once per --input file, or not at all");
+    }
   }
   return options;
 }

@@ -15,6 +15,7 @@ struct UsageError {
 // error (exit status 1). The message says what failed and, where it can, what to do.
 struct RunError {
   std::string message;
+  int model = -1;  // with --interleave: the index of the --model that failed
 };
 
 inline constexpr int kExitRunError = 1;
