@@ -31,7 +31,6 @@ import os
 import re
 import signal
 import socket
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -403,9 +402,10 @@ class ProfileSession:
             )
             self.store.complete_run(run_id, meta, stats, output.samples)
         except MobilebenchError as exc:
-            self._fail(run_id, str(exc), meta)
+            stored = self._fail(run_id, str(exc), meta)
+            state = "stored as failed" if stored else "left running, the next profile marks it aborted"
             raise MobilebenchError(
-                f"{resolved.name} on {self.profile.name} (run {run_id}, stored as failed): {exc}", exit_code=exc.exit_code
+                f"{resolved.name} on {self.profile.name} (run {run_id}, {state}): {exc}", exit_code=exc.exit_code
             ) from None
         except BaseException as exc:
             # Ctrl-C, SIGTERM or a bug: the row must not stay 'running' (it is not a result).
@@ -415,11 +415,15 @@ class ProfileSession:
         assert record is not None
         return ProfileOutcome(run_id=run_id, model=resolved.name, record=record, notes=notes)
 
-    def _fail(self, run_id: int, error: str, meta: RunMeta) -> None:
-        # If even this write fails, the original error matters more; the row stays
-        # 'running' and the next profile marks it aborted.
-        with contextlib.suppress(MobilebenchError, sqlite3.Error):
+    def _fail(self, run_id: int, error: str, meta: RunMeta) -> bool:
+        """Store the run as failed; False when even that write failed (a full disk, a
+        locked database): the original error matters more, the row stays 'running' and
+        the next profile marks it aborted."""
+        try:
             self.store.fail_run(run_id, error, meta)
+        except MobilebenchError:
+            return False
+        return True
 
     def _read_state(self, device: Device) -> DeviceState:
         self.hooks.stage(f"reading {self.profile.name} state")
