@@ -223,6 +223,58 @@ def _check_limit(limit: int | None) -> None:
         raise UsageError(f"limit must be >= 1, got {limit}")
 
 
+#: What identifies "the same measurement" for reports: a newer run of the same key
+#: supersedes an older one. Emulated runs have keys of their own.
+RUN_KEY = ("model", "device_profile", "runtime", "dtype", "emulated")
+
+
+def runs_query(
+    *,
+    model: str | None = None,
+    device: str | None = None,
+    runtime: str | None = None,
+    dtype: str | None = None,
+    status: str | None = None,
+    emulated: bool | None = None,
+    purpose: str | None = None,
+    comparison_id: int | None = None,
+    newest_per_key: bool = False,
+    limit: int | None = None,
+) -> sa.Select:
+    """The ``runs`` rows matching every given filter, newest first. ``device`` is the
+    device profile's name. With ``newest_per_key`` only the newest matching run of each
+    :data:`RUN_KEY` is kept (a window query), e.g. Table 2's ``status="ok",
+    purpose="latency", newest_per_key=True``; ``limit`` applies after that."""
+    if status is not None and status not in RUN_STATUSES:
+        raise UsageError(f"unknown run status {status!r}; expected one of {', '.join(RUN_STATUSES)}")
+    _check_limit(limit)
+    where = _matching(
+        runs_table,
+        {
+            "model": model,
+            "device_profile": device,
+            "runtime": runtime,
+            "dtype": dtype,
+            "status": status,
+            "purpose": purpose,
+            "comparison_id": comparison_id,
+            "emulated": None if emulated is None else int(emulated),
+        },
+    )
+    newest_first = (runs_table.c.created_at.desc(), runs_table.c.id.desc())
+    if not newest_per_key:
+        return sa.select(runs_table).where(*where).order_by(*newest_first).limit(limit)
+    rank = sa.func.row_number().over(partition_by=[runs_table.c[name] for name in RUN_KEY], order_by=newest_first)
+    ranked = sa.select(runs_table, rank.label("newest_rank")).where(*where).subquery()
+    columns = [ranked.c[column.name] for column in runs_table.c]
+    return (
+        sa.select(*columns)
+        .where(ranked.c.newest_rank == 1)
+        .order_by(ranked.c.created_at.desc(), ranked.c.id.desc())
+        .limit(limit)
+    )
+
+
 class ResultsStore:
     """The results database. Use as a context manager (``with ResultsStore() as store:``).
 
@@ -545,39 +597,10 @@ class ResultsStore:
                 marked = len(stale)
         return marked
 
-    def runs(
-        self,
-        *,
-        model: str | None = None,
-        device: str | None = None,
-        runtime: str | None = None,
-        dtype: str | None = None,
-        status: str | None = None,
-        emulated: bool | None = None,
-        purpose: str | None = None,
-        comparison_id: int | None = None,
-        limit: int | None = None,
-    ) -> list[RunRecord]:
-        """Runs matching every given filter, newest first. ``device`` is the profile name."""
-        if status is not None and status not in RUN_STATUSES:
-            raise UsageError(f"unknown run status {status!r}; expected one of {', '.join(RUN_STATUSES)}")
-        _check_limit(limit)
-        where = _matching(
-            runs_table,
-            {
-                "model": model,
-                "device_profile": device,
-                "runtime": runtime,
-                "dtype": dtype,
-                "status": status,
-                "purpose": purpose,
-                "comparison_id": comparison_id,
-                "emulated": None if emulated is None else int(emulated),
-            },
-        )
-        query = sa.select(runs_table).where(*where).order_by(runs_table.c.created_at.desc(), runs_table.c.id.desc()).limit(limit)
+    def runs(self, **filters: Any) -> list[RunRecord]:
+        """Runs matching every given filter (those of :func:`runs_query`), newest first."""
         with self.reading() as conn:
-            return [_run_record(row) for row in conn.execute(query).mappings()]
+            return [_run_record(row) for row in conn.execute(runs_query(**filters)).mappings()]
 
     def get_run(self, run_id: int) -> RunRecord | None:
         with self.reading() as conn:
