@@ -55,6 +55,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import mannwhitneyu
 
+from mobilebench.bench.paired import estimate_ratio
+from mobilebench.bench.runners import InterleavedRequest, interleaving_adapter
+from mobilebench.paths import project_root
 from mobilebench.store import ResultsStore
 
 GOAL_RATE = 19 / 20
@@ -64,6 +67,7 @@ OLD_WARMUP, OLD_ITERATIONS = 5, 50
 RIGHT = {"aa": ("same",), "slow": ("slower",)}
 FALSE = {"aa": ("slower", "faster"), "slow": ("same", "faster")}
 CARDS = {"w100": 1.0, "w105": 1.05}
+RUNNER = project_root() / "android_app" / "build" / "host" / "mobilebench_runner"
 
 
 # --- the noisy neighbour -------------------------------------------------------------
@@ -196,6 +200,49 @@ def old_once(base: Path, cand: Path, *, threshold: float, db: Path, env: dict[st
     seconds = time.perf_counter() - started
     verdict, ratio, p = old_verdict(base_ms, cand_ms, threshold)
     return Outcome("old", workload, verdict, ratio, seconds, {"p_value": p})
+
+
+# --- the noise structure, straight from the runner --------------------------------------
+
+
+def interleaved_batches(
+    base: Path, cand: Path, *, batches: int, pairs: int, cpu: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``batches`` runner invocations of ``pairs`` ABBA pairs: (baseline ms, candidate ms, batch)."""
+    adapter = interleaving_adapter("mobilebench_runner")
+    request = InterleavedRequest(model_paths=(str(base), str(cand)), warmup=5, pairs=pairs)
+    out_b, out_c, labels = [], [], []
+    for batch in range(batches):
+        argv = ["taskset", "-c", str(cpu), *adapter.interleaved_argv(str(RUNNER), request)]
+        done = subprocess.run(argv, capture_output=True, text=True)
+        first, second = adapter.parse_interleaved(done.stdout, done.stderr, request=request)
+        by_pair = {s.pair: s.latency_ms for s in second.samples if not s.warmup}
+        for s in first.samples:
+            if not s.warmup:
+                out_b.append(s.latency_ms)
+                out_c.append(by_pair[s.pair])
+                labels.append(batch)
+    return np.array(out_b), np.array(out_c), np.array(labels)
+
+
+def noise_structure(base: np.ndarray, cand: np.ndarray, labels: np.ndarray) -> dict:
+    """What the paired statistics assume, measured: the lag-1 autocorrelation of the
+    per-pair log-ratios within a batch, and how much batches differ beyond it."""
+    d = np.log(cand / base)
+    lag1 = [np.corrcoef(d[labels == b][:-1], d[labels == b][1:])[0, 1] for b in np.unique(labels)]
+    est = estimate_ratio(base, cand, batches=labels)
+    return {
+        "ratio": est.ratio,
+        "ci_low": est.ci_low,
+        "ci_high": est.ci_high,
+        "pairs": est.pairs,
+        "batches": est.batches,
+        "within_ci": est.within,
+        "between_sd": est.between_sd,
+        "batch_ratios": [float(np.exp(np.median(d[labels == b]))) for b in np.unique(labels)],
+        "lag1_autocorrelation": [float(x) for x in lag1],
+        "baseline_median_ms": est.baseline_median_ms,
+    }
 
 
 # --- set-up -----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 from mobilebench.bench.paired import (
     EXIT_CODES,
@@ -88,7 +89,7 @@ def test_exact_ratio_and_order_statistics_by_hand():
     assert median_ci_ranks(10) == (2, 9)  # -> the 2nd and 9th smallest factors
     assert (est.ci_low, est.ci_high) == (pytest.approx(1.00), pytest.approx(1.08))
     assert est.within == (est.ci_low, est.ci_high)
-    assert est.pairs == 10 and est.batches == 1 and est.between_sd is None
+    assert est.pairs == 10 and est.batches == 1 and est.between is None
     assert "one batch" in est.method
     assert est.baseline_median_ms == 10.75
     assert est.candidate_median_ms == pytest.approx(np.median(np.array(base) * factors))
@@ -98,23 +99,31 @@ def test_a_constant_factor_is_measured_exactly():
     base = np.linspace(8, 12, 40)
     est = estimate_ratio(base, 1.1 * base, batches=np.repeat([7, 9], 20))
     assert est.ratio == est.ci_low == pytest.approx(1.1) and est.ci_high == pytest.approx(1.1)
-    assert est.batches == 2 and est.between_sd == pytest.approx(0, abs=1e-12)
+    assert est.batches == 2 and est.between == (pytest.approx(1.1), pytest.approx(1.1))
     assert verdict(est, 0.02) == "slower"
 
 
-def test_batches_that_agree_leave_the_interval_alone_and_ones_that_differ_widen_it():
+def test_the_interval_spans_the_within_and_the_between_intervals():
     rng = np.random.default_rng(3)
     base = 10 * np.exp(rng.normal(0, 0.05, 400))
     noise = np.exp(rng.normal(0, 0.05, 400))
     labels = np.repeat(np.arange(4), 100)
     pooled = estimate_ratio(base, base * noise)
     agreeing = estimate_ratio(base, base * noise, batches=labels)
-    assert agreeing.within == (pooled.ci_low, pooled.ci_high)
+    assert agreeing.within == (pooled.ci_low, pooled.ci_high) and agreeing.ratio == pooled.ratio
+    assert agreeing.ci_low == min(agreeing.within[0], agreeing.between[0])
+    assert agreeing.ci_high == max(agreeing.within[1], agreeing.between[1])
+    # Batches that disagree: the invocation's offset dominates, the between interval wins.
     shifted = base * noise * np.exp(np.repeat([-0.03, 0.03, -0.03, 0.03], 100))
     differing = estimate_ratio(base, shifted, batches=labels)
-    assert differing.between_sd == pytest.approx(0.03, rel=0.25)
-    assert differing.ci_low < differing.within[0] and differing.ci_high > differing.within[1]
-    assert "4 batch medians" in differing.method
+    medians = np.log([np.median(shifted[labels == b] / base[labels == b]) for b in range(4)])
+    half = sps.t.ppf(0.975, 3) * medians.std(ddof=1) / 2
+    assert differing.between == (
+        pytest.approx(np.exp(medians.mean() - half)),
+        pytest.approx(np.exp(medians.mean() + half)),
+    )
+    assert (differing.ci_low, differing.ci_high) == differing.between
+    assert differing.ci_low < differing.within[0] and "4 batch medians" in differing.method
 
 
 def test_too_few_pairs_have_no_interval_and_no_verdict():
@@ -157,14 +166,15 @@ def test_interval_covers_the_true_ratio_95_percent(machine, layout):
     ratio = 1.05
     base, cand, labels = simulate(rng, 3000, *layout, ratio, **machine)
     rate, width = coverage(base, cand, labels, ratio)
-    # Order statistics are conservative by construction (n = 200: 95.5 % nominal).
-    assert 0.94 <= rate <= 0.985, rate
+    # Order statistics are conservative by construction (n = 200: 95.5 % nominal); with
+    # few batches the between interval adds some (4 batches: about 99 %).
+    assert 0.94 <= rate <= (0.985 if layout[0] == 1 else 0.995), rate
     assert width < 0.2
 
 
 @pytest.mark.parametrize("batches", [4, 8])
-@pytest.mark.parametrize("size, minimum", [(0.5, 0.93), (1.0, 0.90)])
-def test_interval_covers_despite_an_offset_per_invocation(batches, size, minimum):
+@pytest.mark.parametrize("size", [0.5, 1.0, 2.0])
+def test_interval_covers_despite_an_offset_per_invocation(batches, size):
     rng = np.random.default_rng(5)
     base, cand, labels = simulate(rng, 3000, batches, 50, 1.0)
     _, width = coverage(base, cand, labels, 1.0)
@@ -175,7 +185,7 @@ def test_interval_covers_despite_an_offset_per_invocation(batches, size, minimum
     # The pairs alone would take the offsets for noise that averages out.
     alone = log_ratio_interval(np.log(cand) - np.log(base), np.zeros_like(labels), 1, 0.95)
     naive = float(((alone.low <= 0) & (alone.high >= 0)).mean())
-    assert rate >= minimum and rate > naive + 0.02 * size, (rate, naive)
+    assert rate >= 0.945 and rate > naive + 0.02 * size, (rate, naive)
 
 
 # --- the verdict ---------------------------------------------------------------------------
@@ -278,13 +288,13 @@ def test_plan_checks_and_confidence():
 
 
 def test_plan_stops_at_a_verdict_or_the_last_look():
-    plan = SequentialPlan(max_looks=3, batches_per_look=2, pairs_per_batch=30)
+    plan = SequentialPlan(max_looks=3, batches_per_look=4, pairs_per_batch=30)
     rng = np.random.default_rng(4)
-    base, cand, labels = simulate(rng, 1, 6, 30, 1.2, jitter=0.01)
-    first = plan.decide(base[0, :60], cand[0, :60], batches=labels[:60], look=1)
+    base, cand, labels = simulate(rng, 1, 12, 30, 1.2, jitter=0.01)
+    first = plan.decide(base[0, :120], cand[0, :120], batches=labels[:120], look=1)
     assert (first.verdict, first.done, first.exit_code, first.look) == ("slower", True, 1, 1)
-    base, cand, labels = simulate(rng, 1, 6, 30, 1.0, jitter=0.3)
-    middle = plan.decide(base[0, :120], cand[0, :120], batches=labels[:120], look=2)
+    base, cand, labels = simulate(rng, 1, 12, 30, 1.0, jitter=0.3)
+    middle = plan.decide(base[0, :240], cand[0, :240], batches=labels[:240], look=2)
     last = plan.decide(base[0], cand[0], batches=labels, look=3)
     assert (middle.verdict, middle.done) == ("unknown", False)
     assert (last.verdict, last.done, last.exit_code) == ("unknown", True, 3)
@@ -303,6 +313,16 @@ def test_sequential_false_verdict_rate_stays_within_alpha():
     false_split = np.isin(split, ["slower", "faster"]).mean()
     false_naive = np.isin(naive, ["slower", "faster"]).mean()
     assert false_split <= 0.05 and false_naive > 0.08, (false_split, false_naive)
+
+
+def test_sequential_false_verdict_rate_stays_within_alpha_when_invocations_differ():
+    # Offsets per invocation about twice a batch median's own noise: the pairs of a batch
+    # agree on a ratio that is off; only the spread between batches shows it.
+    rng = np.random.default_rng(10)
+    plan = SequentialPlan(threshold=0.001, max_looks=4, batches_per_look=4, pairs_per_batch=30)
+    base, cand, _ = simulate(rng, 2000, 16, 30, 1.0, jitter=0.05, invocation_sd=0.02)
+    answers = run_plan_on_all_trials(plan, base, cand)
+    assert np.isin(answers, ["slower", "faster"]).mean() <= 0.05
 
 
 def test_sequential_plan_on_a_aa_and_a_real_slowdown():
