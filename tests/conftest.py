@@ -97,7 +97,7 @@ def terminal(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 @pytest.fixture(scope="session")
 def runner_binary() -> Path:
     """The native runner ``make runner`` builds for this computer (``make test`` does)."""
-    from mobilebench.bench.session import NATIVE_RUNNER_BUILDS
+    from mobilebench.bench.runner_builds import NATIVE_RUNNER_BUILDS
 
     path = NATIVE_RUNNER_BUILDS["host"]
     if not (path.is_file() and os.access(path, os.X_OK)):

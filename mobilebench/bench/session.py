@@ -31,7 +31,6 @@ import os
 import re
 import signal
 import socket
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -40,29 +39,20 @@ from typing import Literal
 
 from mobilebench.bench.hooks import ProgressHooks
 from mobilebench.bench.pushed_files import PushLedger
-from mobilebench.bench.runners import RunnerAdapter, RunnerOutput, RunnerRequest, get_adapter
+from mobilebench.bench.runner_builds import plan_runner
+from mobilebench.bench.runners import RunnerOutput, RunnerRequest
 from mobilebench.bench.stats import warnings as stats_warnings
 from mobilebench.device import Device, DeviceProfile, connect, get_profile
 from mobilebench.device.base import local_digest
 from mobilebench.device.state import DeviceState
 from mobilebench.errors import MobilebenchError, Terminated, UsageError
 from mobilebench.export import Artifact, ExportOptions, export_model
-from mobilebench.paths import project_root
 from mobilebench.records import RunMeta, RunRecord
 from mobilebench.store import ResultsStore
 from mobilebench.zoo.resolve import ResolvedModel
 
 Runtime = Literal["executorch", "onnx"]
 DType = Literal["fp32", "int8"]
-
-#: Where ``make runner`` (host) and ``android_app/build_android.sh`` put the native runner.
-NATIVE_RUNNER_BUILDS = {
-    "host": project_root() / "android_app" / "build" / "host" / "mobilebench_runner",
-    "arm64-v8a": project_root() / "android_app" / "build" / "android-arm64-v8a" / "mobilebench_runner",
-}
-
-#: Default runner per runtime when a profile names none.
-DEFAULT_RUNNERS = {"executorch": "mobilebench_runner", "onnx": "ort_python"}
 
 #: A pinned core this warm (degrees C) when a run starts without a cool-down gets a
 #: warning: phones throttle from the low 40s, and react-native-executorch waits for 37 C.
@@ -140,20 +130,6 @@ class ProfileConfig:
         )
 
 
-@dataclass(frozen=True)
-class RunnerPlan:
-    """Which runner measures, and where its binary comes from and lives on the device.
-
-    ``local_binary`` is pushed to ``device_binary`` before the run; None means the
-    binary is already there (a stock tool installed on the phone, or the Python
-    interpreter for the ``ort_python`` runner).
-    """
-
-    adapter: RunnerAdapter
-    device_binary: str
-    local_binary: Path | None
-
-
 @dataclass
 class ProfileOutcome:
     """One finished run as stored (``notes``: the warnings stored with it)."""
@@ -185,48 +161,6 @@ class IterationCounter:
         if found:
             self.count += found
             self._on_count(self.count)
-
-
-def plan_runner(profile: DeviceProfile, runtime: str) -> RunnerPlan:
-    """Pick the runner for ``runtime`` on ``profile`` and locate its binary.
-
-    A profile's ``runners`` table maps a runtime to a runner name
-    (``mobilebench_runner``, ``executor_runner``, ``onnxruntime_perf_test``,
-    ``ort_python``), optionally ``name:PATH`` to use a specific binary: a local file
-    to push, or an absolute path already on the device.
-    """
-    spec = profile.runners.get(runtime) or DEFAULT_RUNNERS[runtime]
-    name, _, path = spec.partition(":")
-    adapter = get_adapter(name)
-    if adapter.runtime != runtime:
-        raise UsageError(f"device {profile.name!r}: runner {name!r} runs {adapter.runtime} models, not {runtime}")
-    bin_dir = f"{profile.workdir.rstrip('/')}/bin"
-    if name == "ort_python":
-        if profile.transport != "local" and not profile.emulated:
-            raise UsageError(
-                f"device {profile.name!r}: the ort_python runner needs this computer's Python; "
-                "use onnxruntime_perf_test on a phone"
-            )
-        # The emulator's sandbox sees this computer's filesystem read-only, so the same
-        # interpreter runs there too.
-        return RunnerPlan(adapter=adapter, device_binary=sys.executable, local_binary=None)
-    if path:
-        local = Path(path).expanduser()
-        if local.is_file():
-            return RunnerPlan(adapter=adapter, device_binary=f"{bin_dir}/{name}", local_binary=local)
-        if path.startswith("/") and profile.transport != "local":
-            return RunnerPlan(adapter=adapter, device_binary=path, local_binary=None)
-        raise UsageError(f"device {profile.name!r}: runner binary {path} does not exist")
-    if name != "mobilebench_runner":
-        raise UsageError(
-            f"device {profile.name!r}: say where {name} is, e.g. runners.{runtime} = \"{name}:/path/to/{name}\""
-        )
-    build = "arm64-v8a" if profile.transport != "local" and not profile.emulated else "host"
-    local = NATIVE_RUNNER_BUILDS[build]
-    if not local.is_file():
-        hint = "make runner" if build == "host" else "android_app/build_android.sh (see android_app/README.md)"
-        raise MobilebenchError(f"the {build} build of mobilebench_runner is missing at {local}; build it with {hint}")
-    return RunnerPlan(adapter=adapter, device_binary=f"{bin_dir}/{name}", local_binary=local)
 
 
 def runs_on_this_computer(profile: DeviceProfile) -> bool:

@@ -1,26 +1,22 @@
-"""Unit tests of the session's small pieces: runner planning, masks, exit statuses, the
+"""Unit tests of the session's small pieces: masks, exit statuses, the
 live iteration counter, throttling inputs, configuration checks."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from mobilebench.bench.session import (
-    NATIVE_RUNNER_BUILDS,
     IterationCounter,
     ProfileConfig,
     describe_exit,
-    plan_runner,
     taskset_mask,
     throttle_snapshots,
 )
-from mobilebench.device import get_profile, load_profiles
 from mobilebench.device.state import DeviceState
-from mobilebench.errors import MobilebenchError, UsageError
+from mobilebench.errors import UsageError
 
 
 def test_taskset_masks() -> None:
@@ -60,35 +56,6 @@ def test_governor_ramp_up_is_not_throttling_but_a_drop_is() -> None:
     assert (before["freq_khz"], after["freq_khz"]) == (2_841_600, 1_900_000)
     before, after = throttle_snapshots(_state("performance", 1_900_000, 30.0), _state("performance", 2_841_600, 30.0))
     assert (before["freq_khz"], after["freq_khz"]) == (1_900_000, 2_841_600)
-
-
-def test_runners_per_profile_and_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    host = plan_runner(get_profile("host"), "executorch")
-    assert host.adapter.name == "mobilebench_runner" and host.local_binary == NATIVE_RUNNER_BUILDS["host"]
-    assert host.device_binary == f"{get_profile('host').workdir}/bin/mobilebench_runner"
-    # The emulator runs the host build (its sandbox executes host binaries) and, for
-    # ONNX, this computer's Python.
-    assert plan_runner(get_profile("emulator"), "executorch").local_binary == NATIVE_RUNNER_BUILDS["host"]
-    onnx = plan_runner(get_profile("emulator"), "onnx")
-    assert (onnx.adapter.name, onnx.device_binary, onnx.local_binary) == ("ort_python", sys.executable, None)
-    # A phone's ONNX runner is a stock binary that must be located first.
-    with pytest.raises(UsageError, match=r"say where onnxruntime_perf_test is.*runners\.onnx"):
-        plan_runner(get_profile("pixel4"), "onnx")
-    if not NATIVE_RUNNER_BUILDS["arm64-v8a"].exists():
-        with pytest.raises(MobilebenchError, match="arm64-v8a build of mobilebench_runner is missing.*build_android.sh"):
-            plan_runner(get_profile("pixel4"), "executorch")
-    on_device = plan_runner(replace(get_profile("pixel4"), runners={"onnx": "onnxruntime_perf_test:/data/local/tmp/ort/perf"}), "onnx")
-    assert (on_device.device_binary, on_device.local_binary) == ("/data/local/tmp/ort/perf", None)
-    with pytest.raises(UsageError, match="runs executorch models, not onnx"):
-        plan_runner(replace(get_profile("host"), runners={"onnx": "mobilebench_runner"}), "onnx")
-    with pytest.raises(UsageError, match="ort_python runner needs this computer's Python"):
-        plan_runner(replace(get_profile("pixel4"), runners={"onnx": "ort_python"}), "onnx")
-
-    # Profiles name runtimes as --runtime does; the older spelling "onnxruntime" is read as "onnx".
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "devices.toml").write_text('[lab]\ntransport = "adb-tcp"\ncpus = [4]\n\n[lab.runners]\nonnxruntime = "onnxruntime_perf_test:/data/local/tmp/p"\n')
-    assert load_profiles()["lab"].runners == {"onnx": "onnxruntime_perf_test:/data/local/tmp/p"}
-    assert all(set(p.runners) <= {"executorch", "onnx"} for p in load_profiles().values() if p.source == "built-in")
 
 
 @pytest.mark.parametrize(
