@@ -14,10 +14,16 @@ RUNNER_SOURCES := $(shell find android_app/runner -type f 2>/dev/null)
 APT_PACKAGES := adb bubblewrap cmake g++ make libusb-1.0-0
 # postgresql: the server the tests start (tests/pg.py) for the PostgreSQL store and the lab queue.
 APT_PACKAGES += postgresql
+# The arm64 runner bundle (make runner-arm64; android_app/README.md): Debian's aarch64
+# cross toolchain and glibc, qemu to run it here, unzip for the wheel.
+ARM64_APT_PACKAGES := g++-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static unzip
+ARM64_SDK := android_app/build/linux-arm64-sdk
+ARM64_BUILD := android_app/build/linux-arm64-build
+ARM64_BUNDLE := android_app/build/linux-arm64
 PYTEST_ARGS ?= --durations=20
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test test-exports runner setup bytecode clean
+.PHONY: demo test test-exports runner runner-arm64 setup bytecode clean
 
 # The main job on the built-in emulated phone: start the emulator (Pixel 4 profile) in
 # the background, profile two models through it over ADB, print the table, stop it.
@@ -34,7 +40,7 @@ demo: setup runner
 	echo "emulated Pixel 4 at $$address"; \
 	$(BIN)/mobilebench profile skipnet_m mobilenet_v3_large --device emulator --address $$address
 
-test: setup runner
+test: setup runner runner-arm64
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Every zoo model to .pte and .onnx with parity (about 10 CPU minutes, so not in `make test`).
@@ -42,6 +48,10 @@ test-exports: setup
 	MOBILEBENCH_EXPORT_MATRIX=1 $(BIN)/python -m pytest tests/export -k every_zoo_model $(PYTEST_ARGS)
 
 runner: $(RUNNER)
+
+# The runner for arm64 phones without an NDK: cross-compiled against PyPI's aarch64 wheel
+# of the installed executorch version, bundled with its libraries and glibc loader.
+runner-arm64: $(ARM64_BUNDLE)/manifest.json
 
 setup: $(STAMPS)/apt $(STAMPS)/venv bytecode
 
@@ -68,6 +78,38 @@ $(RUNNER): $(RUNNER_SOURCES) $(STAMPS)/venv
 	cmake -S android_app/runner -B android_app/build/host -DCMAKE_BUILD_TYPE=Release \
 	  -DCMAKE_PREFIX_PATH="$$($(BIN)/python -c 'import executorch; print(list(executorch.__path__)[0])')"
 	cmake --build android_app/build/host -j2 --target mobilebench_runner
+
+$(STAMPS)/apt-arm64: Makefile
+	@missing=$$(for p in $(ARM64_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+	@mkdir -p $(STAMPS) && touch $@
+
+# Only the C++ SDK of the wheel: libraries, headers, CMake package, version.py. (The
+# packages are order-only: a Makefile edit re-checks them without rebuilding the SDK.)
+$(ARM64_SDK)/.unpacked: $(STAMPS)/venv | $(STAMPS)/apt-arm64
+	rm -rf $(ARM64_SDK) && mkdir -p $(ARM64_SDK)/wheel
+	version=$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("executorch"))') && \
+	python=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') && \
+	$(BIN)/pip download -q --no-deps --only-binary=:all: --python-version $$python \
+	  --platform manylinux_2_28_aarch64 -d $(ARM64_SDK)/wheel "executorch==$$version"
+	unzip -q $(ARM64_SDK)/wheel/executorch-*.whl 'executorch/lib/*' 'executorch/include/*' \
+	  'executorch/share/*' executorch/version.py -d $(ARM64_SDK)
+	@touch $@
+
+# touch: cmake leaves the binary alone when nothing changed, and make would ask again.
+$(ARM64_BUILD)/mobilebench_runner: $(RUNNER_SOURCES) $(ARM64_SDK)/.unpacked
+	cmake -S android_app/runner -B $(ARM64_BUILD) -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/android_app/runner/cmake/aarch64-linux-gnu.toolchain.cmake \
+	  -Dexecutorch_DIR=$(CURDIR)/$(ARM64_SDK)/executorch/share/cmake
+	cmake --build $(ARM64_BUILD) -j2 --target mobilebench_runner
+	@touch $@
+
+$(ARM64_BUNDLE)/manifest.json: $(ARM64_BUILD)/mobilebench_runner android_app/assemble_bundle.py mobilebench/bench/runner_builds.py
+	$(BIN)/python android_app/assemble_bundle.py --runner $(ARM64_BUILD)/mobilebench_runner \
+	  --search $(ARM64_SDK)/executorch/lib --search /usr/aarch64-linux-gnu/lib --out $(ARM64_BUNDLE)
 
 clean:
 	rm -rf $(STAMPS) android_app/build .pytest_cache

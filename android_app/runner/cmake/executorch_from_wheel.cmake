@@ -55,7 +55,12 @@ set(MB_ET_DEFINITIONS ${EXECUTORCH_COMPILE_DEFINITIONS})
 if(NOT "ET_USE_THREADPOOL" IN_LIST MB_ET_DEFINITIONS)
   list(APPEND MB_ET_DEFINITIONS ET_USE_THREADPOOL)
 endif()
-set(MB_ET_RPATH "${_mb_et_lib_dir}")
+if(CMAKE_CROSSCOMPILING)
+  # A cross build (the arm64 bundle) ships the SDK's libraries in lib/ next to the runner.
+  set(MB_ET_RPATH "$ORIGIN/lib")
+else()
+  set(MB_ET_RPATH "${_mb_et_lib_dir}")
+endif()
 
 # The runtime version the binary reports, from the wheel's own version.py (the same
 # string `executorch.version.__version__` gives in Python).
