@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build mobilebench_runner for Android arm64-v8a with the NDK, compiling the ExecuTorch
-# runtime from a source checkout (the pip wheel carries x86-64 libraries only).
+# runtime from a source checkout (the pip wheels are for glibc Linux, not Android; for an
+# arm64 runner without an NDK, see `make runner-arm64` in README.md).
 #
 #   ANDROID_NDK=/path/to/ndk android_app/build_android.sh /path/to/executorch [BUILD_DIR]
 #
