@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from mobilebench.bench.runners import RunnerAdapter, get_adapter
+from mobilebench.bench.runners import RunnerAdapter, RunnerRequest, get_adapter
 from mobilebench.device import DeviceProfile
 from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.paths import project_root
@@ -175,6 +175,10 @@ class RunnerPlan:
     def local_binary(self) -> Path | None:
         """The local file pushed to ``device_binary`` (the runner itself), if any."""
         return next((f.local for f in self.files if self.device_binary.endswith(f"/{f.remote}")), None)
+
+    def command(self, request: RunnerRequest) -> list[str]:
+        """The argv that runs ``request`` on the device (to be put under ``taskset``)."""
+        return [*self.launcher, *self.adapter.argv(self.device_binary, request)]
 
 
 def plan_runner(profile: DeviceProfile, runtime: str, abi: str | None = None) -> RunnerPlan:

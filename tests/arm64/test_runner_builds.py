@@ -21,6 +21,7 @@ from mobilebench.bench.runner_builds import (
     plan_runner,
     wrong_abi_message,
 )
+from mobilebench.bench.runners import RunnerRequest
 from mobilebench.device import get_profile, load_profiles
 from mobilebench.errors import MobilebenchError, UsageError
 
@@ -76,6 +77,9 @@ def test_an_arm64_device_gets_the_bundle_pushed_as_a_folder_and_started_through_
         assert (plan.build, plan.abi) == ("linux-arm64", "arm64-v8a")
         assert plan.device_binary == f"{base}/mobilebench_runner" and plan.local_binary == bundle / "mobilebench_runner"
         assert plan.launcher == (f"{base}/lib/ld-linux-aarch64.so.1", "--library-path", f"{base}/lib")
+        assert plan.command(RunnerRequest("m.pte", warmup=1, iterations=2, threads=1))[:6] == [
+            *plan.launcher, f"{base}/mobilebench_runner", "--model", "m.pte"
+        ]
         assert set(plan.files) == {
             PushFile(bundle / "lib/ld-linux-aarch64.so.1", "bin/linux-arm64/lib/ld-linux-aarch64.so.1", 0o755),
             PushFile(bundle / "lib/libc.so.6", "bin/linux-arm64/lib/libc.so.6", 0o644),
