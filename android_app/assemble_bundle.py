@@ -51,7 +51,10 @@ class BundleError(Exception):
 
 
 def readelf(*args: str) -> str:
-    return subprocess.run([READELF, "-W", *args], check=True, capture_output=True, text=True).stdout
+    proc = subprocess.run([READELF, "-W", *args], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise BundleError(f"{READELF} {' '.join(args)}: {proc.stderr.strip() or f'exit status {proc.returncode}'}")
+    return proc.stdout
 
 
 def load_alignments(path: Path) -> list[int]:
@@ -59,14 +62,14 @@ def load_alignments(path: Path) -> list[int]:
     return [int(line.split()[-1], 16) for line in readelf("-l", str(path)).splitlines() if line.split()[:1] == ["LOAD"]]
 
 
-def check_elf(path: Path) -> None:
+def check_elf(path: Path, label: str) -> None:
     machine = _MACHINE.search(readelf("-h", str(path)))
     if machine is None or machine.group(1).strip() != "AArch64":
-        raise BundleError(f"{path} is not an AArch64 ELF file (machine: {machine.group(1) if machine else '?'})")
+        raise BundleError(f"{label} is not an AArch64 ELF file (machine: {machine.group(1) if machine else '?'})")
     alignments = load_alignments(path)
     if not alignments or min(alignments) < MIN_SEGMENT_ALIGNMENT:
         raise BundleError(
-            f"{path}: LOAD segments aligned to {min(alignments, default=0)} bytes; 16 KB-page kernels need "
+            f"{label}: LOAD segments aligned to {min(alignments, default=0)} bytes; 16 KB-page kernels need "
             f">= {MIN_SEGMENT_ALIGNMENT} (link with -z max-page-size=65536)"
         )
 
@@ -110,7 +113,7 @@ def assemble(runner: Path, search: list[Path], out: Path) -> BundleManifest:
             target = staging / relative
             shutil.copyfile(source, target)  # follows symbolic links
             os.chmod(target, mode)
-            check_elf(target)
+            check_elf(target, str(source))
             files.append(BundleFile(relative, file_sha256(target), target.stat().st_size, mode))
         manifest = BundleManifest(
             runner=runner.name, loader=f"{BUNDLE_LIBRARY_DIR}/{loader.name}", library_dir=BUNDLE_LIBRARY_DIR, files=tuple(files)
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         manifest = assemble(args.runner, args.search, args.out)
-    except (BundleError, OSError, subprocess.CalledProcessError) as exc:
+    except (BundleError, OSError) as exc:
         print(f"assemble_bundle.py: error: {exc}", file=sys.stderr)
         return 1
     size = sum(f.size for f in manifest.files)
