@@ -43,10 +43,10 @@ from mobilebench.bench.runner_builds import plan_runner
 from mobilebench.bench.runners import RunnerOutput, RunnerRequest
 from mobilebench.bench.stats import warnings as stats_warnings
 from mobilebench.device import Device, DeviceProfile, connect, get_profile
-from mobilebench.device.base import local_digest
 from mobilebench.device.state import DeviceState
 from mobilebench.errors import MobilebenchError, Terminated, UsageError
 from mobilebench.export import Artifact, ExportOptions, export_model
+from mobilebench.files import file_sha256
 from mobilebench.records import RunMeta, RunRecord
 from mobilebench.store import ResultsStore
 from mobilebench.zoo.resolve import ResolvedModel
@@ -450,7 +450,7 @@ class ProfileSession:
         if plan.local_binary is None:
             return plan.device_binary
         relative = plan.device_binary[len(self.profile.workdir.rstrip("/")) + 1 :]
-        return self._push(device, ledger, plan.local_binary, local_digest(plan.local_binary, "sha256"), relative, 0o755)
+        return self._push(device, ledger, plan.local_binary, file_sha256(plan.local_binary), relative, 0o755)
 
     def _measure(
         self, device: Device, binary: str, remote_model: str, state: DeviceState

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mobilebench.device.adb import AdbDevice
 from mobilebench.device.base import CommandResult, Device, ProgressCallback, RemoteStat
+from mobilebench.device.local import LocalDevice
 from mobilebench.device.profiles import DeviceProfile, get_profile, load_profiles
 from mobilebench.device.state import DeviceState, ThermalReading
 
@@ -32,11 +34,7 @@ def connect(profile: DeviceProfile, *, timeout_s: float = 10.0, key_path: Path |
     Raises MobilebenchError when the device is unreachable or refuses the key.
     """
     if profile.transport == "local":
-        from mobilebench.device.local import LocalDevice
-
         return LocalDevice(profile).open()
-    from mobilebench.device.adb import AdbDevice
-
     return AdbDevice(profile, timeout_s=timeout_s, key_path=key_path).open()
 
 

@@ -22,6 +22,7 @@ stream's CLSE when another thread reads it first, so threads must not share one.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shlex
 import socket
@@ -31,8 +32,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from mobilebench.device.adb_shell_import import AdbShellDevice as _AdbShellDevice
-from mobilebench.device.adb_shell_import import BaseTransport, adb_errors
+from adb_shell import exceptions as adb_errors
+from adb_shell.adb_device import AdbDevice as _AdbShellDevice
+from adb_shell.transport.base_transport import BaseTransport
+
 from mobilebench.device.base import (
     CommandResult,
     Device,
@@ -49,6 +52,12 @@ from mobilebench.device.profiles import DeviceProfile, split_address
 from mobilebench.device.shell import build_command, new_marker, split_status, wrap_with_status
 from mobilebench.device.state import DeviceState, parse_state, snapshot_script, state_script
 from mobilebench.errors import MobilebenchError
+from mobilebench.files import write_bytes_atomic
+
+try:
+    from adb_shell.transport.usb_transport import UsbTransport
+except ImportError:  # the libusb1 bindings of adb-shell[usb] are missing
+    UsbTransport = None
 
 T = TypeVar("T")
 
@@ -277,13 +286,11 @@ class AdbDevice(Device):
                 )
             host, port = split_address(self.profile.address)
             return SocketTransport(host, port)
-        try:
-            from adb_shell.transport.usb_transport import UsbTransport
-        except ImportError:
+        if UsbTransport is None:
             raise self._fail(
                 "USB needs libusb1: pip install 'adb-shell[usb]'; or use ADB over Wi-Fi "
                 "(`adb tcpip 5555` once, then --address PHONE_IP:5555)"
-            ) from None
+            )
         try:
             return UsbTransport.find_adb(self.profile.serial, None, self._io_timeout_s)
         except adb_errors.UsbDeviceNotFoundError:
@@ -475,6 +482,8 @@ class AdbDevice(Device):
             pass
 
     def pull(self, remote: str, local: Path, *, progress: ProgressCallback | None = None) -> None:
+        """Copy a device file here; it is received in memory (pulls are results and
+        traces, not models) and then written atomically."""
         check_remote_path(remote)
         remote_stat = self.stat(remote)
         if remote_stat is None:
@@ -482,15 +491,8 @@ class AdbDevice(Device):
         if not remote_stat.is_file:
             raise self._fail(f"cannot pull {remote}: not a regular file")
         size = remote_stat.size
-        local = Path(local)
-        local.parent.mkdir(parents=True, exist_ok=True)
-        import tempfile  # only pulls need it; every profile would pay ~7 ms to import it
 
-        fd, tmp_name = tempfile.mkstemp(dir=local.parent, prefix=f".{local.name}.", suffix=".part")
-        os.close(fd)
-        tmp = Path(tmp_name)
-
-        def op(adb: _AdbShellDevice) -> None:
+        def op(adb: _AdbShellDevice) -> bytes:
             done = 0
 
             def on_chunk(_path: str, nbytes: int, _total: int) -> None:
@@ -498,27 +500,24 @@ class AdbDevice(Device):
                 done += nbytes
                 progress(done, max(size, done))  # type: ignore[misc]
 
-            try:
-                adb.pull(
-                    remote,
-                    str(tmp),
-                    progress_callback=on_chunk if progress is not None else None,
-                    transport_timeout_s=self._io_timeout_s,
-                    read_timeout_s=self._transfer_timeout_s(size),
-                )
-            except OSError as exc:
-                if isinstance(exc, ConnectionError):
-                    raise
-                # Writing the local copy failed (disk full, permissions): not a link problem.
-                raise self._fail(f"cannot write {local}: {exc.strerror or exc}") from None
+            received = io.BytesIO()
+            adb.pull(
+                remote,
+                received,
+                progress_callback=on_chunk if progress is not None else None,
+                transport_timeout_s=self._io_timeout_s,
+                read_timeout_s=self._transfer_timeout_s(size),
+            )
+            return received.getvalue()
 
         try:
-            self._with_connection(f"pull of {remote}", op, idempotent=True, timeout_s=self._transfer_timeout_s(size))
-            os.replace(tmp, local)
+            data = self._with_connection(f"pull of {remote}", op, idempotent=True, timeout_s=self._transfer_timeout_s(size))
         except adb_errors.AdbCommandFailureException as exc:
             raise self._fail(f"cannot pull {remote}: {_sync_message(exc)}") from None
-        finally:
-            tmp.unlink(missing_ok=True)
+        try:
+            write_bytes_atomic(Path(local), data)
+        except OSError as exc:
+            raise self._fail(f"cannot write {local}: {exc.strerror or exc}") from None
 
     def stat(self, remote: str) -> RemoteStat | None:
         check_remote_path(remote)

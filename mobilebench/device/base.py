@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import abc
 import codecs
-import hashlib
 import stat as stat_module
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 from mobilebench.device.profiles import DeviceProfile
 from mobilebench.device.state import DeviceState
 from mobilebench.errors import MobilebenchError, UsageError
+from mobilebench.files import file_digest
 
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(bytes_done, bytes_total)`` while a file is transferred."""
@@ -106,23 +106,6 @@ def check_mode(mode: int) -> int:
     if not isinstance(mode, int) or not 0 <= mode <= 0o7777:
         raise UsageError(f"file mode must be between 0 and 0o7777, got {mode!r}")
     return mode
-
-
-_digest_cache: dict[tuple[str, int, int, str], str] = {}
-
-
-def local_digest(path: Path, algorithm: str) -> str:
-    """Hex digest of a local file, cached by (path, size, mtime) so repeated profile runs
-    of a big artifact hash it once."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, algorithm)
-    if key not in _digest_cache:
-        digest = hashlib.new(algorithm)
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-        _digest_cache[key] = digest.hexdigest()
-    return _digest_cache[key]
 
 
 class Device(abc.ABC):
@@ -234,7 +217,7 @@ class Device(abc.ABC):
         remote_stat = self.stat(remote)
         if remote_stat is not None and remote_stat.is_file and remote_stat.size == local.stat().st_size % (1 << 32):
             digest = self._remote_digest(remote)
-            if digest is not None and digest[0] in _HASHES and digest[1] == local_digest(local, digest[0]):
+            if digest is not None and digest[0] in _HASHES and digest[1] == file_digest(local, digest[0]):
                 if remote_stat.permissions != mode:
                     self._chmod(remote, mode)
                 if progress is not None:

@@ -13,7 +13,6 @@ import os
 import selectors
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,12 +26,12 @@ from mobilebench.device.base import (
     RemoteStat,
     check_local_file,
     check_mode,
-    local_digest,
 )
 from mobilebench.device.profiles import DeviceProfile
 from mobilebench.device.shell import quote_argv
 from mobilebench.device.state import DeviceState, local_snapshot_lines, local_state_lines, parse_state
 from mobilebench.errors import UsageError
+from mobilebench.files import atomic_writer, file_sha256
 
 _CHUNK = 1 << 20
 
@@ -134,7 +133,7 @@ class LocalDevice(Device):
 
     def _remote_digest(self, remote: str) -> tuple[str, str] | None:
         path = self._path(remote)
-        return ("sha256", local_digest(path, "sha256")) if path.is_file() else None
+        return ("sha256", file_sha256(path)) if path.is_file() else None
 
     def read_state(self, cpu: int) -> DeviceState:
         return parse_state(local_state_lines(cpu, self.profile.workdir), cpu, thermal_zone=self.profile.thermal_zone)
@@ -177,12 +176,10 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def _copy_atomically(source: Path, target: Path, *, mode: int | None, progress: ProgressCallback | None, fail) -> None:
-    """Copy to a temporary file next to ``target``, then rename it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Copy ``source`` to ``target`` through :func:`mobilebench.files.atomic_writer`."""
     size = source.stat().st_size
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".mbpart")
     try:
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+        with atomic_writer(target, mode=mode, suffix=".mbpart") as out, open(source, "rb") as src:
             done = 0
             if progress is not None:
                 progress(0, size)
@@ -191,13 +188,7 @@ def _copy_atomically(source: Path, target: Path, *, mode: int | None, progress: 
                 done += len(chunk)
                 if progress is not None:
                     progress(done, size)
-        os.chmod(tmp_name, mode if mode is not None else 0o644)
-        os.replace(tmp_name, target)
     except OSError as exc:
-        Path(tmp_name).unlink(missing_ok=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise fail(f"no space left for {target} ({size / 1e6:.1f} MB); free space and retry") from None
         raise fail(f"cannot copy {source} to {target}: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise

@@ -17,6 +17,7 @@ zones use), free space in bytes.
 from __future__ import annotations
 
 import os
+import platform
 import re
 import shlex
 from collections.abc import Iterator
@@ -148,8 +149,6 @@ def local_snapshot_lines(cpu: int) -> str:
 
 def local_state_lines(cpu: int, workdir: str) -> str:
     """The same ``key=value`` lines as :func:`state_script`, read from this computer."""
-    import platform  # only the host profile needs it
-
     lines = []
     dmi = Path("/sys/devices/virtual/dmi/id")
     model = _read_first_line(dmi / "product_name") or _cpu_model_name() or platform.machine()

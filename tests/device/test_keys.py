@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -60,19 +58,6 @@ def test_signatures_verify_only_with_the_matching_key(config: Path, tmp_path: Pa
     assert not verify_token_signature(public, token, b"\0" * len(signature))
 
 
-def test_signer_signs_like_adb_shells_own(config: Path) -> None:
-    """Our signer is our own standard-library RSA; its signatures must be the ones
-    adb-shell's CryptographySigner makes (PKCS#1 v1.5 is deterministic)."""
-    from adb_shell.auth.sign_cryptography import CryptographySigner
-
-    key = ensure_key_pair()
-    token = os.urandom(20)
-    theirs = CryptographySigner(str(key))
-    ours = load_signer(key)
-    assert ours.Sign(token) == theirs.Sign(token)
-    assert ours.GetPublicKey() == theirs.GetPublicKey() == key.with_name("adbkey.pub").read_bytes()
-
-
 def test_unreadable_private_key_is_one_line_error(tmp_path: Path) -> None:
     key = tmp_path / "adbkey"
     key.write_text("-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----\n")
@@ -84,27 +69,6 @@ def test_unreadable_private_key_is_one_line_error(tmp_path: Path) -> None:
         load_signer(tmp_path / "absent")
 
 
-def test_signing_imports_no_cryptography(config: Path) -> None:
-    """The warm path (key pair exists): load + Sign in a fresh process, standard library only."""
-    from adb_shell.auth.sign_cryptography import CryptographySigner
-
-    key = ensure_key_pair()  # made beforehand: generating a key does use cryptography
-    token = os.urandom(20)
-    code = (
-        "import sys\n"
-        "from mobilebench.device.keys import load_signer\n"
-        "signature = load_signer(sys.argv[1]).Sign(bytes.fromhex(sys.argv[2]))\n"
-        "crypto = sorted(m for m in sys.modules if m.split('.')[0] in ('cryptography', 'rsa', 'pyasn1'))\n"
-        "print(signature.hex(), crypto)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code, str(key), token.hex()], capture_output=True, text=True,
-                            cwd=config.parent, timeout=60)
-    assert result.returncode == 0, result.stderr
-    signature, imported = result.stdout.split(" ", 1)
-    assert imported.strip() == "[]"
-    assert bytes.fromhex(signature) == CryptographySigner(str(key)).Sign(token)
-
-
 def test_encrypted_or_foreign_keys_are_one_line_errors(tmp_path: Path) -> None:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -113,10 +77,10 @@ def test_encrypted_or_foreign_keys_are_one_line_errors(tmp_path: Path) -> None:
         return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
     cases = {
-        "encrypted private keys are not supported": pkcs8(
+        "Password was not given but private key is encrypted": pkcs8(
             rsa.generate_private_key(public_exponent=65537, key_size=1024), serialization.BestAvailableEncryption(b"pw")
         ),
-        "not an RSA key: algorithm EC": pkcs8(ec.generate_private_key(ec.SECP256R1())),
+        "not an RSA key": pkcs8(ec.generate_private_key(ec.SECP256R1())),
     }
     key = tmp_path / "adbkey"
     key.with_name("adbkey.pub").write_text("x user@host\n")

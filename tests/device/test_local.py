@@ -69,18 +69,3 @@ def test_state_of_this_machine(host) -> None:
     state = host.read_state(0)
     assert state.model and state.free_bytes > 0 and state.rooted == (os.geteuid() == 0)
     assert state.emulated is False and "android_version" in state.unavailable
-
-
-def test_transfer_progress_draws_a_bar(host, tmp_path: Path) -> None:
-    import io
-
-    from rich.console import Console
-
-    from mobilebench.device.progress import transfer_progress
-
-    local = tmp_path / "blob"
-    local.write_bytes(b"x" * 3_000_000)
-    out = io.StringIO()
-    with transfer_progress("push blob", console=Console(file=out, force_terminal=True, width=100), transient=False) as progress:
-        host.push(local, f"{host.profile.workdir}/blob", progress=progress)
-    assert "push blob" in out.getvalue() and "3.0" in out.getvalue()  # 3.0 MB shown

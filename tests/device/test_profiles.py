@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mobilebench import paths
-from mobilebench.device.profiles import _find_line, get_profile, load_profiles, parse_address
+from mobilebench.device.profiles import get_profile, load_profiles, parse_address
 from mobilebench.errors import UsageError
 
 
@@ -70,19 +70,20 @@ def test_unknown_key_names_file_line_and_suggestion(project: Path) -> None:
         load_profiles()
     message = str(info.value)
     assert message.startswith(f"{project / 'devices.toml'}:7:")
-    assert "unknown key 'cpu' in profile 'mine'" in message and "did you mean 'cpus'" in message
+    assert "unknown key 'cpu' in [mine]" in message and "did you mean 'cpus'" in message
 
 
 @pytest.mark.parametrize(
     ("text", "line", "fragment"),
     [
-        ('[a]\ntransport = "adb-tcp"\ncpus = ["seven"]\n', 3, "a.cpus must be a non-empty list"),
+        ('[a]\ntransport = "adb-tcp"\ncpus = ["seven"]\n', 3, "a.cpus must be a list of integers >= 0, got ['seven']"),
         ('[a]\ntransport = "bluetooth"\ncpus = [7]\n', 2, "a.transport must be one of adb-tcp, adb-usb, local"),
-        ('[a]\ntransport = "adb-tcp"\ncpus = [7]\naddress = "host:99999"\n', 4, "port must be a number from 1 to 65535"),
+        ('[a]\ntransport = "adb-tcp"\ncpus = [7]\naddress = "host:99999"\n', 4, "a.address must have a port from 1 to 65535"),
         ('[a]\ntransport = "adb-tcp"\ncpus = [7]\nemulated = "yes"\n', 4, "a.emulated must be true or false"),
         ('[a]\ntransport = "adb-tcp"\ncpus = [7]\nworkdir = "tmp/x"\n', 4, "a.workdir must be an absolute path"),
-        ('[a]\ntransport = "adb-tcp"\ncpus = [7]\n\n[a.runners]\nexecutorch = 3\n', 6, "runner for 'executorch'"),
+        ('[a]\ntransport = "adb-tcp"\ncpus = [7]\n\n[a.runners]\nexecutorch = 3\n', 6, "a.runners.executorch must be a non-empty string, got 3"),
         ('a.cpus = [7, 7]\na.transport = "local"\n', 1, "lists a CPU twice"),
+        ('[a]\ntransport = "adb-tcp"\ncpus = []\n', 3, "a.cpus must be a non-empty list of CPU numbers"),
         ('title = "phones"\n', 1, "top-level key 'title' is not a profile table"),
     ],
 )
@@ -104,7 +105,7 @@ def test_invalid_toml_and_incomplete_profile(project: Path) -> None:
 
 
 def test_missing_extra_file_is_an_error(project: Path, tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="cannot read device profiles from .*nope.toml"):
+    with pytest.raises(UsageError, match="devices file .*nope.toml does not exist"):
         load_profiles(tmp_path / "nope.toml")
 
 
@@ -116,7 +117,7 @@ def test_get_profile_suggests_and_takes_an_address(project: Path) -> None:
     assert over_tcp.cpus == (7,)
     with pytest.raises(UsageError, match="--address"):
         get_profile("host", address="1.2.3.4:5555")
-    with pytest.raises(UsageError, match="--address: .*port"):
+    with pytest.raises(UsageError, match="--address must have a port from 1 to 65535"):
         get_profile("pixel4", address="1.2.3.4:0")
 
 
@@ -127,17 +128,6 @@ def test_address_forms() -> None:
     for bad in ("", "::1", "a b:5", "h:x"):
         with pytest.raises(ValueError):
             parse_address(bad)
-
-
-def test_line_finder_handles_tables_dotted_keys_and_inline_tables() -> None:
-    text = 'r = { cpus = [1] }\n[p]\na = 1\n\n[p.runners]\nx = "y"\n\n[q]\nrunners.z = "w"\n'
-    assert _find_line(text, ("p", "a")) == 3
-    assert _find_line(text, ("p", "runners")) == 5
-    assert _find_line(text, ("p", "runners", "x")) == 6
-    assert _find_line(text, ("q", "runners")) == 9
-    assert _find_line(text, ("r", "cpus")) == 1  # inside an inline table: its line
-    assert _find_line(text, ("p", "missing")) == 2  # falls back to the enclosing table
-    assert _find_line(text, ("nothing",)) is None
 
 
 def test_local_workdir_expands_home(project: Path) -> None:
