@@ -64,3 +64,47 @@ def test_file_sha256_is_hashlib_over_the_whole_file(tmp_path: Path) -> None:
     target.write_bytes(data)
     assert file_sha256(target) == hashlib.sha256(data).hexdigest()
     assert file_digest(target, "md5") == hashlib.md5(data).hexdigest()
+
+
+def test_an_os_error_while_writing_names_the_file(tmp_path: Path) -> None:
+    import errno
+
+    target = tmp_path / "results.sqlite"
+    with pytest.raises(OSError) as info:
+        with atomic_writer(target) as handle:
+            handle.write(b"x")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert (info.value.errno, info.value.filename) == (errno.ENOSPC, str(target))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_confined_writes_never_follow_a_link(tmp_path: Path) -> None:
+    import os
+
+    from mobilebench.files import atomic_writer_at, open_dir_beneath
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    outside.mkdir()
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "b").symlink_to(outside)  # a directory swapped for a link
+    (root / "a" / "f").symlink_to(outside / "f")
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for parts in (["a", "b"], ["a", "b", "c"], ["a", ".."], ["a", "f"]):
+            with pytest.raises(OSError):
+                os.close(open_dir_beneath(root_fd, parts, create=True))
+        made = open_dir_beneath(root_fd, ["a", "new", "deeper"], create=True, mode=0o750)
+        os.close(made)
+        assert mode_of(root / "a" / "new" / "deeper") == 0o750
+        a = open_dir_beneath(root_fd, ["a"])
+        try:
+            with atomic_writer_at(a, "f", mode=0o640, fsync=False) as handle:
+                handle.write(b"inside")
+        finally:
+            os.close(a)
+    finally:
+        os.close(root_fd)
+    # The link named f was replaced by the file, not written through.
+    assert (root / "a" / "f").read_bytes() == b"inside" and not (root / "a" / "f").is_symlink()
+    assert mode_of(root / "a" / "f") == 0o640
+    assert list(outside.iterdir()) == []
