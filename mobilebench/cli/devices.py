@@ -1,4 +1,5 @@
-"""``mobilebench devices``: list device profiles; with --check, connect and show their state."""
+"""``mobilebench devices``: list device profiles; with --check, connect and show their
+state; with --clean, empty their model caches."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from mobilebench.cli.parsing import add_format_option, bounded
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="*", metavar="NAME", help="profiles to show (default: all)")
     parser.add_argument("--check", action="store_true", help="connect to each device and print its state")
+    parser.add_argument(
+        "--clean", action="store_true", help="connect to each device and remove its pushed models (<workdir>/models)"
+    )
     parser.add_argument("--address", metavar="HOST:PORT", help="HOST:PORT to reach the named profile over ADB/TCP")
     parser.add_argument("--devices-file", metavar="PATH", type=Path, help="extra devices.toml, read last (highest priority)")
     parser.add_argument("--timeout", metavar="S", type=bounded(float, minimum=0.1, maximum=3600), default=5.0, help="seconds to wait for each device")
@@ -23,9 +27,11 @@ def run(args: argparse.Namespace) -> None:
 
     Profiles are the built-in ones, overridden key by key by <config>/devices.toml,
     ./devices.toml and --devices-file. --check reads each device's model, Android
-    version, governor, frequency and temperature.
+    version, ABI, governor, frequency and temperature. --clean removes the models
+    pushed to each device (kept under the profile's model_cache_mb otherwise).
     """
     from mobilebench.device import connect, get_profile, load_profiles
+    from mobilebench.device.cache import clean_model_cache
     from mobilebench.errors import MobilebenchError, UsageError
 
     names, address = args.names, args.address
@@ -52,23 +58,27 @@ def run(args: argparse.Namespace) -> None:
             "emulated": profile.emulated,
             "source": profile.source,
         }
-        if args.check:
+        if args.check or args.clean:
+            row["status"], row["state"] = "ok", None
             try:
                 with connect(profile, timeout_s=args.timeout) as device:
-                    state = device.read_state(profile.cpus[0])
-                row["status"] = "ok"
-                row["state"] = state.to_dict()
+                    if args.check:
+                        row["state"] = device.read_state(profile.cpus[0]).to_dict()
+                    if args.clean:
+                        removed = clean_model_cache(device)
+                        row["removed_models"] = len(removed)
+                        row["removed_bytes"] = sum(m.size for m in removed)
             except MobilebenchError as exc:
                 failed.append(profile.name)
                 row["status"] = str(exc)
-                row["state"] = None
         rows.append(row)
 
-    _print(rows, args.format, args.check)
+    _print(rows, args.format, args.check, args.clean)
     # Profiles named on the command line are expected to answer (scripts check the exit
     # status); a plain `devices --check` surveys every profile, most of them not attached.
-    if args.check and names and failed:
-        raise MobilebenchError(f"the check failed for {len(failed)} of {len(rows)} device(s): {', '.join(failed)}")
+    if (args.check or args.clean) and names and failed:
+        what = "the check" if args.check else "the clean-up"
+        raise MobilebenchError(f"{what} failed for {len(failed)} of {len(rows)} device(s): {', '.join(failed)}")
 
 
 def _summary(row: dict[str, Any]) -> dict[str, Any]:
@@ -88,35 +98,41 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
         "max_mhz": mhz(state.get("max_freq_khz")),
         "cpu_temp_c": "" if state.get("cpu_temp_c") is None else f"{state['cpu_temp_c']:.1f}",
         "free_gb": "" if state.get("free_bytes") is None else f"{state['free_bytes'] / 1e9:.1f}",
+        "abi": state.get("abi") or "",
         "rooted": "" if state.get("rooted") is None else str(state["rooted"]).lower(),
         "emulated": str(bool(state.get("emulated")) or bool(row["emulated"])).lower(),
         "unavailable": " ".join(state.get("unavailable", [])),
+        **{key: row[key] for key in ("removed_models", "removed_bytes") if key in row},
     }
 
 
 # The columns of the table format; csv and json carry every field.
 _TABLE_COLUMNS = ("name", "transport", "endpoint", "cpus", "emulated", "source")
-_CHECK_TABLE_COLUMNS = ("name", "status", "model", "android", "cpu", "governor", "cur_mhz", "max_mhz", "cpu_temp_c", "free_gb", "rooted", "emulated")
+_CHECK_TABLE_COLUMNS = ("name", "status", "model", "android", "abi", "cpu", "governor", "cur_mhz", "max_mhz", "cpu_temp_c", "free_gb", "rooted", "emulated")
+_CLEAN_TABLE_COLUMNS = ("name", "status", "removed_models", "removed_bytes")
 
 
-def _print(rows: list[dict[str, Any]], fmt: str, check: bool) -> None:
+def _print(rows: list[dict[str, Any]], fmt: str, check: bool, clean: bool) -> None:
     from mobilebench.cli.console import emit
     from mobilebench.report.formats import to_json
 
     if fmt == "json":
         print(to_json(rows), end="")  # the rows as they are, the device state nested
         return
-    flat = [_summary(r) for r in rows] if check else rows
+    connected = check or clean
+    flat = [_summary(r) for r in rows] if connected else rows
     if fmt == "csv":
         if flat:
             emit(list(flat[0]), flat, "csv")
         return
-    if not check:
+    if not connected:
         emit(_TABLE_COLUMNS, flat, "table", title="device profiles")
         return
     # The status cell says ok or error; the errors, long sentences, follow the table.
     cells = [item | {"status": "ok" if item["status"] == "ok" else "error"} for item in flat]
-    emit(_CHECK_TABLE_COLUMNS, cells, "table", title="device state")
+    columns = _CHECK_TABLE_COLUMNS if check else ()
+    columns += tuple(c for c in _CLEAN_TABLE_COLUMNS if c not in columns) if clean else ()
+    emit(columns, [{c: item.get(c, "") for c in columns} for item in cells], "table", title="device state" if check else "model caches")
     for item in flat:
         if item["status"] != "ok":
             print(f"{item['name']}: {item['status']}")

@@ -124,7 +124,13 @@ class DeviceProfile:
     emulated: bool = False
     thermal_zone: str | None = field(default=None, metadata={"check": _non_empty})
     adb_key: str | None = field(default=None, metadata={"check": _non_empty})
+    model_cache_mb: int = field(default=1000, metadata={"min": 0})
     description: str = ""
+
+    @property
+    def model_dir(self) -> str:
+        """Where pushed models live on the device (see :mod:`mobilebench.device.cache`)."""
+        return f"{self.workdir.rstrip('/')}/models"
 
     @property
     def endpoint(self) -> str:

@@ -32,7 +32,29 @@ _PROPS = {
     "android_version": "ro.build.version.release",
     "fingerprint": "ro.build.fingerprint",
     "emulated": "ro.mobilebench.emulated",
+    "abi": "ro.product.cpu.abi",
 }
+
+#: Android ABI names for what ``uname -m`` (or ``platform.machine()``) says.
+_ABI_OF_MACHINE = {
+    "aarch64": "arm64-v8a",
+    "arm64": "arm64-v8a",
+    "armv8l": "armeabi-v7a",
+    "armv7l": "armeabi-v7a",
+    "x86_64": "x86_64",
+    "amd64": "x86_64",
+    "i686": "x86",
+    "i386": "x86",
+}
+
+
+def normalize_abi(text: str | None) -> str | None:
+    """An Android ABI name (``arm64-v8a``, ``armeabi-v7a``, ``x86_64``, ``x86``) for an
+    ABI or a ``uname -m`` machine name; other names are returned as given, lower case."""
+    if not text or not text.strip():
+        return None
+    text = text.strip().lower()
+    return _ABI_OF_MACHINE.get(text, text)
 _CPUFREQ_FILES = ("scaling_governor", "scaling_cur_freq", "scaling_max_freq", "cpuinfo_max_freq")
 
 
@@ -62,6 +84,16 @@ class DeviceState:
     rooted: bool | None
     emulated: bool
     unavailable: list[str] = field(default_factory=list)
+    abi: str | None = None
+    """The device's ABI (Android names, :func:`normalize_abi`): ``getprop
+    ro.product.cpu.abi``, else ``uname -m``."""
+
+    @property
+    def identity_known(self) -> bool:
+        """The device said what it is: model and build fingerprint were read. A phone
+        whose shell answers nothing (crashed, or an odd shell) has no identity, and its
+        numbers cannot be attributed to a phone."""
+        return bool(self.model) and bool(self.fingerprint)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,6 +151,7 @@ def state_script(cpu: int, workdir: str) -> str:
             f"d={shlex.quote(workdir)}; while [ ! -d \"$d\" ] && [ -n \"$d\" ]; do d=${{d%/*}}; done",
             "printf 'df=%s\\n' \"$(df -k \"${d:-/}\" 2>/dev/null | tail -n 1)\"",
             "printf 'uid=%s\\n' \"$(id -u 2>/dev/null)\"",
+            "printf 'uname_m=%s\\n' \"$(uname -m 2>/dev/null)\"",
         ]
     )
 
@@ -166,6 +199,7 @@ def local_state_lines(cpu: int, workdir: str) -> str:
     except OSError:
         pass
     lines.append(f"uid={os.geteuid()}")
+    lines.append(f"uname_m={platform.machine()}")
     return "\n".join(lines)
 
 
@@ -230,7 +264,7 @@ def pick_cpu_zone(thermal: list[ThermalReading], cpu: int, preferred_type: str |
 def parse_state(text: str, cpu: int, *, thermal_zone: str | None = None) -> DeviceState:
     """Build a :class:`DeviceState` from ``key=value`` lines."""
     props: dict[str, str] = {}
-    df_line = free_line = uid = None
+    df_line = free_line = uid = machine = None
     for key, value in _key_values(text):
         if key.startswith("prop."):
             props[key[5:]] = value
@@ -240,11 +274,13 @@ def parse_state(text: str, cpu: int, *, thermal_zone: str | None = None) -> Devi
             free_line = value
         elif key == "uid":
             uid = value
+        elif key == "uname_m":
+            machine = value
     unavailable: list[str] = []
 
     def prop(field_name: str) -> str | None:
         value = props.get(_PROPS[field_name]) or None
-        if value is None and field_name not in ("emulated", "hardware"):
+        if value is None and field_name not in ("emulated", "hardware", "abi"):
             unavailable.append(field_name)
         return value
 
@@ -260,6 +296,9 @@ def parse_state(text: str, cpu: int, *, thermal_zone: str | None = None) -> Devi
     rooted = uid == "0" if uid and uid.isdigit() else None
     if rooted is None:
         unavailable.append("rooted")
+    abi = normalize_abi(props.get(_PROPS["abi"]) or machine)
+    if abi is None:
+        unavailable.append("abi")
     return DeviceState(
         cpu=cpu,
         model=model,
@@ -271,6 +310,7 @@ def parse_state(text: str, cpu: int, *, thermal_zone: str | None = None) -> Devi
         rooted=rooted,
         emulated=props.get(_PROPS["emulated"]) == "1",
         unavailable=unavailable,
+        abi=abi,
     )
 
 

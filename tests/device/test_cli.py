@@ -42,6 +42,21 @@ def test_devices_check_prints_the_emulators_state(emulator, tmp_path: Path) -> N
     assert any(line.startswith(f"emulator,adb-tcp,{emulator.address},") for line in lines)
 
 
+def test_devices_clean_removes_the_pushed_models(device, emulator, tmp_path: Path) -> None:
+    model = tmp_path / "abc.pte"
+    model.write_bytes(b"x" * 1000)
+    device.push(model, f"{device.profile.model_dir}/abc.pte")
+    models = emulator.root.data / "local" / "tmp" / "mobilebench" / "models"
+    (tmp_path / "devices.toml").write_text(f'[emulator]\naddress = "{emulator.address}"\n')
+    result = mobilebench("devices", "emulator", "--clean", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert (row["status"], row["removed_models"], row["removed_bytes"]) == ("ok", 1, 1000)
+    assert not models.exists() and models.parent.is_dir()
+    table = mobilebench("devices", "emulator", "--clean", cwd=tmp_path)
+    assert table.returncode == 0 and "model caches" in table.stdout
+
+
 def test_devices_check_reports_unreachable_devices(tmp_path: Path) -> None:
     (tmp_path / "devices.toml").write_text('[gone]\ntransport = "adb-tcp"\naddress = "127.0.0.1:9"\ncpus = [0]\n')
     result = mobilebench("devices", "gone", "--check", "--timeout", "2", cwd=tmp_path)
@@ -82,12 +97,38 @@ def test_emulator_command_serves_until_sigterm(tmp_path: Path, adb_key: Path) ->
 
 def test_emulator_command_rejects_bad_options(tmp_path: Path) -> None:
     result = mobilebench("emulator", "--root", str(tmp_path / "p"), "--profile", "iphone", "--port", "0", cwd=tmp_path)
-    assert result.returncode == 2 and "knows no phone 'iphone'" in result.stderr
+    assert result.returncode == 2 and "invalid choice: 'iphone'" in result.stderr
     result = mobilebench("emulator", "--root", str(tmp_path / "p"), "--hot-zone", "cpu7", "--port", "0", cwd=tmp_path)
     assert result.returncode == 2 and "--hot-zone: expected ZONE=TEMP_C" in result.stderr
     start = time.monotonic()
     result = mobilebench("emulator", "--root", str(tmp_path / "p"), "--accept-key", str(tmp_path / "none.pub"), "--port", "0", cwd=tmp_path)
     assert result.returncode == 1 and "accepted key" in result.stderr and time.monotonic() - start < 30
+    mine = tmp_path / "mine"
+    (mine / "system").mkdir(parents=True)
+    (mine / "system" / "keep.txt").write_text("mine")
+    result = mobilebench("emulator", "--root", str(mine), "--port", "0", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "is not empty and is not a phone emulator's folder" in result.stderr
+    assert (mine / "system" / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_auth_none_is_explained_and_warned_about(tmp_path: Path) -> None:
+    help_text = " ".join(mobilebench("emulator", "--help", cwd=tmp_path).stdout.split())
+    assert "none: ANYONE who can reach the port gets a shell on the phone" in help_text
+    proc = subprocess.Popen(
+        [*MOBILEBENCH, "emulator", "--port", "0", "--root", str(tmp_path / "phone"), "--auth", "none", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        warning = proc.stderr.readline()  # type: ignore[union-attr]
+        assert warning.startswith("warning: --auth none: anyone who can reach 127.0.0.1:"), warning
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    assert proc.returncode == 0
 
 
 @pytest.mark.parametrize(

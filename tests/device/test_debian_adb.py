@@ -1,7 +1,7 @@
 """Debian's real ``adb`` client against the phone emulator: connect, shell, push, pull.
 
 The adb server runs on a private port with a throw-away HOME holding the key the
-emulator accepts, and is killed at the end.
+emulator accepts, and is killed at the end (fixture ``adb_client`` in conftest).
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,37 +18,6 @@ from adb_shell.auth.keygen import keygen
 from mobilebench.device.emulator import PhoneEmulator
 
 pytestmark = pytest.mark.skipif(shutil.which("adb") is None, reason="Debian's adb client is not installed (apt-get install adb)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def adb_client(tmp_path: Path):
-    home = tmp_path / "home"
-    (home / ".android").mkdir(parents=True)
-    keygen(str(home / ".android" / "adbkey"))  # the key format adb itself uses
-    server_port = free_port()
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "ANDROID_SDK_HOME": str(home),
-        "ANDROID_USER_HOME": str(home / ".android"),
-        "ADB_SERVER_PORT": str(server_port),
-    }
-    env.pop("ADB_VENDOR_KEYS", None)
-
-    def adb(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
-        return subprocess.run(["adb", "-P", str(server_port), *args], env=env, capture_output=True, text=True, timeout=timeout)
-
-    adb.key = home / ".android" / "adbkey.pub"  # type: ignore[attr-defined]
-    try:
-        yield adb
-    finally:
-        adb("kill-server", timeout=15)
 
 
 def test_debian_adb_connects_runs_pushes_and_pulls(adb_client, tmp_path: Path) -> None:

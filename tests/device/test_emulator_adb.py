@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import stat
 import threading
 import time
@@ -11,22 +12,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from adb_shell.adb_device import AdbDeviceTcp
 from adb_shell.auth.keygen import keygen
-from adb_shell.auth.sign_cryptography import CryptographySigner
 
 from mobilebench import paths
 from mobilebench.device import connect
+from mobilebench.device.state import normalize_abi
 from mobilebench.errors import MobilebenchError
 
-from .conftest import emulator_profile
-
-
-def plain_adb_shell(emulator, key: Path) -> AdbDeviceTcp:
-    """adb-shell as anyone would use it: its own TCP transport, blocking sockets."""
-    adb = AdbDeviceTcp("127.0.0.1", emulator.port)
-    adb.connect(rsa_keys=[CryptographySigner(str(key))], auth_timeout_s=5, read_timeout_s=5)
-    return adb
+from .conftest import emulator_profile, plain_adb_shell
 
 
 def test_plain_adb_shell_authenticates_runs_lists_and_stats(emulator, adb_key: Path) -> None:
@@ -138,6 +131,7 @@ def test_state_is_read_in_one_round_trip(device) -> None:
     assert state.governor == "schedutil" and state.max_freq_khz == 2_841_600
     assert len(state.thermal) == 16 and state.cpu_temp_c == pytest.approx(30.0)
     assert state.free_bytes > 0 and state.rooted is False and state.unavailable == []
+    assert state.identity_known and state.abi == normalize_abi(platform.machine())  # the default emulator runs host code
     assert device.read_state(0).max_freq_khz == 1_785_600  # little core
 
 

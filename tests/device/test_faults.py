@@ -83,11 +83,38 @@ def test_crash_ends_the_program_like_a_segfault(device, emulator) -> None:
     assert device.run(["sleep", "0"], timeout_s=10).exit_code == 0  # one-shot
 
 
-def test_crash_can_target_one_program(device, emulator) -> None:
+def test_a_named_crash_waits_for_its_program(device, emulator) -> None:
     emulator.faults.crash_next_command = True
     emulator.faults.crash_match = "sleep"
+    # Commands that do not run sleep leave the fault armed (a state read, a hash, ...).
+    assert device.read_state(7).model == "Pixel 4"
+    assert device.run(["sh", "-c", "echo no sleep here"], timeout_s=10).exit_code == 0
+    assert emulator.faults.crash_next_command is True
     result = device.run(["sh", "-c", "echo survived; sleep 9"], timeout_s=30)
     assert result.exit_code == 139 and result.stdout.startswith("survived\n") and result.duration_s < 8
+    assert emulator.faults.crash_next_command is False  # fired once
+    assert device.run(["sleep", "0"], timeout_s=10).exit_code == 0
+
+
+def test_a_named_hang_stops_its_program_only(device, emulator) -> None:
+    emulator.faults.hang_next_command = True
+    emulator.faults.hang_match = "sleep"
+    assert device.read_state(7).model == "Pixel 4"  # not hung: it runs no sleep
+    with pytest.raises(MobilebenchError, match=r"command 'sleep' did not finish within 2 s"):
+        device.run(["sleep", "0.5"], timeout_s=2)
+    assert emulator.faults.hang_next_command is False
+    assert device.run(["sleep", "0"], timeout_s=10).exit_code == 0
+
+
+def test_faults_find_the_program_behind_its_launchers() -> None:
+    from mobilebench.device.emulator.services import program_name
+
+    qemu = ["/usr/bin/qemu-aarch64-static", "-cpu", "cortex-a76", "-0", "lib/ld-linux-aarch64.so.1", "lib/ld-linux-aarch64.so.1"]
+    loader = ["--library-path", "lib", "./mobilebench_runner", "--model", "m.pte"]
+    assert program_name([*qemu, *loader]) == "mobilebench_runner"
+    assert program_name(["lib/ld-linux-aarch64.so.1", *loader]) == "mobilebench_runner"
+    assert program_name(["/data/local/tmp/mobilebench/bin/mobilebench_runner", "--version"]) == "mobilebench_runner"
+    assert program_name(["sha256sum", "/data/local/tmp/mobilebench/bin/mobilebench_runner"]) == "sha256sum"
 
 
 def test_hot_zone_is_reported(device, emulator) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 
 import pytest
@@ -11,6 +12,7 @@ from mobilebench.device.state import (
     ThermalReading,
     local_snapshot_lines,
     local_state_lines,
+    normalize_abi,
     parse_state,
     pick_cpu_zone,
     snapshot_script,
@@ -73,6 +75,7 @@ prop.ro.hardware=flame
 prop.ro.build.version.release=13
 prop.ro.build.fingerprint=google/flame/flame:13/TQ3A/1:user/release-keys
 prop.ro.mobilebench.emulated=
+prop.ro.product.cpu.abi=arm64-v8a
 cpufreq.scaling_governor=schedutil
 cpufreq.scaling_cur_freq=2841600
 cpufreq.scaling_max_freq=2841600
@@ -99,6 +102,7 @@ def test_parse_state_of_a_phone() -> None:
     assert (state.cpu_temp_c, state.cpu_temp_zone) == (42.1, "cpu-1-7-usr")
     assert state.free_bytes == 105882968 * 1024
     assert state.rooted is False and state.emulated is False and state.unavailable == []
+    assert state.abi == "arm64-v8a" and state.identity_known
     assert parse_state(PIXEL_LIKE, 7, thermal_zone="cpu-1-6-usr").cpu_temp_c == 41.5
     assert state.to_dict()["thermal"][0] == {"zone": "thermal_zone2", "type": "cpu-0-2-usr", "temp_c": 35.2}
 
@@ -107,6 +111,20 @@ def test_parse_state_names_what_is_missing() -> None:
     state = parse_state("prop.ro.product.model=X\nuid=0\n", 0)
     assert state.rooted is True
     assert set(state.unavailable) >= {"android_version", "governor", "cur_freq_khz", "thermal", "cpu_temp_c", "free_bytes"}
+
+
+def test_abi_falls_back_to_uname_and_a_silent_shell_has_no_identity() -> None:
+    silent = parse_state("uid=2000\nuname_m=aarch64\n", 7)  # getprop printed nothing
+    assert silent.abi == "arm64-v8a" and not silent.identity_known
+    assert {"model", "fingerprint"} <= set(silent.unavailable)
+    assert parse_state("", 0).abi is None and "abi" in parse_state("", 0).unavailable
+    assert [normalize_abi(m) for m in ("x86_64", "i686", "armv7l", "AARCH64", "riscv64")] == [
+        "x86_64",
+        "x86",
+        "armeabi-v7a",
+        "arm64-v8a",
+        "riscv64",
+    ]
 
 
 def test_a_snapshot_renews_only_frequency_and_temperatures() -> None:
@@ -134,6 +152,7 @@ def test_state_script_runs_in_one_shell_on_this_machine(tmp_path) -> None:
     assert state.rooted is not None
     local = parse_state(local_state_lines(0, str(tmp_path)), 0)
     assert local.model and local.free_bytes and local.rooted is not None
+    assert state.abi == local.abi == normalize_abi(platform.machine())  # uname -m, as Python sees it
     # The snapshot is the state script's frequency and thermal part, in any shell.
     snapshot = sh(snapshot_script(0)).decode()
     assert parse_state(snapshot, 0).thermal == state.thermal and snapshot == local_snapshot_lines(0) + ("\n" if snapshot else "")

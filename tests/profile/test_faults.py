@@ -5,9 +5,6 @@ and no file on the phone that looks complete but is not."""
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,20 +17,6 @@ from mobilebench.store import ResultsStore
 from .conftest import WORKDIR, RecordingHooks, phone_path
 
 pytestmark = pytest.mark.slow
-
-
-class ArmAtStage(RecordingHooks):
-    """Arms a fault the moment the session reaches a stage (e.g. just before the runner
-    starts), so that it hits that step and no earlier command."""
-
-    def __init__(self, prefix: str, arm) -> None:
-        super().__init__()
-        self.prefix, self.arm = prefix, arm
-
-    def stage(self, text: str) -> None:
-        super().stage(text)
-        if text.startswith(self.prefix):
-            self.arm()
 
 
 def assert_one_line(message: str, *needles: str) -> None:
@@ -53,9 +36,10 @@ def only_ok_then_failed(store: ResultsStore) -> tuple[list, object]:
 def test_runner_hang_times_out(phone, store, skipnet, skipnet_pte) -> None:
     config = ProfileConfig(device="emulator", address=phone.address, warmup=1, iterations=3, runner_timeout_s=3)
     ProfileSession(config, store).run([skipnet])  # an ok run first: it must survive
-    hooks = ArmAtStage("running", lambda: setattr(phone.faults, "hang_next_command", True))
+    phone.faults.hang_next_command = True
+    phone.faults.hang_match = "mobilebench_runner"  # not the state read or the pushes before it
     with pytest.raises(MobilebenchError) as info:
-        ProfileSession(config, store, hooks=hooks).run([skipnet])
+        ProfileSession(config, store).run([skipnet])
     assert_one_line(str(info.value), "skipnet_m on emulator (run 2, stored as failed)", "did not finish within 3 s", "--runner-timeout")
     (ok,), failed = only_ok_then_failed(store)
     assert "did not finish within 3 s" in failed.error and failed.meta.device_model == "Pixel 4"
@@ -64,33 +48,13 @@ def test_runner_hang_times_out(phone, store, skipnet, skipnet_pte) -> None:
     ProfileSession(config, store).run([skipnet])
 
 
-@contextmanager
-def crash_every_runner(phone) -> Iterator[None]:
-    """Keep the emulator's crash fault armed for programs named mobilebench_runner (each
-    command consumes the fault; only the runner's command has such a program)."""
-    phone.faults.crash_match = "mobilebench_runner"
-    stop = threading.Event()
-
-    def keep_armed() -> None:
-        while not stop.wait(0.002):
-            phone.faults.crash_next_command = True
-
-    thread = threading.Thread(target=keep_armed, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-        phone.faults.crash_next_command = False
-
-
 def test_runner_crash_through_the_cli(cli, phone, tmp_path: Path, skipnet_pte) -> None:
     db = tmp_path / "crash.sqlite"
     args = ["profile", "skipnet_m", "--device", "emulator", "--address", phone.address, "--warmup", "1", "--iterations", "4", "--db", str(db)]
     assert cli(*args).exit_code == 0
-    with crash_every_runner(phone):
-        result = cli(*args)
+    phone.faults.crash_next_command = True
+    phone.faults.crash_match = "mobilebench_runner"  # not the state read or the pushes before it
+    result = cli(*args)
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: skipnet_m on emulator (run 2, stored as failed): ")

@@ -3,11 +3,15 @@ while it runs (``emulator.faults.hang_next_command = True``).
 
 One-shot faults (``drop_after_bytes``, ``fail_next_push``, ``hang_next_command``,
 ``crash_next_command``) disarm themselves when they fire; ``reply_delay_s`` and
-``hot_zones`` stay until changed.
+``hot_zones`` stay until changed. A command fault with a program name
+(``crash_match``, ``hang_match``) stays armed through every command that does not run
+that program and fires on the first one that does: ``--crash-next-command --crash-match
+mobilebench_runner`` hits the runner, not the state read before it.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 
@@ -26,11 +30,17 @@ class FaultPlan:
     """Wait this long before every message the emulator sends."""
 
     hang_next_command: bool = False
-    """The next ``shell:``/``exec:`` stream is accepted but never runs, prints or ends."""
+    """The next ``shell:``/``exec:`` stream is accepted but never runs, prints or ends;
+    with ``hang_match``, the first program of that name is stopped (SIGSTOP) instead, so
+    its command never ends."""
+
+    hang_match: str | None = None
+    """A program name (base name of argv[0]), e.g. ``mobilebench_runner``."""
 
     crash_next_command: bool = False
-    """The next shell command's first program (or its first program named
-    ``crash_match``) is killed with SIGSEGV, so the shell reports status 139."""
+    """The next shell command's first program (or, with ``crash_match``, the first
+    program of that name in any later command) is killed with SIGSEGV, so the shell
+    reports status 139."""
 
     crash_match: str | None = None
     """A program name (base name of argv[0]), e.g. ``mobilebench_runner``."""
@@ -60,22 +70,48 @@ class FaultPlan:
             return message
 
     def take_hang(self) -> bool:
+        """True once for the next command when a hang without a program name is armed."""
         with self._lock:
-            hang, self.hang_next_command = self.hang_next_command, False
-            return hang
+            if not self.hang_next_command or self.hang_match:
+                return False
+            self.hang_next_command = False
+            return True
 
-    def take_crash(self) -> tuple[bool, str | None]:
+    def program_faults(self) -> list[tuple[str, str | None]]:
+        """The armed faults aimed at programs, as (``"crash"`` or ``"hang"``, program name
+        or None for the first program). A crash without a name is the next command's:
+        it is taken here. The named ones stay armed until :meth:`take_program_fault`."""
         with self._lock:
-            crash, self.crash_next_command = self.crash_next_command, False
-            return crash, self.crash_match
+            aimed: list[tuple[str, str | None]] = []
+            if self.crash_next_command:
+                aimed.append(("crash", self.crash_match))
+                if not self.crash_match:
+                    self.crash_next_command = False
+            if self.hang_next_command and self.hang_match:
+                aimed.append(("hang", self.hang_match))
+            return aimed
+
+    def take_program_fault(self, kind: str, match: str | None) -> bool:
+        """Disarm a named fault as it fires; False if another command took it first."""
+        if match is None:
+            return True  # taken by program_faults already
+        with self._lock:
+            if kind == "crash" and self.crash_next_command and self.crash_match == match:
+                self.crash_next_command = False
+                return True
+            if kind == "hang" and self.hang_next_command and self.hang_match == match:
+                self.hang_next_command = False
+                return True
+            return False
 
     @classmethod
     def parse_hot_zone(cls, text: str) -> tuple[str, float]:
         """``"cpu-1-6-usr=95"`` -> ``("cpu-1-6-usr", 95.0)`` (for the command line)."""
         zone, sep, temp = text.partition("=")
         try:
-            if not sep or not zone:
+            value = float(temp)
+            if not sep or not zone or not math.isfinite(value):
                 raise ValueError
-            return zone.strip(), float(temp)
+            return zone.strip(), value
         except ValueError:
             raise ValueError(f"expected ZONE=TEMP_C like cpu-1-6-usr=95, got {text!r}") from None

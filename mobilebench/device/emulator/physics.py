@@ -1,4 +1,5 @@
-"""Simulated heat: each emulated core warms while work pinned to it runs, and cools when idle.
+"""The thermal and frequency model: each emulated core warms while work pinned to it
+runs and cools when idle, and its governor sets its frequency.
 
 The model is first order, per core::
 
@@ -14,6 +15,7 @@ the mean core excess over ambient.
 ``busy`` comes from :class:`CpuActivity`: the CPU time consumed by processes in the
 emulator's sandboxes that the emulator's ``taskset`` pinned (it marks them with the
 environment variable ``MOBILEBENCH_EMU_CPUS``). Unpinned work does not heat any core.
+:class:`Sensors` writes temperatures and frequencies into the phone's fake sysfs.
 """
 
 from __future__ import annotations
@@ -172,3 +174,63 @@ def descendants(root: int) -> list[tuple[int, int]]:
             order.append((child, parent))
             queue.append(child)
     return order
+
+
+class Sensors:
+    """Writes the model's state into the phone's fake sysfs: each thermal zone's
+    temperature (a core's, or the board's for battery and skin sensors; a fault's
+    ``hot_zones`` win) and each core's ``scaling_cur_freq`` as its governor would set it.
+
+    ``running()`` gives the pids of the sandboxes running commands now; their pinned
+    processes are what heats the cores (see :class:`CpuActivity`).
+    """
+
+    def __init__(self, phone, root, thermal: ThermalModel, faults, running) -> None:
+        self.phone = phone
+        self.root = root
+        self.thermal = thermal
+        self.faults = faults
+        self._running = running
+        self._activity = CpuActivity()
+        self._lock = threading.Lock()
+        self._written: dict[tuple[str, int], str] = {}
+
+    def refresh(self, dt_s: float = 0.0) -> None:
+        """Advance the thermal model by ``dt_s`` seconds and write sysfs."""
+        cpus = range(self.phone.cpu_count)
+        with self._lock:
+            busy = self._activity.sample(self._running(), dt_s) if dt_s > 0 else {}
+            if dt_s > 0:
+                self.thermal.step(dt_s, cpus, busy)
+            board = self.thermal.board_temp_c(cpus)
+            hot = dict(self.faults.hot_zones)
+            for index, zone in enumerate(self.phone.zones):
+                temp = self.thermal.temp_c(zone.cpu) if zone.cpu is not None else board
+                temp = hot.get(zone.type, hot.get(f"thermal_zone{index}", temp))
+                if self._changed(("zone", index), str(round(temp * 1000))):
+                    self.root.write_zone_temp(index, temp)
+            for cpu in cpus:
+                freq = self.current_freq_khz(cpu, busy.get(cpu, 0.0))
+                if self._changed(("freq", cpu), freq):
+                    self.root.write_cpu_file(cpu, "scaling_cur_freq", freq)
+
+    def _changed(self, key: tuple[str, int], value: str) -> bool:
+        if self._written.get(key) == value:
+            return False
+        self._written[key] = value
+        return True
+
+    def current_freq_khz(self, cpu: int, busy: float) -> str:
+        """Like a cpufreq governor: max when busy, min when idle; ``performance`` and
+        ``powersave`` pin the limits; ``userspace`` uses scaling_setspeed."""
+        governor = self.root.read_cpu_file(cpu, "scaling_governor")
+        low = self.root.read_cpu_file(cpu, "scaling_min_freq")
+        high = self.root.read_cpu_file(cpu, "scaling_max_freq")
+        if governor == "userspace":
+            setspeed = self.root.read_cpu_file(cpu, "scaling_setspeed")
+            return setspeed if setspeed.isdigit() else high
+        if governor == "performance":
+            return high
+        if governor == "powersave":
+            return low
+        return high if busy > 0.05 else low

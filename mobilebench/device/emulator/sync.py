@@ -11,21 +11,25 @@ requests, the path. Replies:
 - SEND ``path,mode`` -> the client streams ``DATA`` chunks and ``DONE mtime``; we answer
   ``OKAY 0`` or ``FAIL len msg``. Data goes to a temporary file that is renamed into place
   only when complete, so an interrupted push never leaves a file that looks whole.
+
+Every file is reached through :class:`~.sandbox.PathMap`: symbolic links are resolved in
+the phone's view, and no link is followed on the host (see :mod:`.sandbox`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import logging
 import os
 import stat as stat_module
 import struct
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 from mobilebench.device.emulator.faults import FaultPlan
 from mobilebench.device.emulator.sandbox import PathMap
+from mobilebench.files import atomic_writer_at
 
 log = logging.getLogger("mobilebench.emulator")
 
@@ -95,12 +99,19 @@ class SyncSession:
             if self.paths.is_virtual_dir(self.paths.resolve_phone(path, follow_last=False)):
                 mode = stat_module.S_IFDIR | 0o755
             else:
-                host, _ = self.paths.to_host(path, follow_last=False)
-                st = os.lstat(host)
+                st = self._lstat(path)
                 mode, size, mtime = st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime) & 0xFFFFFFFF
         except OSError:
             pass
         self._write(_STAT.pack(b"STAT", mode, size, mtime))
+
+    def _lstat(self, path: str) -> os.stat_result:
+        mount, parts = self.paths.locate(path, follow_last=False)
+        if not parts:
+            with self.paths.directory(mount, []) as fd:
+                return os.fstat(fd)
+        with self.paths.directory(mount, parts[:-1]) as dir_fd:
+            return os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False)
 
     def _list(self, path: str) -> None:
         entries: list[tuple[str, int, int, int]] = [(".", stat_module.S_IFDIR | 0o755, 0, 0), ("..", stat_module.S_IFDIR | 0o755, 0, 0)]
@@ -110,14 +121,14 @@ class SyncSession:
                 for name in self.paths.virtual_entries(phone):
                     entries.append((name, stat_module.S_IFDIR | 0o755, 0, 0))
             else:
-                host, _ = self.paths.to_host(path)
-                with os.scandir(host) as listing:
-                    for entry in listing:
+                mount, parts = self.paths.locate(path)
+                with self.paths.directory(mount, parts) as dir_fd:
+                    for name in os.listdir(dir_fd):
                         try:
-                            st = entry.stat(follow_symlinks=False)
+                            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
                         except OSError:
                             continue
-                        entries.append((entry.name, st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime) & 0xFFFFFFFF))
+                        entries.append((name, st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime) & 0xFFFFFFFF))
         except OSError:
             entries = []  # adbd answers an unreadable directory with just DONE
         for name, mode, size, mtime in entries:
@@ -127,8 +138,18 @@ class SyncSession:
 
     def _recv(self, path: str) -> None:
         try:
-            host, _ = self.paths.to_host(path)
-            with open(host, "rb") as f:
+            mount, parts = self.paths.locate(path)
+            if not parts:
+                raise OSError(errno.EISDIR, os.strerror(errno.EISDIR))
+            with self.paths.directory(mount, parts[:-1]) as dir_fd:
+                # Non-blocking: a FIFO the device made must not stall this stream.
+                fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+            with os.fdopen(fd, "rb") as f:
+                st = os.fstat(f.fileno())
+                if not stat_module.S_ISREG(st.st_mode):
+                    raise OSError(errno.EINVAL, "not a regular file")
+                if not self.paths.may_read(st):
+                    raise OSError(errno.EACCES, os.strerror(errno.EACCES))
                 while chunk := f.read(SYNC_DATA_MAX):
                     self._write(_ID.pack(b"DATA", len(chunk)) + chunk)
         except OSError as exc:
@@ -143,71 +164,95 @@ class SyncSession:
         else:
             mode = int(mode_text)
         error: str | None = None
-        out = None
-        tmp: Path | None = None
-        target: Path | None = None
         try:
-            target, writable = self.paths.to_host(path, follow_last=False)
-            if not writable:
-                raise OSError(errno.EROFS, os.strerror(errno.EROFS))
-            target.parent.mkdir(parents=True, exist_ok=True)  # adbd creates parents too
-            if target.is_dir() and not target.is_symlink():
-                raise OSError(errno.EISDIR, os.strerror(errno.EISDIR))
-            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".adbsync")
-            tmp = Path(tmp_name)
-            out = os.fdopen(fd, "wb")
+            with contextlib.ExitStack() as stack:
+                try:
+                    dir_fd, name = self._open_parent_for_send(path, stack)
+                except OSError as exc:
+                    self._receive(None)  # keep the stream in step
+                    raise _Refused(f"{path}: {exc.strerror or exc}") from None
+                if stat_module.S_ISLNK(mode):
+                    self._send_symlink(dir_fd, name, self._receive_bytes())
+                else:
+                    # No set-id bits from a push (Android's /data is nosuid too).
+                    permissions = stat_module.S_IMODE(mode) & 0o777 or 0o644
+                    writer = atomic_writer_at(dir_fd, name, mode=permissions, owner=self.paths.owner, suffix=".adbsync")
+                    with writer as out:
+                        failure, mtime = self._receive(out)
+                        failure = failure or self._injected_failure(path)
+                        if failure:
+                            raise _Refused(failure)  # the temporary file goes with it
+                        if mtime:
+                            os.utime(out.fileno(), (mtime, mtime))
+        except _Refused as exc:
+            error = str(exc)
         except OSError as exc:
             error = f"{path}: {exc.strerror or exc}"
-        mtime = 0
+        if error is not None:
+            self._fail(error)
+        else:
+            self._write(_ID.pack(b"OKAY", 0))
+
+    def _open_parent_for_send(self, path: str, stack: contextlib.ExitStack) -> tuple[int, str]:
+        """The target's folder (made if missing, as adbd does) and its name."""
+        mount, parts = self.paths.locate(path, follow_last=False)
+        if not mount.writable:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        if not parts:
+            raise OSError(errno.EISDIR, os.strerror(errno.EISDIR))
+        dir_fd = stack.enter_context(self.paths.directory(mount, parts[:-1], create=True))
         try:
-            # Keep reading until DONE even after an error, so the stream stays in step.
-            while True:
-                ident, length = _ID.unpack(self._read(_ID.size))
-                if ident == b"DONE":
-                    mtime = length
-                    break
-                if ident != b"DATA" or length > SYNC_DATA_MAX:
-                    self._fail(f"invalid sync packet {ident!r} ({length} bytes) during SEND")
-                    raise SyncClosed("protocol error")
-                data = self._read(length)
-                if out is not None and error is None:
-                    try:
-                        out.write(data)
-                    except OSError as exc:
-                        error = f"write failed: {exc.strerror or exc}"
-            if out is not None:
+            if stat_module.S_ISDIR(os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                raise OSError(errno.EISDIR, os.strerror(errno.EISDIR))
+        except FileNotFoundError:
+            pass
+        return dir_fd, parts[-1]
+
+    def _receive(self, out) -> tuple[str | None, int]:
+        """Read DATA packets up to DONE into ``out`` (None: discard); returns (the first
+        write error or None, the DONE packet's mtime). Reads on after an error, so that
+        the stream stays in step."""
+        error: str | None = None
+        while True:
+            ident, length = _ID.unpack(self._read(_ID.size))
+            if ident == b"DONE":
+                return error, length
+            if ident != b"DATA" or length > SYNC_DATA_MAX:
+                self._fail(f"invalid sync packet {ident!r} ({length} bytes) during SEND")
+                raise SyncClosed("protocol error")
+            data = self._read(length)
+            if out is not None and error is None:
                 try:
-                    out.close()
+                    out.write(data)
                 except OSError as exc:
-                    error = error or f"write failed: {exc.strerror or exc}"
-                out = None
-            injected = self.faults.take_push_failure()
-            if injected is not None and error is None:
-                error = f"write failed: {injected}"
-                log.info("fault: refusing push of %s (%s)", path, injected)
-            if error is None and tmp is not None and target is not None:
-                try:
-                    if stat_module.S_ISLNK(mode):
-                        link_target = tmp.read_text()
-                        tmp.unlink()
-                        tmp = None
-                        if target.is_symlink() or target.exists():
-                            target.unlink()
-                        os.symlink(link_target, target)
-                    else:
-                        os.chmod(tmp, stat_module.S_IMODE(mode) or 0o644)
-                        if mtime:
-                            os.utime(tmp, (mtime, mtime))
-                        os.replace(tmp, target)
-                        tmp = None
-                except OSError as exc:
-                    error = f"{path}: {exc.strerror or exc}"
-            if error is not None:
-                self._fail(error)
-            else:
-                self._write(_ID.pack(b"OKAY", 0))
-        finally:
-            if out is not None:
-                out.close()
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
+                    error = f"write failed: {exc.strerror or exc}"
+
+    def _receive_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        self._receive(buffer)
+        return buffer.getvalue()
+
+    def _send_symlink(self, dir_fd: int, name: str, target: bytes) -> None:
+        failure = self._injected_failure(name)
+        if failure:
+            raise _Refused(failure)
+        tmp = f".{name}.{os.urandom(4).hex()}.adbsync"
+        os.symlink(os.fsdecode(target), tmp, dir_fd=dir_fd)
+        try:
+            if self.paths.owner is not None:
+                os.chown(tmp, *self.paths.owner, dir_fd=dir_fd, follow_symlinks=False)
+            os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            os.unlink(tmp, dir_fd=dir_fd)
+            raise
+
+    def _injected_failure(self, path: str) -> str | None:
+        injected = self.faults.take_push_failure()
+        if injected is None:
+            return None
+        log.info("fault: refusing push of %s (%s)", path, injected)
+        return f"write failed: {injected}"
+
+
+class _Refused(Exception):
+    """A SEND that ends in FAIL with this message (after the data was read)."""
