@@ -13,8 +13,11 @@ with a noisy neighbour of this script's own running throughout:
 
 Workloads: A/A (mobilenet_v3_large width 1.0 against a byte-identical copy of itself)
 and a real ~5 % slowdown (width 1.05 against 1.0, +8.1 % fvcore FLOPs). Before the
-trials, the slowdown's true ratio is measured by a long interleaved comparison
-(``--true-seconds``, no neighbour), to be sure it lies beyond the threshold.
+trials, straight through the native runner's interleaved mode (``--true-batches``
+invocations of ``--true-pairs`` pairs): the slowdown's true ratio, without the
+neighbour, to be sure it lies beyond the threshold; and, with the neighbour, what the
+paired statistics assume (:func:`noise_structure`): the lag-1 autocorrelation of the
+per-pair log-ratios within an invocation, and how far the invocations' ratios spread.
 
 The noisy neighbour (:class:`NoisyNeighbour`): ``--neighbours`` processes, each
 sleeping a random gap, then running a busy loop (arithmetic, or a sweep over a 32 MiB
@@ -30,7 +33,7 @@ verdict (wall time of the CLI calls, a fresh Python process each). Goal (issue 1
 ``same`` in >= 19/20, the 5 % workload ``slower`` in >= 19/20, <= 60 s per verdict.
 
 Usage: .venv/bin/python benchmarks/bench_compare_power.py [--trials 20] [--threshold 0.02]
-       [--neighbours 1] [--no-neighbour] [--methods compare,old] [--true-seconds 120] [--json PATH]
+       [--neighbours 1] [--no-neighbour] [--methods compare,old] [--true-batches 12] [--json PATH]
 Build the runner first (``make runner``); the first run exports both widths (minutes).
 """
 
@@ -238,7 +241,7 @@ def noise_structure(base: np.ndarray, cand: np.ndarray, labels: np.ndarray) -> d
         "pairs": est.pairs,
         "batches": est.batches,
         "within_ci": est.within,
-        "between_sd": est.between_sd,
+        "between_ci": est.between,
         "batch_ratios": [float(np.exp(np.median(d[labels == b]))) for b in np.unique(labels)],
         "lag1_autocorrelation": [float(x) for x in lag1],
         "baseline_median_ms": est.baseline_median_ms,
@@ -302,12 +305,20 @@ def summarize(outcomes: list[Outcome]) -> list[dict]:
     return rows
 
 
-def print_table(rows: list[dict], true_ratio: dict | None) -> None:
-    if true_ratio:
-        print(
-            f"true ratio w1.05/w1.0 (long interleaved run, {true_ratio['pairs']} pairs): "
-            f"{true_ratio['ratio']:.4f} ({true_ratio['ci_low']:.4f}-{true_ratio['ci_high']:.4f})"
-        )
+def describe(label: str, noise: dict) -> str:
+    ratios, lag1 = noise["batch_ratios"], noise["lag1_autocorrelation"]
+    return (
+        f"{label}: ratio {noise['ratio']:.4f} ({noise['ci_low']:.4f}-{noise['ci_high']:.4f}), "
+        f"{noise['pairs']} pairs in {noise['batches']} invocations; invocation ratios {min(ratios):.3f}-"
+        f"{max(ratios):.3f} (sd {float(np.std(np.log(ratios), ddof=1)):.2%}), pairs alone "
+        f"{noise['within_ci'][0]:.4f}-{noise['within_ci'][1]:.4f}; lag-1 autocorrelation {min(lag1):+.2f}..{max(lag1):+.2f}; "
+        f"baseline median {noise['baseline_median_ms']:.1f} ms"
+    )
+
+
+def print_table(rows: list[dict], noise: dict[str, dict]) -> None:
+    for label, found in noise.items():
+        print(describe(label, found))
     header = f"{'method':8} {'workload':11} {'n':>3} {'same':>4} {'slow':>4} {'fast':>4} {'unkn':>4} "
     header += f"{'right':>6} {'false':>6} {'ratios':>15} {'median s':>8} {'max s':>6}"
     print(header)
@@ -332,7 +343,9 @@ def main() -> None:
     parser.add_argument("--no-neighbour", action="store_true")
     parser.add_argument("--methods", default="compare,old")
     parser.add_argument("--max-seconds", type=float, default=None, help="compare's --max-seconds (default: its own)")
-    parser.add_argument("--true-seconds", type=float, default=120.0, help="budget of the true-ratio run (0: skip)")
+    parser.add_argument("--true-batches", type=int, default=12, help="invocations of the true-ratio run (0: skip)")
+    parser.add_argument("--true-pairs", type=int, default=100, help="pairs per invocation of the true-ratio run")
+    parser.add_argument("--cpu", type=int, default=0, help="core of the direct runner calls (the host profile's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write every outcome here")
     args = parser.parse_args()
@@ -344,11 +357,17 @@ def main() -> None:
         db = work / "results.sqlite"
         artifacts = export_artifacts(work, env)
         a, a_copy, b = artifacts["w100"], artifacts["w100_copy"], artifacts["w105"]
-        true_ratio = None
-        if args.true_seconds > 0 and "compare" in methods:
-            print(f"true ratio: one long comparison ({args.true_seconds:.0f} s, no neighbour) ...", file=sys.stderr)
-            long = compare_once(a, b, threshold=0.0001, max_seconds=args.true_seconds, db=db, env=env, workload="slow")
-            true_ratio = {"ratio": long.ratio, **long.detail}
+        noise: dict[str, dict] = {}
+        if args.true_batches > 0:
+            print("true ratio: a long interleaved run through the runner, no neighbour ...", file=sys.stderr)
+            kw = dict(batches=args.true_batches, pairs=args.true_pairs, cpu=args.cpu)
+            noise["true ratio w1.05/w1.0, no neighbour"] = noise_structure(*interleaved_batches(a, b, **kw))
+            if not args.no_neighbour:
+                with NoisyNeighbour(args.neighbours, seed=args.seed + 100):
+                    noise["A/A, neighbour"] = noise_structure(*interleaved_batches(a, a_copy, **kw))
+                    noise["w1.05/w1.0, neighbour"] = noise_structure(*interleaved_batches(a, b, **kw))
+            for label, found in noise.items():
+                print(describe(label, found), file=sys.stderr)
         outcomes: list[Outcome] = []
         tasks = [(m, w) for m in methods for w in ("aa", "slow")]
         neighbour = NoisyNeighbour(args.neighbours, seed=args.seed) if not args.no_neighbour else None
@@ -366,9 +385,9 @@ def main() -> None:
                     print(f"trial {trial}/{args.trials} {method:7} {workload:4} {o.verdict:7} "
                           f"ratio {o.ratio:.4f} {o.seconds:5.1f} s {o.detail}", file=sys.stderr)  # fmt: skip
         rows = summarize(outcomes)
-        print_table(rows, true_ratio)
+        print_table(rows, noise)
         if args.json:
-            args.json.write_text(json.dumps({"true_ratio": true_ratio, "rows": rows,
+            args.json.write_text(json.dumps({"noise": noise, "rows": rows,
                                              "outcomes": [asdict(o) for o in outcomes]}, indent=2))  # fmt: skip
 
 
