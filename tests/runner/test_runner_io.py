@@ -86,7 +86,9 @@ def test_etdump_records_every_execution(run_runner: Callable[..., Any], tiny_pte
     result = run_runner("--model", tiny_pte, "--warmup", "2", "--iterations", "3", "--etdump", path)
     assert result.returncode == 0, result.describe()
     assert result.one("start")["etdump"] is True
-    assert result.one("etdump") == {"event": "etdump", "path": str(path), "bytes": path.stat().st_size}
+    assert result.one("etdump") == {
+        "event": "etdump", "path": str(path), "bytes": path.stat().st_size, "executions": 5, "warmup": 2,
+    }  # fmt: skip
     etdump = deserialize_from_etdump_flatcc(path.read_bytes())
     blocks = [block.name for block in etdump.run_data]
     assert blocks.count("Execute") == 5, blocks  # two warm-up runs + three timed

@@ -403,7 +403,9 @@ void write_output(Module& module, const RunnerOptions& options) {
 }
 
 #if MOBILEBENCH_HAVE_ETDUMP
-void write_etdump(Module& module, const RunnerOptions& options) {
+// The trace holds every execution, warm-up included: `executions` in all, the first
+// `warmup` of them warm-up (a reader drops those).
+void write_etdump(Module& module, const RunnerOptions& options, size_t executions) {
   auto* generator = static_cast<executorch::etdump::ETDumpGen*>(module.event_tracer());
   const executorch::etdump::ETDumpResult result = generator->get_etdump_data();
   if (result.buf == nullptr || result.size == 0) throw RunError{"the event tracer recorded nothing"};
@@ -414,7 +416,12 @@ void write_etdump(Module& module, const RunnerOptions& options) {
     throw;
   }
   std::free(result.buf);
-  JsonLine("etdump").add("path", options.etdump_path).add("bytes", result.size).emit();
+  JsonLine("etdump")
+      .add("path", options.etdump_path)
+      .add("bytes", result.size)
+      .add("executions", executions)
+      .add("warmup", options.warmup)
+      .emit();
 }
 #endif
 
@@ -482,7 +489,9 @@ void run_single(const RunnerOptions& options) {
 
   if (!options.dump_output_path.empty()) write_output(*program.module, options);
 #if MOBILEBENCH_HAVE_ETDUMP
-  if (!options.etdump_path.empty()) write_etdump(*program.module, options);
+  if (!options.etdump_path.empty()) {
+    write_etdump(*program.module, options, static_cast<size_t>(options.warmup) + sorted_ms.size());
+  }
 #endif
 
   emit_summary(sorted_ms, options, stop_reason, timed_s, -1, peak_rss);
