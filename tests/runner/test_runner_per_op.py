@@ -194,3 +194,31 @@ def test_bad_traces_are_one_line_errors(run_runner: Callable[..., Any], small: T
     assert "\n" not in str(failure.value)
     with pytest.raises(MobilebenchError, match="variant must be one of"):
         profile_ops(etdump, small.etrecord, small.flops_by_module, warmup=0, variant="fast")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mobilenet_v3_large", "skipnet_m"])
+def test_zoo_models_profile_into_operators_that_add_up(
+    run_runner: Callable[..., Any], tmp_path: Path, name: str
+) -> None:
+    """The acceptance of a per-op profile: at least 10 operators, their multiply-adds add up
+    to fvcore's total within 20 % and their times to the traced run's median within 50 %."""
+    from mobilebench.flops import count_flops
+    from mobilebench.zoo.resolve import resolve_model
+
+    resolved = resolve_model(name)
+    traced = export_traced(resolved.build().eval(), resolved.input_shape, tmp_path)
+    etdump, _ = trace(run_runner, traced.pte, tmp_path)
+    report = count_flops(resolved)
+    profile = profile_ops(etdump, traced.etrecord, report.flops_by_module, warmup=WARMUP)
+    assert len(profile.ops) >= 10
+    assert profile.fvcore_macs == report.flops
+    assert profile.macs == pytest.approx(report.flops, rel=0.20)
+    assert profile.ops_ms == pytest.approx(profile.median_ms, rel=0.50)
+    # Nearly all the multiply-adds are in convolutions and linear layers, matched to their modules.
+    matched = [op for op in profile.ops if op.macs]
+    assert sum(op.macs for op in matched if op.kind.startswith(("Convolution", "Fully Connected"))) >= (
+        report.conv_linear_flops
+    )
+    assert all(op.name in report.flops_by_module for op in matched)
+    assert not profile.notes, profile.notes
