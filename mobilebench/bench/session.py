@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from mobilebench.bench.hooks import ProgressHooks
 from mobilebench.bench.pushed_files import PushLedger
@@ -47,7 +47,7 @@ from mobilebench.device.state import DeviceState
 from mobilebench.errors import MobilebenchError, Terminated, UsageError
 from mobilebench.export import Artifact, ExportOptions, export_model
 from mobilebench.files import file_sha256
-from mobilebench.records import RunMeta, RunRecord
+from mobilebench.records import LatencyStats, RunMeta, RunRecord
 from mobilebench.store import ResultsStore
 from mobilebench.zoo.resolve import ResolvedModel
 
@@ -62,6 +62,8 @@ WARM_START_C = 40.0
 #: Under the others (schedutil, interactive, ondemand, ...) the core idles low before a
 #: run and ramps up under load, which is not throttling.
 FIXED_FREQUENCY_GOVERNORS = ("performance", "powersave", "userspace")
+
+T = TypeVar("T")
 
 Exporter = Callable[[ResolvedModel, ExportOptions, bool], Artifact]
 """``(model, options, show_progress) -> artifact``; the default is :func:`export_model`."""
@@ -283,58 +285,36 @@ class ProfileSession:
 
     # -- one run ----------------------------------------------------------------------
 
-    def profile_one(self, device: Device, resolved: ResolvedModel, artifact: Artifact) -> ProfileOutcome:
-        """Measure one model once and store the run (``failed`` with its error if it fails)."""
-        meta = RunMeta(
-            model=resolved.name,
-            arch=resolved.arch,
-            checkpoint_sha256=resolved.checkpoint_sha256,
-            artifact_sha256=artifact.sha256,
-            artifact_path=str(artifact.path),
-            runtime=self.config.runtime,
-            backend="xnnpack" if self.config.runtime == "executorch" else "cpu",
-            dtype=self.config.dtype,
-            input_shape=artifact.input_shape,
-            device_profile=self.profile.name,
-            emulated=self.profile.emulated,
-            device_serial=self.profile.serial or self.profile.address,
-            cpu=self.cpu,
-            threads=1,
-            runner_name=self.runner.adapter.name,
-            warmup=self.config.warmup,
-            iterations=self.config.iterations,
-            extra={
-                "driver_host": socket.gethostname(),
-                "random_init": resolved.checkpoint_sha256 is None,
-                "target_rel_ci": self.config.target_rel_ci,
-                "max_iterations": self.config.max_iterations,
-                "cooldown_c": self.config.cooldown_c,
-            },
-        )
+    def profile_one(
+        self,
+        device: Device,
+        resolved: ResolvedModel,
+        artifact: Artifact,
+        *,
+        comparison_id: int | None = None,
+        pair: int | None = None,
+    ) -> ProfileOutcome:
+        """Measure one model once and store the run (``failed`` with its error if it fails).
+
+        ``comparison_id`` and ``pair`` mark a run as one half of a pair of whole runs in
+        a comparison (:mod:`mobilebench.bench.compare`): every sample carries ``pair``.
+        """
+        meta = self.run_meta(resolved, artifact, comparison_id=comparison_id)
         run_id = self.store.start_run(meta)
         try:
-            before = self._read_state(device)
+            before = self.read_state(device)
             meta = self._with_state(meta, before, None)
-            before = self._cool_down(device, before)
+            before = self.cool_down(device, before)
             meta = self._with_state(meta, before, None)
-            ledger = PushLedger(f"{self.profile.transport}:{self.profile.endpoint}|{before.fingerprint or before.model}")
-            remote_model = self._push(
-                device, ledger, artifact.path, artifact.sha256, f"models/{artifact.sha256[:16]}{artifact.path.suffix}", 0o644
-            )
+            ledger = self.ledger(before)
+            remote_model = self.push_artifact(device, ledger, artifact)
             binary = self._push_runner(device, ledger)
             # Frequency and temperatures right before and right after the runner (the
             # state above may be a push earlier); identity and free space stay as read.
             output, before, after = self._measure(device, binary, remote_model, before)
-            stats = output.stats()
-            notes = list(output.notes) + self._start_warnings(before)
-            notes += stats_warnings(stats, *throttle_snapshots(before, after))
-            meta = replace(
-                self._with_state(meta, before, after),
-                runner_version=output.runner_version,
-                runtime_version=output.runtime_version,
-                warnings=tuple(notes),
-            )
-            self.store.complete_run(run_id, meta, stats, output.samples)
+            samples = [replace(s, pair=pair) for s in output.samples] if pair is not None else output.samples
+            meta, notes, stats = self.finish_meta(meta, output, before, after)
+            self.store.complete_run(run_id, meta, stats, samples)
         except MobilebenchError as exc:
             stored = self._fail(run_id, str(exc), meta)
             state = "stored as failed" if stored else "left running, the next profile marks it aborted"
@@ -349,6 +329,62 @@ class ProfileSession:
         assert record is not None
         return ProfileOutcome(run_id=run_id, model=resolved.name, record=record, notes=notes)
 
+    # -- the parts of a run (also used by comparisons) -----------------------------------
+
+    def run_meta(self, resolved: ResolvedModel, artifact: Artifact, *, comparison_id: int | None = None) -> RunMeta:
+        """The provenance known before the device is touched."""
+        return RunMeta(
+            model=resolved.name,
+            arch=resolved.arch,
+            checkpoint_sha256=resolved.checkpoint_sha256,
+            artifact_sha256=artifact.sha256,
+            artifact_path=str(artifact.path),
+            runtime=artifact.runtime,
+            backend="xnnpack" if artifact.runtime == "executorch" else "cpu",
+            dtype=artifact.dtype,
+            input_shape=artifact.input_shape,
+            device_profile=self.profile.name,
+            emulated=self.profile.emulated,
+            device_serial=self.profile.serial or self.profile.address,
+            cpu=self.cpu,
+            threads=1,
+            runner_name=self.runner.adapter.name,
+            warmup=self.config.warmup,
+            iterations=self.config.iterations,
+            comparison_id=comparison_id,
+            extra={
+                "driver_host": socket.gethostname(),
+                "random_init": resolved.checkpoint_sha256 is None,
+                "target_rel_ci": self.config.target_rel_ci,
+                "max_iterations": self.config.max_iterations,
+                "cooldown_c": self.config.cooldown_c,
+            },
+        )
+
+    def ledger(self, state: DeviceState) -> PushLedger:
+        """What this computer knows it pushed to the device in ``state``."""
+        return PushLedger(f"{self.profile.transport}:{self.profile.endpoint}|{state.fingerprint or state.model}")
+
+    def push_artifact(self, device: Device, ledger: PushLedger, artifact: Artifact) -> str:
+        """The artifact's path on the device, pushed if the device's copy differs."""
+        relative = f"models/{artifact.sha256[:16]}{artifact.path.suffix}"
+        return self._push(device, ledger, artifact.path, artifact.sha256, relative, 0o644)
+
+    def finish_meta(
+        self, meta: RunMeta, output: RunnerOutput, before: DeviceState, after: DeviceState
+    ) -> tuple[RunMeta, list[str], LatencyStats]:
+        """The run's final provenance, its warnings and its statistics."""
+        stats = output.stats()
+        notes = list(output.notes) + self._start_warnings(before)
+        notes += stats_warnings(stats, *throttle_snapshots(before, after))
+        meta = replace(
+            self._with_state(meta, before, after),
+            runner_version=output.runner_version,
+            runtime_version=output.runtime_version,
+            warnings=tuple(notes),
+        )
+        return meta, notes, stats
+
     def _fail(self, run_id: int, error: str, meta: RunMeta) -> bool:
         """Store the run as failed; False when even that write failed (a full disk, a
         locked database): the original error matters more, the row stays 'running' and
@@ -359,7 +395,7 @@ class ProfileSession:
             return False
         return True
 
-    def _read_state(self, device: Device) -> DeviceState:
+    def read_state(self, device: Device) -> DeviceState:
         self.hooks.stage(f"reading {self.profile.name} state")
         state = device.read_state(self.cpu)
         expected = self.profile.expected_model
@@ -399,7 +435,7 @@ class ProfileSession:
             state_after=after.to_dict() if after else None,
         )
 
-    def _cool_down(self, device: Device, state: DeviceState) -> DeviceState:
+    def cool_down(self, device: Device, state: DeviceState) -> DeviceState:
         threshold = self.config.cooldown_c
         if threshold is None:
             return state
@@ -460,9 +496,26 @@ class ProfileSession:
         adapter = self.runner.adapter
         argv = ["taskset", taskset_mask(self.cpu), *adapter.argv(binary, request)]
         total = None if request.target_rel_ci else request.warmup + request.iterations
+        output, before, after = self.run_runner(
+            device, argv, state, total=total, parse=lambda out: adapter.parse(out, request=request)
+        )
+        self.hooks.iteration(len(output.samples), len(output.samples))
+        return output, before, after
+
+    def run_runner(
+        self, device: Device, argv: list[str], state: DeviceState, *, total: int | None, parse: Callable[[str], T]
+    ) -> tuple[T, DeviceState, DeviceState]:
+        """Run the runner's ``argv`` (already under taskset) and ``parse`` its stdout; the
+        device state right before and after it (frequency and temperatures).
+
+        ``total`` is how many iteration events to expect (None: not known). A runner
+        that fails is explained by its own error line when it printed one, else by its
+        exit status and how far it got.
+        """
+        name = self.runner.adapter.name
         counter = IterationCounter(lambda done: self.hooks.iteration(done, total))
         timeout_s = self.config.runner_timeout_s
-        self.hooks.stage(f"running {adapter.name} on cpu{self.cpu}")
+        self.hooks.stage(f"running {name} on cpu{self.cpu}")
         self.hooks.iteration(0, total)
         started = time.monotonic()
         try:
@@ -475,20 +528,17 @@ class ProfileSession:
             progress = f"after {counter.count} of {total if total is not None else '?'} iterations"
             if time.monotonic() - started >= timeout_s:
                 raise MobilebenchError(
-                    f"{adapter.name} did not finish within {timeout_s:g} s ({progress}); "
+                    f"{name} did not finish within {timeout_s:g} s ({progress}); "
                     "a hung runner or a slow model: raise --runner-timeout if it was making progress"
                 ) from None
-            raise MobilebenchError(f"{adapter.name} on cpu{self.cpu} ({progress}): {exc}") from None
+            raise MobilebenchError(f"{name} on cpu{self.cpu} ({progress}): {exc}") from None
         if result.exit_code != 0:
-            # The runner's own error line (JSON) is the best explanation; else the exit
-            # status (139 = segfault, 137 = killed) and how far it got.
             how = describe_exit(result.exit_code)
             try:
-                adapter.parse(result.stdout, request=request)
+                parse(result.stdout)
             except MobilebenchError as exc:
-                raise MobilebenchError(f"{adapter.name} {how} after {counter.count} iterations: {exc}") from None
-            raise MobilebenchError(f"{adapter.name} {how}")
-        output = adapter.parse(result.stdout, request=request)
-        self.hooks.iteration(len(output.samples), len(output.samples))
+                raise MobilebenchError(f"{name} {how} after {counter.count} iterations: {exc}") from exc
+            raise MobilebenchError(f"{name} {how}")
         zone = self.profile.thermal_zone
-        return output, state.with_snapshot(snapshot_before, thermal_zone=zone), state.with_snapshot(snapshot_after, thermal_zone=zone)
+        before = state.with_snapshot(snapshot_before, thermal_zone=zone)
+        return parse(result.stdout), before, state.with_snapshot(snapshot_after, thermal_zone=zone)

@@ -28,6 +28,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("devices", "devices"),
     ("emulator", "emulator"),
     ("profile", "profile"),
+    ("compare", "compare"),
     ("runs", "runs"),
     ("table2", "table2"),
     ("plot", "plot"),
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        args.run(args)
+        code = args.run(args)
     except MobilebenchError as exc:
         return _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
@@ -88,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{exc.strerror or exc}{where}", 1)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    return 0
+    return code or 0
 
 
 def _terminate(signum: int, frame: object) -> NoReturn:

@@ -7,7 +7,8 @@ provides
   numbers (:func:`bounded`: finite, within bounds) and the shared options
   (``add_db_option``, ``add_format_option``, ...) declared once here, and
 * ``run(args)``: whose docstring is the command's help, which turns the parsed
-  arguments into the library's configuration dataclasses and calls the library.
+  arguments into the library's configuration dataclasses and calls the library; it
+  may return an exit status (a verdict: ``compare``), None meaning 0.
 
 Command modules import their libraries inside ``run``, so that ``mobilebench runs``
 does not import torch (seconds) to list a table.
@@ -18,7 +19,8 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
 DB_HELP = "results database: a file path or a postgresql:// URL (default: $MOBILEBENCH_DB, else results/mobilebench.sqlite)"
 
@@ -108,3 +110,62 @@ def comma_list(text: str) -> list[str] | None:
 def _format_name(text: str) -> str:
     value = text.strip().lower()
     return "markdown" if value == "md" else value
+
+
+def add_device_options(parser: argparse.ArgumentParser, *, default: str | None = "host") -> None:
+    """Where to measure: ``--device``, ``--address``, ``--devices-file``, ``--cpu``."""
+    parser.add_argument(
+        "--device", "-d", metavar="PROFILE", default=default, help="device profile (see `mobilebench devices`)"
+    )
+    parser.add_argument("--address", metavar="HOST:PORT", help="HOST:PORT of an ADB-over-TCP device, overriding the profile")
+    parser.add_argument("--devices-file", metavar="PATH", type=Path, help="extra devices.toml, read last (highest priority)")
+    parser.add_argument("--cpu", metavar="N", type=bounded(int, minimum=0), help="core to pin to (default: the profile's)")
+
+
+def add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    """What runs the model: ``--runtime``, ``--dtype``."""
+    parser.add_argument("--runtime", choices=("executorch", "onnx"), default="executorch", help="what runs the model")
+    parser.add_argument("--dtype", choices=("fp32", "int8"), default="fp32", help="int8: executorch only")
+
+
+def add_run_condition_options(parser: argparse.ArgumentParser) -> None:
+    """How a runner invocation is guarded: cool-down and timeouts."""
+    parser.add_argument(
+        "--cooldown-c",
+        metavar="C",
+        type=bounded(float, minimum=-50, maximum=150),
+        help="wait until the pinned core is below this temperature (C)",
+    )
+    parser.add_argument(
+        "--cooldown-timeout",
+        metavar="S",
+        type=bounded(float, minimum=0, maximum=DAY_S),
+        default=300.0,
+        help="give up cooling down after this many seconds",
+    )
+    parser.add_argument(
+        "--runner-timeout",
+        metavar="S",
+        type=bounded(float, above=0, maximum=DAY_S),
+        default=600.0,
+        help="seconds one runner invocation may take",
+    )
+
+
+def profile_config(args: argparse.Namespace, **overrides: Any) -> Any:
+    """The :class:`~mobilebench.bench.session.ProfileConfig` of the options above."""
+    from mobilebench.bench.session import ProfileConfig
+
+    values = dict(
+        device=args.device,
+        address=args.address,
+        runtime=args.runtime,
+        dtype=args.dtype,
+        cpu=args.cpu,
+        cooldown_c=args.cooldown_c,
+        cooldown_timeout_s=args.cooldown_timeout,
+        runner_timeout_s=args.runner_timeout,
+        devices_file=args.devices_file,
+    )
+    values.update(overrides)
+    return ProfileConfig(**values)

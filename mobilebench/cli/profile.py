@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mobilebench.cli.console import echo_err
-from mobilebench.cli.parsing import DAY_S, add_db_option, add_format_option, bounded
+from mobilebench.cli.parsing import (
+    add_db_option,
+    add_device_options,
+    add_format_option,
+    add_run_condition_options,
+    add_runtime_options,
+    bounded,
+    profile_config,
+)
 
 if TYPE_CHECKING:
     from mobilebench.bench.session import ProfileOutcome
@@ -18,10 +26,8 @@ TABLE2_MODELS = ("skipnet_m", "ghostnet_130", "mnasnet_a1", "mobilenet_v3_large"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="*", metavar="NAME", help="model cards or registry names (see `mobilebench models`)")
-    parser.add_argument("--device", "-d", metavar="PROFILE", default="host", help="device profile (see `mobilebench devices`)")
-    parser.add_argument("--address", metavar="HOST:PORT", help="HOST:PORT of an ADB-over-TCP device, overriding the profile")
-    parser.add_argument("--runtime", choices=("executorch", "onnx"), default="executorch", help="what runs the model")
-    parser.add_argument("--dtype", choices=("fp32", "int8"), default="fp32", help="int8: executorch only")
+    add_device_options(parser)
+    add_runtime_options(parser)
     parser.add_argument("--warmup", metavar="N", type=bounded(int, minimum=0), default=10, help="untimed warm-up iterations")
     parser.add_argument(
         "--iterations", metavar="N", type=bounded(int, minimum=1), default=50, help="timed iterations (the minimum with --target-rel-ci)"
@@ -33,21 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="iterate until the 95%% CI of the median is within +-this fraction of it",
     )
     parser.add_argument("--max-iterations", metavar="N", type=bounded(int, minimum=1), help="upper bound with --target-rel-ci")
-    parser.add_argument("--cpu", metavar="N", type=bounded(int, minimum=0), help="core to pin to (default: the profile's)")
-    parser.add_argument("--cooldown-c", metavar="C", type=bounded(float, minimum=-50, maximum=150), help="wait until the pinned core is below this temperature (C)")
-    parser.add_argument(
-        "--cooldown-timeout", metavar="S", type=bounded(float, minimum=0, maximum=DAY_S), default=300.0, help="give up cooling down after this many seconds"
-    )
     parser.add_argument("--repeat", metavar="R", type=bounded(int, minimum=1), default=1, help="runs per model, interleaved across models (A B A B)")
-    parser.add_argument(
-        "--runner-timeout", metavar="S", type=bounded(float, above=0, maximum=DAY_S), default=600.0, help="seconds one runner invocation may take"
-    )
+    add_run_condition_options(parser)
     parser.add_argument("--checkpoint", metavar="PATH", type=Path, help="checkpoint for a single model")
     parser.add_argument("--input-size", metavar="PIXELS", type=bounded(int, minimum=1), help="input resolution (default: the card's)")
     parser.add_argument(
         "--table2", action="store_true", help=f"profile the paper's Table 2 models: {', '.join(TABLE2_MODELS)}"
     )
-    parser.add_argument("--devices-file", metavar="PATH", type=Path, help="extra devices.toml, read last (highest priority)")
     add_db_option(parser)
     add_format_option(parser, ("table", "json"), help="json: every stored column")
 
@@ -55,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     """Export, push, run pinned to one core, and store the runs with their provenance."""
     from mobilebench.bench.hooks import ProgressHooks
-    from mobilebench.bench.session import ProfileConfig, ProfileSession
+    from mobilebench.bench.session import ProfileSession
     from mobilebench.cli.progress import session_progress
     from mobilebench.errors import UsageError
     from mobilebench.store import ResultsStore
@@ -68,21 +66,13 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError("name at least one model, or pass --table2")
     if args.checkpoint is not None and len(names) != 1:
         raise UsageError("--checkpoint applies to a single model")
-    config = ProfileConfig(
-        device=args.device,
-        address=args.address,
-        runtime=args.runtime,
-        dtype=args.dtype,
+    config = profile_config(
+        args,
         warmup=args.warmup,
         iterations=args.iterations,
         target_rel_ci=args.target_rel_ci,
         max_iterations=args.max_iterations,
-        cpu=args.cpu,
-        cooldown_c=args.cooldown_c,
-        cooldown_timeout_s=args.cooldown_timeout,
         repeat=args.repeat,
-        runner_timeout_s=args.runner_timeout,
-        devices_file=args.devices_file,
     )
     models = [resolve_model(name, checkpoint=args.checkpoint, input_size=args.input_size) for name in names]
     with ResultsStore(args.db) as store:

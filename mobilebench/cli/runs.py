@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from mobilebench.cli.parsing import add_db_option, add_format_option, bounded
-from mobilebench.store import RUN_STATUSES
+from mobilebench.store import RUN_STATUSES, process_alive
 BRIEF_COLUMNS = (
     "id",
     "created",
@@ -20,6 +20,7 @@ BRIEF_COLUMNS = (
     "n",
     "cv",
     "runner",
+    "comparison",
     "notes",
 )
 
@@ -55,10 +56,13 @@ def _brief(record: Any) -> dict[str, Any]:
         notes = record.error
     else:
         notes = f"{len(m.warnings)} warning(s)" if m.warnings else None
+    status = record.status
+    if status == "running" and process_alive(record.host, record.pid) is False:
+        status = "running (process gone)"
     return {
         "id": record.id,
         "created": record.created_at[:19].replace("T", " "),
-        "status": record.status,
+        "status": status,
         "model": m.model,
         "device": m.device_profile + (" (emulated)" if m.emulated else ""),
         "runtime": m.runtime,
@@ -68,5 +72,6 @@ def _brief(record: Any) -> dict[str, Any]:
         "n": s.n if s else None,
         "cv": f"{s.cv:.1%}" if s and s.cv is not None else None,
         "runner": m.runner_name,
+        "comparison": f"cmp {m.comparison_id}" if m.comparison_id is not None else None,
         "notes": notes,
     }

@@ -81,6 +81,10 @@ def test_sigkill_mid_run_leaves_a_running_row_that_is_then_aborted(cli, phone, t
     # The connection died with the process: the emulator ends the orphaned runner.
     wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in runner), 10, "the orphaned runner to end")
 
+    # Listed as what it is: a running row whose process is gone.
+    listed = cli("runs", "--db", str(db))
+    assert "running (process gone)" in listed.stdout, listed.stdout
+
     # The next profile marks it aborted, then measures as usual.
     result = cli("profile", "skipnet_m", "--device", "emulator", "--address", phone.address, "--warmup", "1", "--iterations", "3", "--db", str(db))
     assert result.exit_code == 0, result.stderr
