@@ -16,7 +16,8 @@
 The rule: the host build for ``host`` and for a device whose ABI is this computer's (the
 default emulator); for an ``arm64-v8a`` device the NDK build when it was built, else the
 bundle. A device's ABI is Android's name for it (``getprop ro.product.cpu.abi``:
-``arm64-v8a``, ``x86_64``); ``uname -m`` names (``aarch64``) are accepted too.
+``arm64-v8a``, ``x86_64``; :attr:`mobilebench.device.state.DeviceState.abi`); ``uname -m``
+names (``aarch64``) are accepted too (:func:`~mobilebench.device.state.normalize_abi`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path, PurePosixPath
 
 from mobilebench.bench.runners import RunnerAdapter, RunnerRequest, get_adapter
 from mobilebench.device import DeviceProfile
+from mobilebench.device.state import normalize_abi
 from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.paths import project_root
 
@@ -59,17 +61,8 @@ BUNDLE_MANIFEST = "manifest.json"
 BUNDLE_LIBRARY_DIR = "lib"
 MIN_SEGMENT_ALIGNMENT = 16 * 1024
 
-_ABI_ALIASES = {"aarch64": "arm64-v8a", "arm64": "arm64-v8a", "amd64": "x86_64", "x86-64": "x86_64"}
-
-
-def android_abi(name: str) -> str:
-    """Android's ABI name for an ABI or machine name (``aarch64`` -> ``arm64-v8a``)."""
-    name = name.strip()
-    return _ABI_ALIASES.get(name.lower(), name)
-
-
 #: The ABI of this computer, hence of the host build.
-HOST_ABI = android_abi(platform.machine())
+HOST_ABI = normalize_abi(platform.machine())
 
 
 @dataclass(frozen=True)
@@ -219,9 +212,7 @@ def plan_runner(profile: DeviceProfile, runtime: str, abi: str | None = None) ->
         raise UsageError(
             f"device {profile.name!r}: say where {name} is, e.g. runners.{runtime} = \"{name}:/path/to/{name}\""
         )
-    if abi is None:
-        abi = HOST_ABI if profile.transport == "local" or profile.emulated else "arm64-v8a"
-    abi = android_abi(abi)
+    abi = normalize_abi(abi) or (HOST_ABI if profile.transport == "local" or profile.emulated else "arm64-v8a")
     build = native_build_for(profile, abi)
     if build == "linux-arm64":
         return _bundle_plan(adapter, bin_dir, abi)
@@ -242,7 +233,7 @@ def plan_runner(profile: DeviceProfile, runtime: str, abi: str | None = None) ->
 def native_build_for(profile: DeviceProfile, abi: str) -> str:
     """The :data:`NATIVE_RUNNER_BUILDS` key that runs on ``profile`` with ABI ``abi``
     (the rule in the module docstring); an error for an ABI no build fits."""
-    abi = android_abi(abi)
+    abi = normalize_abi(abi) or abi
     if profile.transport == "local" or (profile.emulated and abi == HOST_ABI):
         return "host"
     if abi == "arm64-v8a":
@@ -295,7 +286,7 @@ def wrong_abi_message(plan: RunnerPlan, profile: DeviceProfile, device_abi: str 
     message = f"wrong ABI: device {profile.name!r} refused to execute {pushed} (exec format error)"
     if not device_abi:
         return f"{message}; its ABI is unknown (getprop ro.product.cpu.abi gave nothing)"
-    abi = android_abi(device_abi)
+    abi = normalize_abi(device_abi) or device_abi
     try:
         fits = native_build_for(profile, abi)
     except MobilebenchError:
