@@ -74,6 +74,9 @@ same for both and cancels in their ratio, but not in their absolute latencies. E
     programs resident.
 ``error``
     Also ``model`` when one of the programs failed; the message names it.
+``etdump``
+    With ``--etdump``: the trace of program 0 alone, so that ``--model X --model X
+    --interleave --etdump T`` measures, paired, what tracing costs X.
 
 Each model's samples become one :class:`RunnerOutput` whose samples carry ``pair``: the
 sample of A and the sample of B with the same ``pair`` ran back to back.

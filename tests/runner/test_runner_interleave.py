@@ -120,7 +120,6 @@ def test_a_program_failing_mid_run_is_named_and_what_ran_is_kept(
          "--interleave needs exactly two --model programs, got 3"),
         (["--model", "b.pte", "--interleave", "--target-rel-ci", "0.01"], "--interleave runs a fixed number of pairs"),
         (["--model", "b.pte", "--interleave", "--min-seconds", "1"], "--interleave runs a fixed number of pairs"),
-        (["--model", "b.pte", "--interleave", "--etdump", "t.etdp"], "--etdump traces one program"),
         (["--model", "b.pte", "--interleave", "--dump-output", "o.bin"], "--dump-output writes one program's output"),
         (["--model", "b.pte", "--interleave=yes"], "--interleave takes no value"),
     ],
@@ -137,3 +136,18 @@ def test_a_missing_second_program_is_named(run_runner: Callable[..., Any], tiny_
     gone = tmp_path / "gone.pte"
     assert result.events[-1]["message"] == f"model 1 ({gone}): model file not found: {gone}"
     assert [e["event"] for e in result.events] == ["error"]  # checked before anything runs
+
+
+def test_etdump_traces_model_0_alone(run_runner: Callable[..., Any], tiny_pte: Path, tmp_path: Path) -> None:
+    """The same program traced (model 0) and untraced (model 1), paired: what tracing costs."""
+    from executorch.devtools.etdump.serialize import deserialize_from_etdump_flatcc
+
+    path = tmp_path / "traced.etdp"
+    result = run_runner("--model", tiny_pte, "--model", tiny_pte, "--interleave", "--warmup", "1", "--iterations", "4",
+                        "--etdump", path)  # fmt: skip
+    assert result.returncode == 0, result.describe()
+    assert result.one("etdump") == {"event": "etdump", "path": str(path), "bytes": path.stat().st_size,
+                                    "executions": 5, "warmup": 1}  # fmt: skip
+    blocks = [block.name for block in deserialize_from_etdump_flatcc(path.read_bytes()).run_data]
+    assert blocks.count("Execute") == 5  # model 0's runs only
+    assert [e["event"] for e in result.events][-3:] == ["etdump", "summary", "summary"]

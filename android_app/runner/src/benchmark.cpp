@@ -510,7 +510,9 @@ auto for_model(int index, const ModelSpec& model, Step&& step) -> decltype(step(
   }
 }
 
-// Two programs resident in one process, executed alternately. Pair p runs model 0 then
+// Two programs resident in one process, executed alternately. With --etdump, model 0
+// alone is traced: `--model X --model X --interleave --etdump T` measures what tracing
+// costs X, paired. Pair p runs model 0 then
 // model 1 when p is even and model 1 then model 0 when p is odd (ABBA...): a drift
 // within a pair (a frequency step, a neighbour's burst) favours each order equally
 // often, and neither model always runs right after the other's cache footprint. Warm-up
@@ -520,8 +522,12 @@ void run_interleaved(const RunnerOptions& options) {
   std::vector<LoadedProgram> programs;
   for (int m = 0; m < kModels; ++m) {
     const ModelSpec& model = options.models[m];
+    std::unique_ptr<executorch::runtime::EventTracer> tracer;
+#if MOBILEBENCH_HAVE_ETDUMP
+    if (m == 0 && !options.etdump_path.empty()) tracer = std::make_unique<executorch::etdump::ETDumpGen>();
+#endif
     LoadTimes cold;
-    programs.push_back(for_model(m, model, [&] { return load_twice(model, options, nullptr, cold); }));
+    programs.push_back(for_model(m, model, [&] { return load_twice(model, options, std::move(tracer), cold); }));
     emit_load(programs.back(), cold, m, model.path);
   }
 
@@ -551,6 +557,9 @@ void run_interleaved(const RunnerOptions& options) {
   }
   // The process's peak, with both programs resident.
   const std::optional<int64_t> peak_rss = peak_rss_bytes();
+#if MOBILEBENCH_HAVE_ETDUMP
+  if (!options.etdump_path.empty()) write_etdump(*programs[0].module, options, static_cast<size_t>(pairs));
+#endif
   for (int m = 0; m < kModels; ++m) emit_summary(sorted_ms[m], options, "iterations", timed_s[m], m, peak_rss);
 }
 

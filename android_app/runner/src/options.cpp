@@ -81,7 +81,8 @@ const char* usage_text() {
          "  --min-seconds S         keep timing until S seconds of timed runs\n"
          "  --target-rel-ci X       stop once the 95% CI of the median is within +-X of it\n"
          "  --max-iterations N      cap on timed runs when adaptive (default 1000)\n"
-         "  --etdump PATH           write an ExecuTorch ETDump profile (event tracer builds)\n"
+         "  --etdump PATH           write an ExecuTorch ETDump profile (event tracer builds);\n"
+         "                          interleaved: of model 0 only (e.g. traced vs untraced)\n"
          "  --dump-output PATH      write output 0 of the last run as raw float32\n"
          "  --version               print the build's versions as one JSON line\n"
          "  --help                  this text\n";
@@ -176,9 +177,6 @@ RunnerOptions parse_options(int argc, char** argv) {
     if (options.adaptive()) {
       fail("--interleave runs a fixed number of pairs; --target-rel-ci and --min-seconds do not apply "
            "(the caller decides from the paired samples whether to measure more)");
-    }
-    if (!options.etdump_path.empty()) {
-      fail("--etdump traces one program; it does not apply with --interleave");
     }
     if (!options.dump_output_path.empty()) {
       fail("--dump-output writes one program's output; it does not apply with --interleave");
