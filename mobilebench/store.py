@@ -238,11 +238,13 @@ def runs_query(
     emulated: bool | None = None,
     purpose: str | None = None,
     comparison_id: int | None = None,
+    in_comparison: bool | None = None,
     newest_per_key: bool = False,
     limit: int | None = None,
 ) -> sa.Select:
     """The ``runs`` rows matching every given filter, newest first. ``device`` is the
-    device profile's name. With ``newest_per_key`` only the newest matching run of each
+    device profile's name; ``in_comparison`` False keeps the runs that are not one side of
+    a comparison. With ``newest_per_key`` only the newest matching run of each
     :data:`RUN_KEY` is kept (a window query), e.g. Table 2's ``status="ok",
     purpose="latency", newest_per_key=True``; ``limit`` applies after that."""
     if status is not None and status not in RUN_STATUSES:
@@ -261,6 +263,9 @@ def runs_query(
             "emulated": None if emulated is None else int(emulated),
         },
     )
+    if in_comparison is not None:
+        column = runs_table.c.comparison_id
+        where.append(column.is_not(None) if in_comparison else column.is_(None))
     newest_first = (runs_table.c.created_at.desc(), runs_table.c.id.desc())
     if not newest_per_key:
         return sa.select(runs_table).where(*where).order_by(*newest_first).limit(limit)

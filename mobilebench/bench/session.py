@@ -381,6 +381,8 @@ class ProfileSession:
             self._with_state(meta, before, after),
             runner_version=output.runner_version,
             runtime_version=output.runtime_version,
+            peak_rss_bytes=output.peak_rss_bytes,
+            planned_memory_bytes=output.planned_memory_bytes,
             warnings=tuple(notes),
         )
         return meta, notes, stats

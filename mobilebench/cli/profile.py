@@ -109,7 +109,10 @@ def _print_outcomes(outcomes: list[ProfileOutcome], fmt: str) -> None:
             echo_err(f"warning: {outcome.model} (run {outcome.run_id}): {note}")
 
 
-SUMMARY_COLUMNS = ("run", "n", "median ms", "p10-p90 ms", "CV", "95% CI ms", "load ms", "first ms", "temp C", "freq MHz", "warnings")
+SUMMARY_COLUMNS = (
+    "run", "n", "median ms", "p10-p90 ms", "CV", "95% CI ms", "load ms", "warm load ms", "first ms",
+    "peak RSS MB", "temp C", "freq MHz", "warnings",
+)  # fmt: skip
 
 
 def _summary_row(outcome: ProfileOutcome) -> dict[str, Any]:
@@ -125,7 +128,9 @@ def _summary_row(outcome: ProfileOutcome) -> dict[str, Any]:
         "CV": f"{s.cv:.1%}" if s.cv is not None else None,
         "95% CI ms": f"{s.ci_low_ms:.2f}-{s.ci_high_ms:.2f}" if s.ci_low_ms is not None else None,
         "load ms": f"{s.load_ms:.1f}" if s.load_ms is not None else None,
+        "warm load ms": f"{s.warm_load_ms:.1f}" if s.warm_load_ms is not None else None,
         "first ms": f"{s.first_ms:.2f}" if s.first_ms is not None else None,
+        "peak RSS MB": f"{m.peak_rss_bytes / 2**20:.1f}" if m.peak_rss_bytes is not None else None,
         "temp C": temps or None,
         "freq MHz": freqs or None,
         "warnings": len(outcome.notes) or None,

@@ -2,8 +2,9 @@
 
 Runs are keyed by (model, device profile, runtime, dtype, emulated). Emulated runs form
 their own key, so a result from the phone emulator can never stand in for a phone.
-Failed, aborted and still-running rows are never selected, nor traced (per-op) runs:
-tracing slows the program down.
+Failed, aborted and still-running rows are never selected, nor traced (per-op) runs
+(tracing slows the program down), nor the runs of a comparison (two programs shared
+one runner process: their ratio is the result, not their absolute latencies).
 """
 
 from __future__ import annotations
@@ -38,11 +39,15 @@ def newest_ok_runs(
     emulated: bool | None = None,
 ) -> dict[RunKey, RunRecord]:
     """The newest ``ok`` run for every key matching the filters."""
-    newest: dict[RunKey, RunRecord] = {}
-    # runs() is ordered newest first, so the first record seen for a key wins.
     runs = store.runs(
-        model=model, device=device, runtime=runtime, dtype=dtype, status="ok", emulated=emulated, purpose="latency"
+        model=model,
+        device=device,
+        runtime=runtime,
+        dtype=dtype,
+        status="ok",
+        emulated=emulated,
+        purpose="latency",
+        in_comparison=False,
+        newest_per_key=True,
     )
-    for record in runs:
-        newest.setdefault(run_key(record), record)
-    return newest
+    return {run_key(record): record for record in runs}

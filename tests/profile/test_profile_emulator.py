@@ -115,6 +115,8 @@ def test_live_progress_and_pushes_only_when_changed(phone, store, skipnet, skipn
     # One measuring window, on this computer (the emulator is on loopback), holding
     # every iteration report but the initial "0 of 8" and the final count after it.
     assert hooks.windows == [(True, 1, len(hooks.iterations) - 1)]
+    (run,) = store.runs()
+    assert run.meta.peak_rss_bytes > skipnet_pte.path.stat().st_size and run.stats.warm_load_ms > 0
     pushed_model = [t for t in hooks.transfers if t[0] == skipnet_pte.path.name]
     assert pushed_model[-1][1] == pushed_model[-1][2] == skipnet_pte.path.stat().st_size
     assert len(pushed_model) > 2  # chunks reported while the bytes moved

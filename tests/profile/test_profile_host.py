@@ -28,6 +28,9 @@ def test_executorch_fp32_on_host(store, skipnet, skipnet_pte, runner_binary) -> 
     assert m.runner_version and m.runtime_version
     assert m.device_model and m.fingerprint and m.fingerprint.startswith("Linux")
     assert len(store.samples(outcome.run_id)) == 8
+    # Memory and loads: the process holds at least the program's weights; both loads took time.
+    assert m.peak_rss_bytes > skipnet_pte.path.stat().st_size
+    assert m.planned_memory_bytes > 0 and s.load_ms > 0 and s.warm_load_ms > 0
     # The runner was copied into the host work dir and ran from there, pinned to cpu0.
     workdir = paths.cache_dir() / "host"
     copy = workdir / "models" / f"{skipnet_pte.sha256[:16]}.pte"
@@ -53,6 +56,8 @@ def test_onnx_on_host_through_the_cli(cli, skipnet_onnx, tmp_path: Path) -> None
     assert (printed["runtime"], printed["backend"], printed["runner_name"]) == ("onnx", "cpu", "ort_python")
     assert printed["artifact_sha256"] == skipnet_onnx.sha256 and printed["n"] == 6
     assert printed["runtime_version"]  # onnxruntime's version, from the runner
+    assert printed["peak_rss_bytes"] > skipnet_onnx.path.stat().st_size
+    assert printed["load_ms"] > 0 and printed["warm_load_ms"] > 0
     with ResultsStore(db, create=False) as store:
         assert len(store.samples(printed["id"])) == 8
 
@@ -61,7 +66,7 @@ def test_onnx_on_host_through_the_cli(cli, skipnet_onnx, tmp_path: Path) -> None
     table = cli(*args)
     assert table.exit_code == 0, table.stderr
     assert "skipnet_m on host: onnx fp32, cpu0, ort_python" in table.stdout
-    assert "median ms" in table.stdout and "Traceback" not in table.stderr
+    assert "median ms" in table.stdout and "peak RSS MB" in table.stdout and "Traceback" not in table.stderr
     assert "\x1b[" not in table.stderr
 
 
