@@ -77,13 +77,13 @@ class CompareConfig:
 
     profile: ProfileConfig
     threshold: float = DEFAULT_THRESHOLD
-    max_seconds: float = 120.0
+    max_seconds: float = 60.0
     mode: Mode | None = None
     alpha: float = DEFAULT_ALPHA
     warmup: int = 5
-    pairs_per_batch: int = 100
-    batches_per_look: int = 3
-    max_looks: int = 4
+    pairs_per_batch: int = SequentialPlan.pairs_per_batch
+    batches_per_look: int = SequentialPlan.batches_per_look
+    max_looks: int = SequentialPlan.max_looks
     candidate_runtime: str | None = None
     candidate_dtype: str | None = None
     allow_input_mismatch: bool = False

@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the relative difference that matters: same means within +-threshold",
     )
     parser.add_argument(
-        "--max-seconds", metavar="S", type=bounded(float, above=0, maximum=86_400), default=120.0,
+        "--max-seconds", metavar="S", type=bounded(float, above=0, maximum=86_400), default=60.0,
         help="stop measuring (verdict unknown) when the next look would not fit",
     )  # fmt: skip
     parser.add_argument(
@@ -58,12 +58,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "alternating: whole runs A B B A",
     )
     parser.add_argument(
-        "--pairs", metavar="N", type=bounded(int, minimum=6), default=100,
-        help="timed pairs per runner invocation (alternating: timed iterations per run)",
+        "--pairs", metavar="N", type=bounded(int, minimum=6),
+        help="timed pairs per runner invocation (alternating: timed iterations per run; default: the plan's)",
     )  # fmt: skip
-    parser.add_argument("--batches", metavar="N", type=bounded(int, minimum=1), default=3, help="runner invocations per look")
-    parser.add_argument("--looks", metavar="N", type=bounded(int, minimum=1, maximum=20), default=4, help="looks at most")
-    parser.add_argument("--warmup", metavar="N", type=bounded(int, minimum=0), default=5, help="warm-up pairs per invocation")
+    parser.add_argument(
+        "--batches", metavar="N", type=bounded(int, minimum=1), help="runner invocations per look (default: the plan's)"
+    )
+    parser.add_argument(
+        "--looks", metavar="N", type=bounded(int, minimum=1, maximum=20), help="looks at most (default: the plan's)"
+    )
+    parser.add_argument("--warmup", metavar="N", type=bounded(int, minimum=0), help="warm-up pairs per invocation")
     add_run_condition_options(parser)
     parser.add_argument("--checkpoint", metavar="PATH", type=Path, help="checkpoint for both (else each NAME's own)")
     parser.add_argument(
@@ -87,18 +91,16 @@ def run(args: argparse.Namespace) -> int:
     from mobilebench.store import ResultsStore
     from mobilebench.zoo.resolve import resolve_model
 
+    plan = {"warmup": args.warmup, "pairs_per_batch": args.pairs, "batches_per_look": args.batches, "max_looks": args.looks}
     config = CompareConfig(
         profile=profile_config(args),
         threshold=args.threshold,
         max_seconds=args.max_seconds,
         mode=args.mode,
-        warmup=args.warmup,
-        pairs_per_batch=args.pairs,
-        batches_per_look=args.batches,
-        max_looks=args.looks,
         candidate_runtime=args.candidate_runtime,
         candidate_dtype=args.candidate_dtype,
         allow_input_mismatch=args.allow_input_mismatch,
+        **{key: value for key, value in plan.items() if value is not None},
     )
     models = [resolve_model(name, checkpoint=args.checkpoint) for name in (args.baseline, args.candidate)]
     with ResultsStore(args.db) as store:
