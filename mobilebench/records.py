@@ -155,6 +155,7 @@ class RunRecord:
     pid: int
     meta: RunMeta
     stats: LatencyStats | None
+    job_id: int | None = None  # the lab job it was measured for (mobilebench.lab)
 
     def as_dict(self) -> dict[str, Any]:
         """Flat, JSON-ready view with the column names (for ``--format json|csv``)."""
@@ -166,6 +167,7 @@ class RunRecord:
             "error": self.error,
             "host": self.host,
             "pid": self.pid,
+            "job_id": self.job_id,
         }
         meta = asdict(self.meta)
         meta["input_shape"] = shape_to_text(self.meta.input_shape)

@@ -99,11 +99,13 @@ runs_table = sa.Table(
     sa.Column("peak_rss_bytes", sa.BigInteger),
     sa.Column("planned_memory_bytes", sa.BigInteger),
     sa.Column("warm_load_ms", sa.Float, comment="a second load in the same process"),
+    sa.Column("job_id", sa.Integer, sa.ForeignKey("jobs.id"), comment="the lab job it was measured for"),
     sa.CheckConstraint("status != 'ok' OR (median_ms IS NOT NULL AND finished_at IS NOT NULL)"),
 )
 sa.Index("runs_by_status", runs_table.c.status, runs_table.c.created_at)
 sa.Index("runs_by_key", runs_table.c.model, runs_table.c.device_profile, runs_table.c.runtime, runs_table.c.dtype, runs_table.c.status, runs_table.c.created_at)
 sa.Index("runs_by_comparison", runs_table.c.comparison_id)
+sa.Index("runs_by_job", runs_table.c.job_id)
 
 samples_table = sa.Table(
     "samples",
@@ -190,7 +192,7 @@ jobs_table = sa.Table(
     sa.Column("lease_expires", sa.Float, comment="seconds since the epoch, database clock"),
     sa.Column("started_at", sa.Text),
     sa.Column("finished_at", sa.Text),
-    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id")),
+    sa.Column("run_id", sa.Integer, comment="the run of its latest attempt (runs.job_id points back)"),
     sa.Column("error", sa.Text),
 )
 sa.Index("jobs_by_status", jobs_table.c.status, jobs_table.c.device_profile, jobs_table.c.id)
@@ -291,11 +293,13 @@ UPGRADES: dict[int, tuple[str, ...]] = {
             lease_expires   FLOAT,
             started_at      TEXT,
             finished_at     TEXT,
-            run_id          INTEGER REFERENCES runs (id),
+            run_id          INTEGER,
             error           TEXT
         )
         """,
         "CREATE INDEX jobs_by_status ON jobs (status, device_profile, id)",
+        "ALTER TABLE runs ADD COLUMN job_id INTEGER REFERENCES jobs (id)",
+        "CREATE INDEX runs_by_job ON runs (job_id)",
         "CREATE TABLE phone_leases (phone TEXT NOT NULL PRIMARY KEY, worker TEXT, job_id INTEGER, lease_expires FLOAT)",
     ),
 }

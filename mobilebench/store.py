@@ -128,6 +128,16 @@ def _hide_password(url: sa.URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
+def database_time(conn: sa.Connection) -> float:
+    """Now, in seconds since the epoch, by the database's clock: the one clock every
+    host sharing a database agrees on (leases of the lab queue are measured in it)."""
+    if conn.dialect.name == "sqlite":
+        sql = "SELECT (julianday('now') - 2440587.5) * 86400.0"  # julianday 2440587.5 = 1970-01-01
+    else:
+        sql = "SELECT extract(epoch FROM clock_timestamp())"
+    return float(conn.exec_driver_sql(sql).scalar_one())
+
+
 def process_alive(host: str, pid: int) -> bool | None:
     """Whether process ``pid`` of ``host`` still runs; None when ``host`` is another
     machine (its processes cannot be checked from here). For ``running`` rows: False
@@ -200,6 +210,7 @@ def _run_record(row: sa.RowMapping) -> RunRecord:
         pid=row["pid"],
         meta=_row_to_meta(row),
         stats=stats,
+        job_id=row["job_id"],
     )
 
 

@@ -33,6 +33,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("table2", "table2"),
     ("plot", "plot"),
     ("regress", "regress"),
+    ("lab", "lab"),
     ("train", "train"),
     ("eval", "eval"),
 )

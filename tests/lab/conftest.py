@@ -1,0 +1,152 @@
+"""Phones, workers and jobs for the lab tests.
+
+Workers are real ``mobilebench lab worker`` processes driving phone emulators that run
+in the test process (so the runners they start are this process's descendants). The
+model is skipnet_m with few iterations, exported once into the session's artifact
+cache, where the workers find it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mobilebench.export import ExportOptions, export_model
+from mobilebench.zoo.resolve import resolve_model
+
+
+@pytest.fixture(scope="session")
+def skipnet_cached(runner_binary: Path) -> None:
+    export_model(resolve_model("skipnet_m"), ExportOptions(), progress=False)
+
+
+@pytest.fixture
+def phones(tmp_path: Path) -> Iterator[Callable[[], object]]:
+    """``phones()`` starts another emulated Pixel 4 (stopped at the end of the test)."""
+    if shutil.which("bwrap") is None:
+        pytest.fail("the phone emulator needs bubblewrap (apt-get install bubblewrap)", pytrace=False)
+    from mobilebench.device.emulator import PhoneEmulator
+    from mobilebench.device.keys import ensure_key_pair
+
+    key = ensure_key_pair().with_name("adbkey.pub")
+    started = []
+
+    def start() -> object:
+        emulator = PhoneEmulator(tmp_path / f"phone{len(started)}", accepted_keys=[key]).start()
+        started.append(emulator)
+        return emulator
+
+    try:
+        yield start
+    finally:
+        for emulator in started:
+            emulator.stop()
+
+
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen
+    log: Path  # its stderr: one line per job
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def alive(self) -> bool:
+        if self.proc.poll() is not None:
+            pytest.fail(f"worker exited early ({self.proc.returncode}): {self.output()[-3000:]}")
+        return True
+
+
+class Workers:
+    """``mobilebench lab worker`` processes; every one still running is killed at the end."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.started: list[WorkerProcess] = []
+
+    def start(self, db: str, phone, *options: str) -> WorkerProcess:
+        log = self.tmp_path / f"worker{len(self.started)}.log"
+        argv = [sys.executable, "-m", "mobilebench.cli.main", "lab", "worker", "--device", "emulator"]
+        argv += ["--address", phone.address, "--db", db, "--poll-s", "0.2", *options]
+        with log.open("w") as stderr:
+            worker = WorkerProcess(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=stderr), log)
+        self.started.append(worker)
+        return worker
+
+    def wait_ready(self, worker: WorkerProcess, timeout_s: float = 120) -> None:
+        """Until the worker has printed its first line (it is about to claim)."""
+        wait_for(lambda: worker.alive() and "worker " in worker.output(), timeout_s, "the worker to start")
+
+    def finish(self, worker: WorkerProcess, timeout_s: float = 300) -> str:
+        """Wait for a worker to exit on its own; its stderr."""
+        try:
+            worker.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            worker.proc.kill()
+            worker.proc.wait()
+            pytest.fail(f"worker did not finish in {timeout_s} s: {worker.output()[-3000:]}")
+        return worker.output()
+
+    def stop_all(self) -> None:
+        for worker in self.started:
+            if worker.proc.poll() is None:
+                worker.proc.kill()
+                worker.proc.wait()
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Workers]:
+    pool = Workers(tmp_path)
+    try:
+        yield pool
+    finally:
+        pool.stop_all()
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def runners_running() -> list[int]:
+    """Native runner processes below this one (the emulators run them for the workers)."""
+    parents: dict[int, int] = {}
+    names: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        parents[int(entry.name)], names[int(entry.name)] = int(rest[1]), name
+    me, found = os.getpid(), []
+    for pid, name in names.items():
+        if not name.startswith("mobilebench_run"):  # comm is cut at 15 characters
+            continue
+        ancestor = parents.get(pid)
+        while ancestor not in (None, 0, 1, me):
+            ancestor = parents.get(ancestor)
+        if ancestor == me:
+            found.append(pid)
+    return found
+
+
+def submitted_ids(result) -> list[int]:
+    assert result.exit_code == 0, result.stderr
+    return [job["id"] for job in json.loads(result.stdout)["jobs"]]
