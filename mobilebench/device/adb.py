@@ -321,7 +321,7 @@ class AdbDevice(Device):
                 adb.close()
             except Exception:  # noqa: BLE001
                 pass
-            if isinstance(exc, KeyboardInterrupt):
+            if not isinstance(exc, Exception):  # Ctrl-C, SIGTERM: not a connection failure
                 raise
             if sent_public_key:
                 raise self._fail(

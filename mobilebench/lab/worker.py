@@ -8,8 +8,9 @@ against the hash the submitter recorded), push, run pinned, store. A thread rene
 lease every third of ``lease_s`` while the job runs; the run's completion and the job's
 are one transaction (:class:`~mobilebench.lab.queue.JobStore`).
 
-A worker does not claim while its phone is unreachable, so a phone that is switched off
-does not fail the queue's jobs one after the other. Ctrl-C or SIGTERM put the job in
+A worker checks that its phone answers before it runs a job it claimed, and puts the
+job back when it does not, so a phone that is switched off does not fail the queue's
+jobs one after the other. Ctrl-C or SIGTERM put the job in
 hand back in the queue (the run is stored as failed, "terminated") before the worker exits.
 """
 
@@ -27,6 +28,9 @@ from mobilebench.errors import MobilebenchError
 from mobilebench.export import Artifact, ExportOptions, export_model
 from mobilebench.lab.queue import JobQueue, JobRecord, JobStore, phone_key, worker_name
 from mobilebench.zoo.resolve import ResolvedModel, resolve_model
+
+#: An unreachable phone is tried again after this many poll intervals.
+UNREACHABLE_BACKOFF = 5
 
 
 @dataclass(frozen=True)
@@ -131,9 +135,6 @@ class Worker:
             self._report(f"marked {aborted} run(s) of killed processes on this host as aborted")
         self._report(f"worker {self.name} on {self.profile.name} ({self.phone}), lease {self.config.lease_s:g} s")
         while True:
-            if not self._phone_reachable():
-                time.sleep(self.config.poll_s)
-                continue
             job = self.queue.claim(
                 device=self.config.device, phone=self.phone, worker=self.name, lease_s=self.config.lease_s
             )
@@ -142,17 +143,22 @@ class Worker:
                     return summary
                 time.sleep(self.config.poll_s)
                 continue
+            if not self._phone_reachable(job):
+                time.sleep(UNREACHABLE_BACKOFF * self.config.poll_s)
+                continue
             outcome = self.run_job(job)
             setattr(summary, outcome, getattr(summary, outcome) + 1)
 
-    def _phone_reachable(self) -> bool:
+    def _phone_reachable(self, job: JobRecord) -> bool:
+        """Whether the phone answers; if not, the job goes back to the queue for another."""
         try:
             with connect(self.profile, timeout_s=self.config.connect_timeout_s):
                 return True
         except MobilebenchError as exc:
+            self.queue.release(job, f"{self.profile.name} at {self.profile.endpoint} was unreachable: {exc}")
             if self.config.until_empty:
                 raise
-            self._report(f"{self.profile.name} ({self.profile.endpoint}) unreachable, not claiming jobs: {exc}")
+            self._report(f"{self.profile.name} ({self.profile.endpoint}) unreachable, job {job.id} put back: {exc}")
             return False
 
     def run_job(self, job: JobRecord) -> str:

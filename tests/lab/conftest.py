@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -95,6 +96,11 @@ class Workers:
             worker.proc.wait()
             pytest.fail(f"worker did not finish in {timeout_s} s: {worker.output()[-3000:]}")
         return worker.output()
+
+    def terminate(self, worker: WorkerProcess, timeout_s: float = 60) -> int:
+        """SIGTERM, as CI sends it; the exit status."""
+        worker.proc.send_signal(signal.SIGTERM)
+        return self.finish(worker, timeout_s) and worker.proc.returncode
 
     def stop_all(self) -> None:
         for worker in self.started:

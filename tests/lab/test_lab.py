@@ -82,9 +82,8 @@ def test_four_workers_on_two_phones_never_run_two_jobs_on_one_phone(postgres_url
     ids = submit(cli, postgres_url, *FEW, repeat=12)
     waited = cli("lab", "wait", *ids, "--poll-s", "0.5", "--timeout", "600", "--db", postgres_url, "--format", "json")
     assert waited.exit_code == 0, waited.stderr
-    for worker in pool:
-        worker.proc.send_signal(signal.SIGTERM)
-        worker.proc.wait(timeout=60)
+    for worker in pool:  # idle: they stop at once
+        assert workers.terminate(worker) == 128 + signal.SIGTERM
 
     with ResultsStore(postgres_url, create=False) as store:
         per_job = ok_runs_per_job(store)
@@ -123,8 +122,7 @@ def test_a_terminated_worker_puts_its_job_back(tmp_path, phones, workers, cli, s
     (job_id,) = submit(cli, db, "--warmup", "1", "--iterations", "60")
     first = workers.start(db, phone)
     wait_for(lambda: first.alive() and runners_running(), 180, "the worker's runner")
-    first.proc.send_signal(signal.SIGTERM)
-    assert first.proc.wait(timeout=60) == 128 + signal.SIGTERM
+    assert workers.terminate(first) == 128 + signal.SIGTERM
     with ResultsStore(db, create=False) as store:
         (job,) = JobQueue(store).jobs()
         assert (job.status, job.attempts) == ("queued", 0) and "stopped" in job.error
@@ -147,3 +145,21 @@ def test_submit_checks_before_queueing(tmp_path, cli):
     with ResultsStore(db) as store:
         assert JobQueue(store).jobs() == []
     assert cli("lab", "wait", 99, "--db", db).exit_code == 2
+
+
+def test_a_worker_whose_phone_is_unreachable_puts_the_job_back(tmp_path, workers, cli, skipnet_cached):
+    import socket
+
+    db = str(tmp_path / "lab.sqlite")
+    (job_id,) = submit(cli, db, *FEW)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        gone = type("Gone", (), {"address": f"127.0.0.1:{s.getsockname()[1]}"})()
+    worker = workers.start(db, gone, "--until-empty")
+    log = workers.finish(worker)
+    assert worker.proc.returncode == 1
+    assert log.strip().splitlines()[-1].startswith("error: cannot reach device 'emulator' at 127.0.0.1:")
+    with ResultsStore(db, create=False) as store:
+        (job,) = JobQueue(store).jobs()
+        assert (job.id, job.status, job.attempts) == (job_id, "queued", 0) and "unreachable" in job.error
+        assert store.runs() == []
