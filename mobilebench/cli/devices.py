@@ -27,8 +27,11 @@ def run(args: argparse.Namespace) -> None:
 
     Profiles are the built-in ones, overridden key by key by <config>/devices.toml,
     ./devices.toml and --devices-file. --check reads each device's model, Android
-    version, ABI, governor, frequency and temperature. --clean removes the models
-    pushed to each device (kept under the profile's model_cache_mb otherwise).
+    version, ABI, governor, frequency and temperature; on an arm64 device it also pushes
+    the runner that fits (the NDK build, else the linux-arm64 bundle) and starts its
+    --version, to report whether it can run there and, if not, why (exec not permitted,
+    a system call refused, page size). --clean removes the models pushed to each device
+    (kept under the profile's model_cache_mb otherwise).
     """
     from mobilebench.device import connect, get_profile, load_profiles
     from mobilebench.device.cache import clean_model_cache
@@ -63,7 +66,12 @@ def run(args: argparse.Namespace) -> None:
             try:
                 with connect(profile, timeout_s=args.timeout) as device:
                     if args.check:
-                        row["state"] = device.read_state(profile.cpus[0]).to_dict()
+                        state = device.read_state(profile.cpus[0])
+                        row["state"] = state.to_dict()
+                        if state.abi == "arm64-v8a":
+                            row["runner_check"] = _check_runner(device, state.abi)
+                            if row["runner_check"]["status"] != "ok":
+                                raise MobilebenchError(row["runner_check"]["detail"])
                     if args.clean:
                         removed = clean_model_cache(device)
                         row["removed_models"] = len(removed)
@@ -79,6 +87,34 @@ def run(args: argparse.Namespace) -> None:
     if (args.check or args.clean) and names and failed:
         what = "the check" if args.check else "the clean-up"
         raise MobilebenchError(f"{what} failed for {len(failed)} of {len(rows)} device(s): {', '.join(failed)}")
+
+
+def _check_runner(device, abi: str) -> dict[str, Any]:
+    """Push the runner build that fits ``abi`` (as a profile would) and start its
+    ``--version`` there: ``{"build", "status": "ok" | "failed", "detail"}``."""
+    from mobilebench.bench.runner_builds import BUILD_COMMANDS, describe_build, plan_runner
+    from mobilebench.device.base import start_failure
+    from mobilebench.errors import MobilebenchError
+
+    profile = device.profile
+    try:
+        plan = plan_runner(profile, "executorch", abi=abi)
+    except MobilebenchError as exc:
+        return {"build": None, "status": "failed", "detail": str(exc)}
+    workdir = profile.workdir.rstrip("/")
+    for file in plan.files:
+        device.push_if_changed(file.local, f"{workdir}/{file.remote}", mode=file.mode)
+    result = device.run([*plan.launcher, plan.device_binary, "--version"], timeout_s=120)
+    reason = start_failure(result)
+    if reason is None and '"event":"version"' not in result.stdout.replace(" ", ""):
+        reason = f"it started but printed no version ({result.stdout.strip()[-200:] or 'no output'})"
+    if reason is None:
+        return {"build": plan.build, "status": "ok", "detail": result.stdout.strip().splitlines()[-1]}
+    what = describe_build(plan.build) if plan.build else plan.device_binary
+    detail = f"{what} cannot run on {profile.name!r}: {reason}"
+    if plan.build == "linux-arm64":
+        detail += f"; build the runner with the NDK instead: {BUILD_COMMANDS['android-arm64-v8a']}"
+    return {"build": plan.build, "status": "failed", "detail": detail}
 
 
 def _summary(row: dict[str, Any]) -> dict[str, Any]:
@@ -99,6 +135,7 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
         "cpu_temp_c": "" if state.get("cpu_temp_c") is None else f"{state['cpu_temp_c']:.1f}",
         "free_gb": "" if state.get("free_bytes") is None else f"{state['free_bytes'] / 1e9:.1f}",
         "abi": state.get("abi") or "",
+        "runner": (row.get("runner_check") or {}).get("status", ""),
         "rooted": "" if state.get("rooted") is None else str(state["rooted"]).lower(),
         "emulated": str(bool(state.get("emulated")) or bool(row["emulated"])).lower(),
         "unavailable": " ".join(state.get("unavailable", [])),
@@ -108,7 +145,7 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
 
 # The columns of the table format; csv and json carry every field.
 _TABLE_COLUMNS = ("name", "transport", "endpoint", "cpus", "emulated", "source")
-_CHECK_TABLE_COLUMNS = ("name", "status", "model", "android", "abi", "cpu", "governor", "cur_mhz", "max_mhz", "cpu_temp_c", "free_gb", "rooted", "emulated")
+_CHECK_TABLE_COLUMNS = ("name", "status", "model", "android", "abi", "runner", "cpu", "governor", "cur_mhz", "max_mhz", "cpu_temp_c", "free_gb", "rooted", "emulated")
 _CLEAN_TABLE_COLUMNS = ("name", "status", "removed_models", "removed_bytes")
 
 

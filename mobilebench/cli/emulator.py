@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from mobilebench.cli.parsing import bounded
-from mobilebench.device.emulator import PHONES, FaultPlan, PhoneEmulator, ThermalModel
+from mobilebench.device.emulator import ABIS, PHONES, FaultPlan, PhoneEmulator, ThermalModel
 from mobilebench.errors import UsageError
 
 
@@ -25,6 +25,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--port", metavar="PORT", type=bounded(int, minimum=0, maximum=65535), default=5555, help="TCP port on 127.0.0.1; 0 picks a free one")
     parser.add_argument("--profile", metavar="PHONE", choices=sorted(PHONES), default="pixel4", help="phone to emulate: " + ", ".join(sorted(PHONES)))
+    parser.add_argument(
+        "--abi",
+        choices=ABIS,
+        default=ABIS[0],
+        help="what the phone runs: this computer's programs (fast), or arm64-v8a ones under qemu-aarch64-static "
+        "-cpu cortex-a76 (100-500x slower: its latencies are not a phone's); an arm64 phone refuses x86-64 programs",
+    )
+    parser.add_argument(
+        "--host-cpu",
+        metavar="N",
+        type=bounded(int, minimum=0),
+        help="this computer's CPU that runs everything pinned on the phone (its benchmark core): give each emulated "
+        "phone its own, or two pinned runners on one CPU measure each other (default: phone CPUs spread over all)",
+    )
     parser.add_argument(
         "--auth",
         choices=("keys", "none"),
@@ -118,6 +132,8 @@ def run(args: argparse.Namespace) -> None:
         faults=faults,
         thermal=ThermalModel(ambient_c=args.ambient_c, heat_rate_c_per_s=args.heat_rate, tau_s=args.tau_s),
         rooted=args.rooted,
+        abi=args.abi,
+        host_cpus=None if args.host_cpu is None else [args.host_cpu],
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -129,7 +145,10 @@ def run(args: argparse.Namespace) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-        print(f"emulator listening on {emulator.address} (phone {args.profile}, files in {emulator.root.root})", flush=True)
+        print(
+            f"emulator listening on {emulator.address} (phone {args.profile}, {args.abi}, files in {emulator.root.root})",
+            flush=True,
+        )
         while not stop.wait(0.5):
             pass
     print("emulator stopped", flush=True)

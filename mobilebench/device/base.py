@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import codecs
+import signal
 import stat as stat_module
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,33 @@ class CommandResult:
     @property
     def ok(self) -> bool:
         return self.exit_code == 0
+
+
+def start_failure(result: CommandResult) -> str | None:
+    """Why a program a device was asked to start did not run (None: it exited 0), in the
+    terms a phone's refusals come in: exec not permitted, the wrong ABI, a missing loader
+    or library, a system call refused by seccomp, segments not aligned for the kernel's
+    page size, a signal, or else the exit status and the last line it printed."""
+    if result.exit_code == 0:
+        return None
+    text = result.stdout.lower()
+    last = result.stdout.strip().splitlines()[-1][-200:] if result.stdout.strip() else "no output"
+    if "not properly aligned" in text or "page size" in text or "elf load command" in text:
+        return f"page size: its ELF segments are not aligned for this kernel's pages ({last})"
+    if result.exit_code == 128 + signal.SIGSYS or "bad system call" in text:
+        return "a system call was refused (SIGSYS: a seccomp filter)"
+    if "exec format error" in text or "not executable: " in text:
+        return f"exec format error: the program is for another ABI ({last})"
+    if result.exit_code == 126 and "permission denied" in text:
+        return f"exec not permitted: the folder is mounted noexec or policy forbids it ({last})"
+    if result.exit_code == 127:
+        return f"not found: the program, its loader or a library it needs is missing ({last})"
+    if 128 < result.exit_code < 128 + 65:
+        try:
+            return f"killed by {signal.Signals(result.exit_code - 128).name} ({last})"
+        except ValueError:
+            pass
+    return f"exit status {result.exit_code} ({last})"
 
 
 class OutputRelay:

@@ -102,3 +102,13 @@ def adb_client(tmp_path: Path):
         yield adb
     finally:
         adb("kill-server", timeout=15)
+
+
+@pytest.fixture(scope="session")
+def skipnet_pte() -> Path:
+    """skipnet_m as ExecuTorch fp32 (exported once per test session, into the session's
+    artifact cache that tests/profile shares)."""
+    from mobilebench.export import ExportOptions, export_model
+    from mobilebench.zoo.resolve import resolve_model
+
+    return export_model(resolve_model("skipnet_m"), ExportOptions(runtime="executorch", dtype="fp32"), progress=False).path

@@ -137,10 +137,11 @@ def test_auth_none_is_explained_and_warned_about(tmp_path: Path) -> None:
         (["emulator", "--port", "0"], "the following arguments are required: --root"),
         (["emulator", "--root", "p", "--port", "65536"], "argument --port: 65536 is above the maximum 65535"),
         (["emulator", "--root", "p", "--auth", "rsa"], "argument --auth: invalid choice: 'rsa'"),
+        (["emulator", "--root", "p", "--abi", "mips"], "argument --abi: invalid choice: 'mips'"),
         (["devices", "--timeout", "0"], "argument --timeout: 0 is below the minimum 0.1"),
         (["devices", "--format", "xml"], "argument --format: invalid choice: 'xml'"),
     ],
-    ids=["emulator-root", "emulator-port", "emulator-auth", "devices-timeout", "devices-format"],
+    ids=["emulator-root", "emulator-port", "emulator-auth", "emulator-abi", "devices-timeout", "devices-format"],
 )
 def test_usage_errors_are_one_line(args: list[str], needle: str, tmp_path: Path) -> None:
     result = mobilebench(*args, cwd=tmp_path)

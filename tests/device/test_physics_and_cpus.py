@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from mobilebench import paths
 from mobilebench.device import connect
 from mobilebench.device.emulator import PhoneEmulator, ThermalModel
+from mobilebench.errors import UsageError
 
 from .conftest import emulator_profile
 
@@ -122,3 +126,37 @@ def test_pixel3_layout(phone_dir: Path, adb_key: Path) -> None:
             state = dev.read_state(7)
             assert (state.model, state.board, state.max_freq_khz) == ("Pixel 3", "sdm845", 2_500_000)
             assert dev.run(["cat", "/sys/devices/system/cpu/possible"], timeout_s=10).stdout == "0-7\n"
+
+
+@pytest.mark.slow
+def test_two_phones_on_their_own_host_cpus_run_their_runners_there(tmp_path: Path, adb_key: Path, skipnet_pte: Path) -> None:
+    """--host-cpu: each emulated phone's pinned core is one CPU of this computer, so two
+    phones measured at once do not share a core (the runner reports the CPU of each
+    iteration)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs")
+    runner = paths.project_root() / "android_app" / "build" / "host" / "mobilebench_runner"
+    accepted = [adb_key.with_name("adbkey.pub")]
+    seen: dict[int, set[int]] = {}
+
+    def measure(phone: PhoneEmulator, host_cpu: int) -> None:
+        with connect(emulator_profile(phone)) as dev:
+            dev.push(runner, "/data/local/tmp/r", mode=0o755)
+            dev.push(skipnet_pte, "/data/local/tmp/m.pte")
+            result = dev.run(["taskset", "80", "/data/local/tmp/r", "--model", "/data/local/tmp/m.pte", "--warmup", "1", "--iterations", "8"], timeout_s=120)
+            assert result.exit_code == 0, result.stdout
+            events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"event"')]
+            seen[host_cpu] = {e["cpu"] for e in events if e["event"] == "iteration"}
+
+    with PhoneEmulator(tmp_path / "a", host_cpus=[cpus[0]], accepted_keys=accepted) as a, PhoneEmulator(
+        tmp_path / "b", host_cpus=[cpus[1]], accepted_keys=accepted
+    ) as b:
+        threads = [threading.Thread(target=measure, args=(a, cpus[0])), threading.Thread(target=measure, args=(b, cpus[1]))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=180)
+    assert seen == {cpus[0]: {cpus[0]}, cpus[1]: {cpus[1]}}
+    with pytest.raises(UsageError, match="--host-cpu 4096: this process may use CPUs"):
+        PhoneEmulator(tmp_path / "c", host_cpus=[4096])

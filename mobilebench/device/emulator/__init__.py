@@ -13,6 +13,6 @@ and faults can be injected. Everything it measures is labelled emulated.
 from mobilebench.device.emulator.faults import FaultPlan
 from mobilebench.device.emulator.phones import PHONES, PhoneSpec, get_phone
 from mobilebench.device.emulator.physics import ThermalModel
-from mobilebench.device.emulator.server import PhoneEmulator
+from mobilebench.device.emulator.server import ABIS, PhoneEmulator
 
-__all__ = ["PHONES", "FaultPlan", "PhoneEmulator", "PhoneSpec", "ThermalModel", "get_phone"]
+__all__ = ["ABIS", "PHONES", "FaultPlan", "PhoneEmulator", "PhoneSpec", "ThermalModel", "get_phone"]

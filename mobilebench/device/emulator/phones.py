@@ -9,7 +9,6 @@ fingerprints are marked EMULATED so that no result can pass for a real build.
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass, field
 
 from mobilebench.errors import UsageError
@@ -47,14 +46,17 @@ class PhoneSpec:
                 return cluster
         raise KeyError(cpu)
 
-    def all_props(self) -> dict[str, str]:
-        """The properties getprop answers, including the emulator's own markers.
-
-        ``ro.product.cpu.abi`` is the ABI of the binaries that really execute here (the
-        host's), so a caller picks the host build of the runner for the emulator.
-        """
-        abi = {"x86_64": "x86_64", "aarch64": "arm64-v8a", "arm64": "arm64-v8a"}.get(platform.machine(), platform.machine())
-        return {**self.props, "ro.product.cpu.abi": abi, "ro.mobilebench.emulated": "1", "ro.mobilebench.phone": self.name}
+    def all_props(self, abi: str) -> dict[str, str]:
+        """The properties getprop answers for this phone running ``abi`` programs
+        (``arm64-v8a``, or this computer's ABI), with the emulator's own markers."""
+        abilist = "arm64-v8a,armeabi-v7a,armeabi" if abi == "arm64-v8a" else abi
+        return {
+            **self.props,
+            "ro.product.cpu.abi": abi,
+            "ro.product.cpu.abilist": abilist,
+            "ro.mobilebench.emulated": "1",
+            "ro.mobilebench.phone": self.name,
+        }
 
 
 def _qcom_zones(little: tuple[int, ...], big: tuple[int, ...]) -> tuple[ThermalZoneSpec, ...]:

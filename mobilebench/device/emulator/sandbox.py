@@ -40,6 +40,7 @@ import errno
 import importlib.util
 import json
 import os
+import platform
 import posixpath
 import shutil
 import stat
@@ -50,14 +51,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mobilebench import paths
-from mobilebench.device.emulator import tools
+from mobilebench.device.emulator import arm64, tools
 from mobilebench.device.emulator.phones import PhoneSpec
+from mobilebench.device.state import normalize_abi
 from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.files import atomic_writer_at, open_dir_beneath, write_text_atomic
 
 SHELL_UID = 2000  # Android's "shell" user, as adbd runs on a non-rooted phone
 DEVICE_UID = 2000  # the host user (uid = gid) commands run as when the emulator runs as root
 MARKER = ".mobilebench-phone"
+HOST_ABI = normalize_abi(platform.machine())
 _HOST_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _PHONE_PATH = "/system/bin:/system/xbin:/usr/bin:/bin"
 #: cpufreq files a rooted phone's root may write (the rest are the kernel's).
@@ -215,9 +218,12 @@ class PhoneRoot:
     rooted device may rearrange its cpufreq folders while the emulator writes there.
     """
 
-    def __init__(self, root: Path, phone: PhoneSpec, *, host_cpus: list[int]) -> None:
+    def __init__(self, root: Path, phone: PhoneSpec, *, host_cpus: list[int], abi: str = HOST_ABI) -> None:
         self.root = Path(root).resolve()
         self.phone = phone
+        self.abi = abi
+        #: Programs of this ABI do not run here natively: pushed ones go through qemu.
+        self.foreign = abi != HOST_ABI
         self.data = self.root / "data"
         self.cpu_dir = self.root / "sys" / "devices" / "system" / "cpu"
         self.thermal_dir = self.root / "sys" / "class" / "thermal"
@@ -298,13 +304,22 @@ class PhoneRoot:
             self.write_all(["sys", "class", "thermal", f"thermal_zone{index}"], files)
 
     def _create_system(self) -> None:
-        props = "".join(f"{k}={v}\n" for k, v in sorted(self.phone.all_props().items()))
+        props = "".join(f"{k}={v}\n" for k, v in sorted(self.phone.all_props(self.abi).items()))
         self.write_all(["system"], {"build.prop": props})
         tools_ = {"getprop": tools.GETPROP, "taskset": tools.taskset_script(self.phone.cpu_count, self.host_cpus)}
+        etc = {"hosts": "127.0.0.1 localhost\n::1 ip6-localhost\n"}
+        shell = "/bin/sh"
+        if self.foreign:  # see mobilebench.device.emulator.arm64
+            tools_["uname"] = tools.UNAME_ARM64
+            etc["ld.so.preload"] = f"{arm64.SHIM_PATH}\n"
+            shim_dir, shim_name = arm64.SHIM_PATH.rsplit("/", 1)
+            self.write_all(shim_dir.split("/")[1:], {shim_name: arm64.exec_shim().read_bytes()}, mode=0o755)
+            self.write_all([*arm64.QEMU_PREFIX.split("/")[1:], "etc"], {"ld.so.preload": ""})
+            shell = "/bin/bash"  # says "Exec format error" (126) for a foreign binary, as mksh does
         self.write_all(["system", "bin"], tools_, mode=0o755)
-        self.write_all(["system", "etc"], {"hosts": "127.0.0.1 localhost\n::1 ip6-localhost\n"})
+        self.write_all(["system", "etc"], etc)
         with self._dir(["system", "bin"]) as bin_fd:
-            os.symlink("/bin/sh", "sh", dir_fd=bin_fd)
+            os.symlink(shell, "sh", dir_fd=bin_fd)
 
     # -- writes and reads below ROOT -------------------------------------------------------
 
@@ -320,13 +335,15 @@ class PhoneRoot:
         finally:
             os.close(fd)
 
-    def write_all(self, folder: list[str], files: dict[str, str], *, mode: int = 0o644, owner: tuple[int, int] | None = None) -> None:
-        """Replace each ROOT/folder/name with its text atomically (a command reading it
+    def write_all(
+        self, folder: list[str], files: dict[str, str | bytes], *, mode: int = 0o644, owner: tuple[int, int] | None = None
+    ) -> None:
+        """Replace each ROOT/folder/name with its content atomically (a command reading it
         never sees half a value), reaching the folder without following links."""
         with self._dir(folder) as dir_fd:
-            for name, text in files.items():
+            for name, content in files.items():
                 with atomic_writer_at(dir_fd, name, mode=mode, owner=owner, fsync=False) as handle:
-                    handle.write(text.encode())
+                    handle.write(content.encode() if isinstance(content, str) else content)
 
     def write_zone_temp(self, index: int, temp_c: float) -> None:
         self.write_all(["sys", "class", "thermal", f"thermal_zone{index}"], {"temp": f"{round(temp_c * 1000)}\n"})

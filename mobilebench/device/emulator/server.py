@@ -18,18 +18,21 @@ from pathlib import Path
 from typing import Literal
 
 from mobilebench import paths
+from mobilebench.device.emulator.arm64 import check_qemu
 from mobilebench.device.emulator.faults import FaultPlan
 from mobilebench.device.emulator.phones import PhoneSpec, get_phone
 from mobilebench.device.emulator.physics import Sensors, ThermalModel
 from mobilebench.device.emulator.protocol import Connection, DeviceSide
-from mobilebench.device.emulator.sandbox import PhoneRoot, Sandbox
+from mobilebench.device.emulator.sandbox import HOST_ABI, PhoneRoot, Sandbox
 from mobilebench.device.emulator.services import CommandService, Processes, SyncService
 from mobilebench.device.keys import read_public_keys
-from mobilebench.errors import MobilebenchError
+from mobilebench.errors import MobilebenchError, UsageError
 
 log = logging.getLogger("mobilebench.emulator")
 
 PHYSICS_TICK_S = 0.2
+#: The ABIs an emulated phone can run: this computer's, and arm64 through qemu.
+ABIS = tuple(dict.fromkeys([HOST_ABI, "arm64-v8a"]))
 
 
 class PhoneEmulator:
@@ -39,7 +42,12 @@ class PhoneEmulator:
     (:data:`.phones.PHONES`). With ``auth="keys"`` only ``accepted_keys`` (adbkey.pub
     files) get in; when none are given, ``<config dir>/adbkey.pub`` and
     ``~/.android/adbkey.pub`` are accepted if present (re-read at every connection).
-    ``faults`` and ``thermal`` may be changed while it runs.
+    ``faults`` and ``thermal`` may be changed while it runs. ``abi`` is what the phone
+    runs: this computer's (the default: the host build of the runner runs natively) or
+    ``arm64-v8a``, whose pushed programs run under qemu (see :mod:`.arm64`).
+    ``host_cpus`` are the CPUs of this computer that back the phone's cores (phone CPU c
+    runs on ``host_cpus[c % len(host_cpus)]``; default: all this process may use): give
+    two emulated phones different ones, or their pinned runners measure each other.
     """
 
     def __init__(
@@ -54,11 +62,21 @@ class PhoneEmulator:
         thermal: ThermalModel | None = None,
         rooted: bool = False,
         host: str = "127.0.0.1",
+        abi: str = HOST_ABI,
+        host_cpus: Sequence[int] | None = None,
     ) -> None:
         if auth not in ("keys", "none"):
             raise MobilebenchError(f"--auth must be 'keys' or 'none', got {auth!r}")
+        if abi not in ABIS:
+            raise UsageError(f"the emulator runs {' or '.join(ABIS)} programs, not {abi!r}")
+        available = sorted(os.sched_getaffinity(0))
+        if host_cpus is not None and (not host_cpus or set(host_cpus) - set(available)):
+            raise UsageError(
+                f"--host-cpu {','.join(map(str, host_cpus)) or '(none)'}: this process may use CPUs "
+                f"{','.join(map(str, available))} only"
+            )
         self.phone: PhoneSpec = get_phone(profile)
-        self.root = PhoneRoot(Path(root), self.phone, host_cpus=sorted(os.sched_getaffinity(0)))
+        self.root = PhoneRoot(Path(root), self.phone, host_cpus=list(host_cpus or available), abi=abi)
         self.sandbox = Sandbox(self.root, rooted=rooted)
         self.auth = auth
         self.accepted_keys = [Path(k) for k in accepted_keys]
@@ -71,7 +89,7 @@ class PhoneEmulator:
         self._device_side = DeviceSide(
             auth=auth,
             accepted_public_keys=self.accepted_public_keys,
-            props=self.phone.all_props(),
+            props=self.phone.all_props(abi),
             services={"shell": commands.shell, "exec": commands.exec, "sync": SyncService(self.sandbox.path_map(), self.faults)},
             faults=self.faults,
             on_closed=self._forget_connection,
@@ -95,6 +113,8 @@ class PhoneEmulator:
             if not key.is_file():
                 raise MobilebenchError(f"accepted key {key} does not exist")
             read_public_keys(key)  # fail now on a malformed file
+        if self.root.foreign:
+            check_qemu()
         self.root.create(initial_temp_c=self.thermal.temp_c(0), rooted=self.sandbox.rooted)
         self.sandbox.check()
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -23,6 +23,11 @@ done < "$props"
 printf '%s\n' "${2-}"
 """
 
+UNAME_ARM64 = r"""#!/bin/sh
+# uname for an arm64 phone emulated on this computer: its kernel, the phone's machine.
+/usr/bin/uname "$@" | /usr/bin/sed 's/x86_64/aarch64/g'
+"""
+
 # The phone has more cores than this computer: phone CPU c runs on host CPU
 # HOST_CPUS[c % len(HOST_CPUS)], and the command is then really pinned there with
 # util-linux taskset. The phone CPUs asked for are exported in MOBILEBENCH_EMU_CPUS, which
