@@ -31,6 +31,7 @@ import os
 import re
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -163,6 +164,82 @@ class IterationCounter:
         if found:
             self.count += found
             self._on_count(self.count)
+
+
+@dataclass
+class DeviceResult:
+    """What one device's worker of :func:`profile_on_devices` did: its stored runs, and
+    the error that stopped it (None when every run finished)."""
+
+    device: str
+    outcomes: list[ProfileOutcome]
+    error: MobilebenchError | None = None
+
+
+def profile_on_devices(
+    configs: Sequence[ProfileConfig],
+    db: str | Path | None,
+    models: Sequence[ResolvedModel],
+    *,
+    hooks_for: Callable[[str], ProgressHooks] | None = None,
+) -> list[DeviceResult]:
+    """Profile ``models`` on several devices at once, one worker thread per device.
+
+    The models are exported once, before any device is touched; then each worker runs
+    its own :class:`ProfileSession` (its own database connection) on its device: each
+    phone still runs one pinned, single-threaded runner at a time. Two runners pinned
+    to the same core of one computer (two emulated phones backed by one host core) would
+    measure each other: give each emulator its own host core. ``hooks_for(device)`` gives
+    a worker's progress hooks. A failing device stops only its own worker.
+
+    Worker threads are daemons: on Ctrl-C or SIGTERM the process ends without waiting
+    for them, and their unfinished runs are marked aborted by the next profile.
+    """
+    if not configs:
+        raise UsageError("no devices to profile on")
+    seen: dict[tuple[str, str | None], str] = {}
+    for config in configs:
+        key = (config.device, config.address)
+        if key in seen:
+            raise UsageError(f"device {config.device!r} is named twice: two workers would measure on one device")
+        seen[key] = config.device
+        get_profile(config.device, address=config.address, extra_file=config.devices_file)  # known, before exporting
+    first = configs[0]
+    if any((c.runtime, c.dtype) != (first.runtime, first.dtype) for c in configs):
+        raise UsageError("every device profiles the same runtime and dtype")
+    options = ExportOptions(runtime=first.runtime, dtype=first.dtype)
+    artifacts = {id(model): _export_with_cache(model, options, False) for model in models}
+
+    def exported(model: ResolvedModel, options: ExportOptions, show_progress: bool) -> Artifact:
+        return artifacts[id(model)]
+
+    results = [DeviceResult(config.device, []) for config in configs]
+
+    def work(config: ProfileConfig, result: DeviceResult) -> None:
+        session: ProfileSession | None = None
+        try:
+            with ResultsStore(db) as store:
+                hooks = hooks_for(config.device) if hooks_for else ProgressHooks()
+                session = ProfileSession(config, store, hooks=hooks, export=exported)
+                with hooks:
+                    session.run(models)
+        except MobilebenchError as exc:
+            result.error = exc
+        except Exception as exc:  # a bug in one worker must not vanish with its thread
+            result.error = MobilebenchError(f"{config.device}: {type(exc).__name__}: {exc}")
+        finally:
+            if session is not None:
+                result.outcomes = list(session.outcomes)
+
+    threads = [
+        threading.Thread(target=work, args=(config, result), name=f"profile-{config.device}", daemon=True)
+        for config, result in zip(configs, results)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def runs_on_this_computer(profile: DeviceProfile) -> bool:

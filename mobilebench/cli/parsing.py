@@ -112,12 +112,24 @@ def _format_name(text: str) -> str:
     return "markdown" if value == "md" else value
 
 
-def add_device_options(parser: argparse.ArgumentParser, *, default: str | None = "host") -> None:
-    """Where to measure: ``--device``, ``--address``, ``--devices-file``, ``--cpu``."""
-    parser.add_argument(
-        "--device", "-d", metavar="PROFILE", default=default, help="device profile (see `mobilebench devices`)"
-    )
-    parser.add_argument("--address", metavar="HOST:PORT", help="HOST:PORT of an ADB-over-TCP device, overriding the profile")
+def add_device_options(parser: argparse.ArgumentParser, *, several: bool = False) -> None:
+    """Where to measure: ``--device``, ``--address``, ``--devices-file``, ``--cpu``.
+
+    With ``several``, ``--device`` and ``--address`` may be repeated (``--address`` then
+    goes with the ``--device`` in the same position); ``args.device`` is a list.
+    """
+    if several:
+        parser.add_argument(
+            "--device", "-d", metavar="PROFILE", action="append",
+            help="device profile (see `mobilebench devices`); repeat to measure on several at once (default: host)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--address", metavar="HOST:PORT", action="append",
+            help="HOST:PORT of an ADB-over-TCP device, overriding the profile; one per --device when repeated",
+        )  # fmt: skip
+    else:
+        parser.add_argument("--device", "-d", metavar="PROFILE", default="host", help="device profile (see `mobilebench devices`)")
+        parser.add_argument("--address", metavar="HOST:PORT", help="HOST:PORT of an ADB-over-TCP device, overriding the profile")
     parser.add_argument("--devices-file", metavar="PATH", type=Path, help="extra devices.toml, read last (highest priority)")
     parser.add_argument("--cpu", metavar="N", type=bounded(int, minimum=0), help="core to pin to (default: the profile's)")
 

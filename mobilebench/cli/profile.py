@@ -26,7 +26,7 @@ TABLE2_MODELS = ("skipnet_m", "ghostnet_130", "mnasnet_a1", "mobilenet_v3_large"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="*", metavar="NAME", help="model cards or registry names (see `mobilebench models`)")
-    add_device_options(parser)
+    add_device_options(parser, several=True)
     add_runtime_options(parser)
     parser.add_argument("--warmup", metavar="N", type=bounded(int, minimum=0), default=10, help="untimed warm-up iterations")
     parser.add_argument(
@@ -66,27 +66,56 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError("name at least one model, or pass --table2")
     if args.checkpoint is not None and len(names) != 1:
         raise UsageError("--checkpoint applies to a single model")
-    config = profile_config(
-        args,
-        warmup=args.warmup,
-        iterations=args.iterations,
-        target_rel_ci=args.target_rel_ci,
-        max_iterations=args.max_iterations,
-        repeat=args.repeat,
-    )
+    devices = args.device or ["host"]
+    addresses = args.address or []
+    if addresses and len(addresses) != len(devices):
+        raise UsageError(f"{len(addresses)} --address for {len(devices)} --device: give one per device, in order")
+    configs = [
+        profile_config(
+            args,
+            device=device,
+            address=addresses[i] if addresses else None,
+            warmup=args.warmup,
+            iterations=args.iterations,
+            target_rel_ci=args.target_rel_ci,
+            max_iterations=args.max_iterations,
+            repeat=args.repeat,
+        )
+        for i, device in enumerate(devices)
+    ]
     models = [resolve_model(name, checkpoint=args.checkpoint, input_size=args.input_size) for name in names]
     with ResultsStore(args.db) as store:
         aborted = store.mark_stale_runs_aborted()
         if aborted:
             echo_err(f"note: marked {aborted} run(s) of killed profile processes as aborted")
+        if len(configs) > 1:
+            _profile_on_devices(configs, args.db, models, args.format)
+            return
         hooks = session_progress() if args.format == "table" else ProgressHooks()
-        session = ProfileSession(config, store, hooks=hooks)
+        session = ProfileSession(configs[0], store, hooks=hooks)
         try:
             with hooks:
                 session.run(models)
         finally:
             # Runs completed before a failure are stored; show them before the error.
             _print_outcomes(session.outcomes, args.format)
+
+
+def _profile_on_devices(configs: list[Any], db: Any, models: list[Any], fmt: str) -> None:
+    """Every device at once (one worker each); the runs of all, then one line per failure."""
+    from mobilebench.bench.hooks import ProgressHooks
+    from mobilebench.bench.session import profile_on_devices
+    from mobilebench.cli.progress import DeviceLines
+    from mobilebench.errors import MobilebenchError
+
+    results = profile_on_devices(
+        configs, db, models, hooks_for=(lambda device: DeviceLines(device)) if fmt == "table" else lambda _: ProgressHooks()
+    )
+    _print_outcomes([o for r in results for o in r.outcomes], fmt)
+    failed = [r for r in results if r.error is not None]
+    if failed:
+        detail = "; ".join(f"{r.device}: {r.error}" for r in failed)
+        raise MobilebenchError(f"{len(failed)} of {len(results)} devices failed: {detail}")
 
 
 def _print_outcomes(outcomes: list[ProfileOutcome], fmt: str) -> None:

@@ -5,6 +5,9 @@
   stage, bars for pushes and runner iterations. It has no refresh thread: it redraws
   when the session reports (at most every :attr:`SessionProgress.min_redraw_s`), and
   not at all while a runner on this computer measures.
+- :class:`DeviceLines` prints one line per stage, prefixed by the device, for
+  several devices measured at once (live displays of parallel workers would garble
+  each other).
 - :class:`TrainingProgress` draws training epochs and evaluation passes
   (:class:`~mobilebench.train.progress.TrainProgress`).
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -157,6 +161,21 @@ class SessionProgress(ProgressHooks):
         if force or now - self._last_draw >= self.min_redraw_s:
             self._progress.refresh()
             self._last_draw = now
+
+
+class DeviceLines(ProgressHooks):
+    """``[pixel4] running mobilebench_runner on cpu7``: a line on stderr per stage of one
+    device's worker (thread-safe; nothing between stages, so nothing while a runner
+    measures)."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, device: str) -> None:
+        self.device = printable(device)
+
+    def stage(self, text: str) -> None:
+        with self._lock:
+            print(f"[{self.device}] {printable(text)}", file=sys.stderr, flush=True)
 
 
 class TrainingProgress:

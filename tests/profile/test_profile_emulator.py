@@ -238,3 +238,24 @@ def test_nothing_of_the_toolkit_competes_with_a_runner_on_this_computer(phone, t
     assert window["wall_s"] > 0.2
     assert window["cpu_s"] < 0.02 + 0.05 * window["wall_s"], window
     assert "median ms" in done.stdout
+
+
+def test_two_phones_are_profiled_in_parallel(cli, phone, adb_key, tmp_path: Path, skipnet_pte) -> None:
+    """One worker per device: both phones measure at the same time, the model is exported
+    once, and every run is stored."""
+    from mobilebench.device.emulator import PhoneEmulator
+
+    db = tmp_path / "two.sqlite"
+    with PhoneEmulator(tmp_path / "second", accepted_keys=[adb_key.with_name("adbkey.pub")]) as second:
+        args = ["profile", "skipnet_m", "--device", "emulator", "--address", phone.address]
+        args += ["--device", "emulator", "--address", second.address, "--warmup", "2", "--iterations", "40"]
+        result = cli(*args, "--db", db)
+    assert result.exit_code == 0, result.stderr
+    assert f"[emulator] connecting to emulator ({phone.address})" in result.stderr
+    with ResultsStore(db, create=False) as store:
+        runs = sorted(store.runs(), key=lambda r: r.meta.device_serial)
+    assert len(runs) == 2 and all(r.status == "ok" for r in runs)
+    assert {r.meta.device_serial for r in runs} == {phone.address, second.address}
+    (a, b) = runs
+    assert a.created_at < b.finished_at and b.created_at < a.finished_at  # the runs overlapped in time
+    assert a.meta.artifact_sha256 == b.meta.artifact_sha256 == skipnet_pte.sha256
