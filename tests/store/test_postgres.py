@@ -73,5 +73,5 @@ def test_someone_elses_table_is_left_alone(postgres_url):
     with pytest.raises(MobilebenchError, match='relation "runs" already exists'):
         ResultsStore(postgres_url)
     with psycopg.connect(postgres_url) as conn:
-        tables = {row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        tables = {row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
     assert tables == {"runs"}

@@ -301,8 +301,7 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from mobilebench.bench.stats import summarize
-    from mobilebench.records import RunMeta, Sample
+    from mobilebench.records import LatencyStats, RunMeta, Sample
     from mobilebench.store import ResultsStore
 
     db, flag, phase = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
@@ -320,7 +319,9 @@ CHILD = textwrap.dedent(
         flag.write_text(str(run_id))
         time.sleep(120)
     samples = [Sample(i, 10.0 + i) for i in range(10)]
-    store.complete_run(run_id, meta, summarize([10.0 + i for i in range(10)]), samples)
+    stats = LatencyStats(n=10, median_ms=14.5, mean_ms=14.5, min_ms=10.0, max_ms=19.0, p10_ms=None, p90_ms=None,
+                         std_ms=None, cv=None, mad_ms=None, ci_low_ms=None, ci_high_ms=None, ci_method="none")
+    store.complete_run(run_id, meta, stats, samples)
     """
 )
 
