@@ -46,6 +46,9 @@ on stderr) are ignored. Durations are milliseconds, memory is bytes. One program
     timed runs (the native runner's are described in ``android_app/README.md``) and
     ``peak_rss_bytes``: the process's peak resident set (VmHWM of /proc/self/status) once
     the timed runs are done, before any output or trace is written; null where unknown.
+``etdump``
+    With ``--etdump``: ``path``, ``bytes``, ``executions`` (every run is traced, warm-up
+    included) and ``warmup``; before the summary.
 ``error``
     ``message`` (one line), ``exit_code``; the stream ends with it.
 
@@ -103,7 +106,9 @@ class RunnerRequest:
     runner keeps going after ``iterations`` until the 95 % CI of the median is within
     ``±target_rel_ci`` of it (see :func:`mobilebench.bench.stats.ci_is_tight`), up to
     ``max_iterations`` (runner default when None). ``input_shape`` is needed only for
-    models with dynamic input dimensions.
+    models with dynamic input dimensions. ``etdump``: where the runner writes an
+    ExecuTorch event trace of every execution, warm-up included (a traced run, for
+    :mod:`mobilebench.bench.per_op`; its latencies include the tracing).
     """
 
     model_path: str
@@ -113,6 +118,7 @@ class RunnerRequest:
     target_rel_ci: float | None = None
     max_iterations: int | None = None
     input_shape: tuple[int, ...] | None = None
+    etdump: str | None = None
 
     def __post_init__(self) -> None:
         if self.warmup < 0:
@@ -156,6 +162,17 @@ class InterleavedRequest:
 
 
 @dataclass(frozen=True)
+class TraceFile:
+    """The ETDump a traced run wrote: its path on the device, its size, and how many
+    executions it holds, of which the first ``warmup`` are warm-up."""
+
+    path: str
+    bytes: int
+    executions: int
+    warmup: int
+
+
+@dataclass(frozen=True)
 class RunnerOutput:
     """A runner's measurements as parsed from its output.
 
@@ -163,9 +180,10 @@ class RunnerOutput:
     for summary-only runners, whose aggregates are in ``summary`` (ms unless named
     otherwise). ``load_ms`` is the first load of the program in the runner's process,
     ``warm_load_ms`` a second one; ``peak_rss_bytes`` the process's peak resident set;
-    ``planned_memory_bytes`` the program's memory-planned buffers (None: not reported).
-    ``notes`` are caveats about how the numbers were obtained; the profile stores them
-    with the run's warnings.
+    ``planned_memory_bytes`` the program's memory-planned buffers (None: not reported);
+    ``trace`` the event trace of a traced run (``RunnerRequest.etdump``). ``notes`` are
+    caveats about how the numbers were obtained; the profile stores them with the run's
+    warnings.
     """
 
     runner_name: str
@@ -179,6 +197,7 @@ class RunnerOutput:
     warm_load_ms: float | None = None
     peak_rss_bytes: int | None = None
     planned_memory_bytes: int | None = None
+    trace: TraceFile | None = None
 
     @property
     def timed_ms(self) -> list[float]:
@@ -262,6 +281,10 @@ class JsonLinesAdapter:
             argv += ["--max-iterations", str(req.max_iterations)]
         if req.input_shape is not None:
             argv += ["--input-shape", _shape_arg(req.input_shape)]
+        if req.etdump is not None:
+            if self.name != "mobilebench_runner":
+                raise UsageError(f"{self.name} cannot write an ExecuTorch event trace; use mobilebench_runner")
+            argv += ["--etdump", req.etdump]
         return argv
 
     def interleaved_argv(self, binary: str, req: InterleavedRequest) -> list[str]:
@@ -281,7 +304,17 @@ class JsonLinesAdapter:
         start = self._start(events, stdout, stderr)
         if start.get("interleave"):
             raise MobilebenchError(f"{self.name}: the output is of an interleaved run; parse it with parse_interleaved")
-        return self._output(start, events, None, stdout, stderr)
+        output = self._output(start, events, None, stdout, stderr)
+        trace = next((e for e in events if e.get("event") == "etdump"), None)
+        if request is not None and request.etdump is not None and trace is None:
+            raise _output_error(self.name, "a traced run ended without its 'etdump' event", stdout, stderr)
+        if trace is not None:
+            try:
+                fields = (str(trace["path"]), int(trace["bytes"]), int(trace["executions"]), int(trace["warmup"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise MobilebenchError(f"{self.name}: malformed etdump event {trace}") from exc
+            output = replace(output, trace=TraceFile(*fields))
+        return output
 
     def parse_interleaved(
         self, stdout: str, stderr: str = "", *, request: InterleavedRequest | None = None
@@ -501,6 +534,8 @@ class ExecutorRunnerAdapter:
             )
         if req.input_shape is not None:
             raise UsageError("executor_runner takes the input shape from the .pte; do not pass one")
+        if req.etdump is not None:
+            raise UsageError("traced runs (per-operator profiles) need mobilebench_runner, not executor_runner")
         return [
             binary,
             f"--model_path={req.model_path}",
@@ -595,6 +630,8 @@ class OrtPerfTestAdapter:
     def argv(self, binary: str, req: RunnerRequest) -> list[str]:
         if req.target_rel_ci is not None:
             raise UsageError("onnxruntime_perf_test cannot stop adaptively; use a fixed iteration count")
+        if req.etdump is not None:
+            raise UsageError("onnxruntime_perf_test cannot write an ExecuTorch event trace; use mobilebench_runner")
         return [
             binary, "-m", "times", "-r", str(req.iterations),
             "-x", str(req.threads), "-y", "1", "-e", "cpu", "-I", "-s",

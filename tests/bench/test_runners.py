@@ -79,6 +79,23 @@ def test_native_runner_output_parses_samples_load_and_versions():
     assert all(s.pair is None for s in out.samples)
 
 
+def test_a_traced_run_names_its_trace():
+    adapter = get_adapter("mobilebench_runner")
+    req = RunnerRequest("m.pte", warmup=2, iterations=5, etdump="/data/local/tmp/mb/t.etdp")
+    argv = adapter.argv("runner", req)
+    assert argv[argv.index("--etdump") + 1] == "/data/local/tmp/mb/t.etdp"
+    lines = native_output().splitlines(keepends=True)
+    trace = {"event": "etdump", "path": "/data/local/tmp/mb/t.etdp", "bytes": 9000, "executions": 7, "warmup": 2}
+    out = adapter.parse("".join(lines[:-1]) + json_lines(trace) + lines[-1], request=req)
+    assert (out.trace.path, out.trace.bytes, out.trace.executions, out.trace.warmup) == (trace["path"], 9000, 7, 2)
+    assert adapter.parse(native_output()).trace is None
+    with pytest.raises(MobilebenchError, match="without its 'etdump' event"):
+        adapter.parse(native_output(), request=req)
+    for name in ("ort_python", "executor_runner", "onnxruntime_perf_test"):
+        with pytest.raises(UsageError, match="trace"):
+            get_adapter(name).argv("x", req)
+
+
 def test_native_runner_output_without_memory_fields_still_parses():
     """Older runner builds: no warm load, no memory; the fields stay None."""
     events = [json.loads(line) for line in native_output().splitlines()]
@@ -425,7 +442,7 @@ def matmul_onnx(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def wide_matmul_onnx(tmp_path_factory):
-    return write_matmul_onnx(tmp_path_factory.mktemp("onnx") / "wide.onnx", 256)
+    return write_matmul_onnx(tmp_path_factory.mktemp("onnx") / "wide.onnx", 512)
 
 
 def run_adapter(req: RunnerRequest):
@@ -457,7 +474,8 @@ def test_ort_python_runs_onnxruntime_and_speaks_the_protocol(matmul_onnx):
 
 def test_ort_python_interleaves_two_models_of_different_input_shapes(matmul_onnx, wide_matmul_onnx):
     adapter = interleaving_adapter("ort_python")
-    req = InterleavedRequest((str(matmul_onnx), str(wide_matmul_onnx)), warmup=2, pairs=9, input_shapes=((4, 64), None))
+    shapes = ((4, 64), (64, 512))
+    req = InterleavedRequest((str(matmul_onnx), str(wide_matmul_onnx)), warmup=2, pairs=9, input_shapes=shapes)
     proc = subprocess.run(adapter.interleaved_argv(sys.executable, req), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     iterations = [json.loads(line) for line in proc.stdout.splitlines() if '"iteration"' in line]
@@ -469,9 +487,9 @@ def test_ort_python_interleaves_two_models_of_different_input_shapes(matmul_onnx
     assert len(a.timed_ms) == len(b.timed_ms) == 9
     assert [s.pair for s in a.samples] == [s.pair for s in b.samples] == list(range(11))
     assert a.load_ms > 0 and b.warm_load_ms > 0 and a.peak_rss_bytes == b.peak_rss_bytes > 0
-    # The 256-wide product does 16x the multiply-adds (batch 1 vs 4: still 4x): slower in most pairs.
+    # 64x512x512 multiply-adds against 4x64x64: far slower in (nearly) every pair.
     slower = sum(sb.latency_ms > sa.latency_ms for sa, sb in zip(a.samples, b.samples, strict=True) if not sa.warmup)
-    assert slower >= 6, (a.timed_ms, b.timed_ms)
+    assert slower >= 8, (a.timed_ms, b.timed_ms)
 
 
 def test_ort_python_interleaved_failure_names_the_model(matmul_onnx, tmp_path):

@@ -3,6 +3,7 @@ export's ETRecord, joined to fvcore's multiply-adds (mobilebench.bench.per_op)."
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from mobilebench.bench.per_op import OpProfile, profile_ops
+from mobilebench.bench.runners import RunnerRequest, get_adapter
 from mobilebench.errors import MobilebenchError
 
 WARMUP, ITERATIONS = 2, 12
@@ -80,11 +82,15 @@ def small_per_op(tmp_path_factory: pytest.TempPathFactory) -> Traced:
 
 
 def trace(run_runner: Callable[..., Any], pte: Path, directory: Path) -> tuple[Path, Any]:
-    etdump = directory / "trace.etdp"
-    result = run_runner("--model", pte, "--warmup", str(WARMUP), "--iterations", str(ITERATIONS), "--etdump", etdump)
+    """A traced run through the runner adapter, as the profile session makes one."""
+    adapter = get_adapter("mobilebench_runner")
+    request = RunnerRequest(str(pte), warmup=WARMUP, iterations=ITERATIONS, etdump=str(directory / "trace.etdp"))
+    result = run_runner(*adapter.argv("", request)[1:])
     assert result.returncode == 0, result.describe()
-    assert result.one("etdump")["executions"] == WARMUP + ITERATIONS
-    return etdump, result
+    output = adapter.parse("".join(json.dumps(e) + "\n" for e in result.events), request=request)
+    assert output.trace is not None
+    assert (output.trace.executions, output.trace.warmup) == (WARMUP + ITERATIONS, WARMUP)
+    return Path(output.trace.path), result
 
 
 def by_name(profile: OpProfile) -> dict[str, Any]:
