@@ -383,6 +383,14 @@ class _Profile:
                 )
             )
         median_ms = statistics.median(self.total)
+        ops_ms = sum(r.ms for r in records)
+        if ops_ms < 0.5 * median_ms:
+            # Each operator's median misses the moments the process was preempted; the
+            # run's median does not.
+            self.notes.append(
+                f"the operators' medians add up to {ops_ms / median_ms:.0%} of the traced run's median: the rest went "
+                "to other processes (a busy machine) or to work outside the operators"
+            )
         slowdown = None
         if variant == "per-op" and reference_median_ms:
             slowdown = median_ms / reference_median_ms
@@ -390,7 +398,7 @@ class _Profile:
             ops=tuple(records),
             iterations=self.iterations,
             median_ms=median_ms,
-            ops_ms=sum(r.ms for r in records),
+            ops_ms=ops_ms,
             macs=sum(r.macs or 0.0 for r in records),
             fvcore_macs=fvcore_macs,
             variant=variant,

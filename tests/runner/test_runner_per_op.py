@@ -153,26 +153,30 @@ def test_the_per_operator_delegated_export_is_labelled_with_its_slowdown(
     assert per_op.macs == per_op.fvcore_macs
 
 
+class Node:
+    """The few fields of an fx node the join reads (hashable by identity, like fx nodes)."""
+
+    def __init__(self, target: str, handle: int, module: str) -> None:
+        self.op, self.target, self.args = "call_function", SimpleNamespace(__name__=target), ()
+        self.meta = {"debug_handle": handle, "nn_module_stack": {"m": (module, "Module")}}
+
+
+def event(name: str, raw: list[float], **fields: Any) -> SimpleNamespace:
+    """An Inspector event: its name, one time per execution, and where it points."""
+    defaults = {"debug_handles": None, "op_types": [], "is_delegated_op": False, "delegate_backend_name": None}
+    start = [10.0 * k for k in range(len(raw))]
+    return SimpleNamespace(name=name, perf_data=SimpleNamespace(raw=raw), start_time=start, **(defaults | fields))
+
+
 def test_a_delegate_call_without_operator_events_is_one_row() -> None:
     """A delegate that records nothing inside its calls (XNNPACK built without profiling):
     the call is one row holding all its nodes' multiply-adds, and a note says what to do."""
     from mobilebench.bench.per_op import _EdgeGraph, _Profile
 
-    class Node:  # an fx node's few fields the join reads (hashable by identity, like fx nodes)
-        def __init__(self, target: str, handle: int, module: str) -> None:
-            self.op, self.target, self.args = "call_function", SimpleNamespace(__name__=target), ()
-            self.meta = {"debug_handle": handle, "nn_module_stack": {"m": (module, "Module")}}
-
     graph = _EdgeGraph(
         [Node("aten.convolution.default", 1, "conv"), Node("aten.relu.default", 2, "act")],
         {"": 1000, "conv": 1000, "act": 0},
     )
-
-    def event(name: str, raw: list[float], **fields: Any) -> SimpleNamespace:
-        defaults = {"debug_handles": None, "op_types": [], "is_delegated_op": False, "delegate_backend_name": None}
-        start = [10.0 * k for k in range(len(raw))]
-        return SimpleNamespace(name=name, perf_data=SimpleNamespace(raw=raw), start_time=start, **(defaults | fields))
-
     events = [
         event("Method::execute", [9.0, 5.0, 5.2, 4.8]),
         event("DELEGATE_CALL", [8.9, 4.9, 5.1, 4.7], debug_handles=[1, 2], delegate_backend_name="XnnpackBackend"),
@@ -185,6 +189,19 @@ def test_a_delegate_call_without_operator_events_is_one_row() -> None:
     )
     assert not profile.delegate_ops and "per_op_mode" in profile.notes[-1]
     assert (profile.iterations, profile.median_ms) == (3, 5.0)
+
+
+def test_operators_far_short_of_the_run_are_noted() -> None:
+    from mobilebench.bench.per_op import _EdgeGraph, _Profile
+
+    graph = _EdgeGraph([Node("aten.relu.default", 1, "act")], {"": 0, "act": 0})
+    events = [event("Method::execute", [5.0, 5.0, 5.0]), event("OPERATOR_CALL", [1.0, 1.0, 1.0], debug_handles=1,
+                                                                  op_types=["aten.relu.default"])]  # fmt: skip
+    profile = _Profile(events, graph, warmup=0, run_id=0).build(variant="program", reference_median_ms=None,
+                                                                fvcore_macs=0)  # fmt: skip
+    assert [(op.name, op.kind, op.ms, op.macs) for op in profile.ops] == [("act", "aten.relu.default", 1.0, None)]
+    assert profile.notes == ("the operators' medians add up to 20% of the traced run's median: the rest went to "
+                             "other processes (a busy machine) or to work outside the operators",)  # fmt: skip
 
 
 def test_bad_traces_are_one_line_errors(run_runner: Callable[..., Any], small: Traced, tmp_path: Path) -> None:
