@@ -63,6 +63,10 @@ MARKER = ".mobilebench-phone"
 HOST_ABI = normalize_abi(platform.machine())
 _HOST_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _PHONE_PATH = "/system/bin:/system/xbin:/usr/bin:/bin"
+_CHECK_SCRIPT = (
+    "getprop ro.product.model >/dev/null || exit 1; test -w /data/local/tmp || "
+    "{ echo \"/data/local/tmp is not writable by the phone's shell (uid $(id -u); the folder's owner: $(stat -c %u /data/local/tmp))\"; exit 1; }"
+)
 #: cpufreq files a rooted phone's root may write (the rest are the kernel's).
 _TUNABLE_CPUFREQ_FILES = ("scaling_governor", "scaling_min_freq", "scaling_max_freq", "scaling_setspeed")
 
@@ -468,7 +472,7 @@ class Sandbox:
         """Fail early and clearly if bubblewrap cannot build the sandbox here."""
         try:
             result = subprocess.run(
-                self.argv(["/system/bin/sh", "-c", "getprop ro.product.model && test -w /data/local/tmp"]),
+                self.argv(["/system/bin/sh", "-c", _CHECK_SCRIPT]),
                 capture_output=True,
                 timeout=30,
             )
@@ -477,6 +481,6 @@ class Sandbox:
         if result.returncode != 0:
             detail = (result.stderr or result.stdout).decode(errors="replace").strip()
             raise MobilebenchError(
-                f"bubblewrap cannot create the phone sandbox: {detail or f'exit {result.returncode}'}; "
-                "it needs user namespaces (or root) and a ROOT directory that allows executables"
+                f"the phone sandbox does not work here: {detail or f'exit {result.returncode}'} (bubblewrap needs "
+                "user namespaces or root, and ROOT a file system that allows executables)"
             )
