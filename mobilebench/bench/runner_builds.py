@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mobilebench.bench.runners import RunnerAdapter, RunnerRequest, get_adapter
-from mobilebench.device import DeviceProfile
+from mobilebench.device import CommandResult, DeviceProfile
+from mobilebench.device.base import start_failure
 from mobilebench.device.state import normalize_abi
 from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.paths import project_root
@@ -270,17 +271,17 @@ def describe_build(build: str) -> str:
     return f"the {build} {kind} of mobilebench_runner ({BUILD_COMMANDS[build]})"
 
 
-def is_exec_format_error(output: str) -> bool:
-    """Whether a failed start's output says the kernel refused the binary's format (what
-    a device prints for a binary of another ABI: ``Exec format error``, ENOEXEC; Android's
-    shell says ``not executable: 64-bit ELF file``)."""
-    text = output.lower()
-    return "exec format error" in text or "not executable: " in text
+def refused_for_its_abi(result: CommandResult) -> bool:
+    """Whether a device refused to start a program because it is built for another ABI
+    (exec format error: how a phone refuses it, as
+    :func:`mobilebench.device.base.start_failure` names it)."""
+    reason = start_failure(result)
+    return reason is not None and reason.startswith("exec format error")
 
 
 def wrong_abi_message(plan: RunnerPlan, profile: DeviceProfile, device_abi: str | None) -> str:
     """The one-line error when ``profile``'s device refused to execute ``plan``'s runner
-    (see :func:`is_exec_format_error`): which build was pushed, the device's ABI, and the
+    (see :func:`refused_for_its_abi`): which build was pushed, the device's ABI, and the
     build it should have been given."""
     pushed = describe_build(plan.build) if plan.build else f"{plan.adapter.name} ({plan.device_binary})"
     message = f"wrong ABI: device {profile.name!r} refused to execute {pushed} (exec format error)"

@@ -16,12 +16,12 @@ from mobilebench.bench.runner_builds import (
     BundleFile,
     BundleManifest,
     PushFile,
-    is_exec_format_error,
     plan_runner,
+    refused_for_its_abi,
     wrong_abi_message,
 )
 from mobilebench.bench.runners import RunnerRequest
-from mobilebench.device import get_profile, load_profiles
+from mobilebench.device import CommandResult, get_profile, load_profiles
 from mobilebench.errors import MobilebenchError, UsageError
 
 WORKDIR = "/data/local/tmp/mobilebench"
@@ -135,9 +135,10 @@ def test_wrong_abi_names_the_build_that_fits(builds: dict[str, Path]) -> None:
     )
     assert wrong_abi_message(pushed, emulator, None).endswith("its ABI is unknown (getprop ro.product.cpu.abi gave nothing)")
     assert wrong_abi_message(pushed, emulator, "mips").endswith("the device is mips, for which mobilebench_runner has no build")
-    assert is_exec_format_error("taskset: failed to execute /data/local/tmp/mobilebench/bin/mobilebench_runner: Exec format error")
-    assert is_exec_format_error("/system/bin/sh: ./mobilebench_runner: not executable: 64-bit ELF file")
-    assert not is_exec_format_error("Segmentation fault")
+    assert refused_for_its_abi(CommandResult("taskset: exec mobilebench_runner: Exec format error\n", 126, 0.1))
+    assert refused_for_its_abi(CommandResult("/system/bin/sh: ./mobilebench_runner: not executable: 64-bit ELF file\n", 126, 0.1))
+    assert not refused_for_its_abi(CommandResult("Segmentation fault\n", 139, 0.1))
+    assert not refused_for_its_abi(CommandResult('{"event":"version"}\n', 0, 0.1))
 
 
 def test_runners_per_profile_and_runtime(builds: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
