@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from mobilebench.cli.console import echo_err
-from mobilebench.cli.parsing import DAY_S, add_db_option, add_format_option, bounded
+from mobilebench.cli.parsing import (
+    DAY_S,
+    add_db_option,
+    add_format_option,
+    add_iteration_options,
+    add_model_options,
+    add_run_condition_options,
+    add_runtime_options,
+    bounded,
+)
 
 JOB_COLUMNS = ("id", "model", "device", "status", "run_id", "attempts", "error")
 
@@ -79,35 +88,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_measurement_options(parser: argparse.ArgumentParser) -> None:
     """How each job exports and measures: the options of ``mobilebench profile``."""
-    parser.add_argument("--runtime", choices=("executorch", "onnx"), default="executorch", help="what runs the model")
-    parser.add_argument("--dtype", choices=("fp32", "int8"), default="fp32", help="int8: executorch only")
-    parser.add_argument("--warmup", metavar="N", type=bounded(int, minimum=0), default=10, help="untimed warm-up iterations")
-    parser.add_argument(
-        "--iterations", metavar="N", type=bounded(int, minimum=1), default=50, help="timed iterations (the minimum with --target-rel-ci)"
-    )
-    parser.add_argument(
-        "--target-rel-ci",
-        metavar="FRACTION",
-        type=bounded(float, above=0, maximum=0.5),
-        help="iterate until the 95%% CI of the median is within +-this fraction of it",
-    )
-    parser.add_argument("--max-iterations", metavar="N", type=bounded(int, minimum=1), help="upper bound with --target-rel-ci")
+    add_runtime_options(parser)
+    add_iteration_options(parser)
     parser.add_argument("--cpu", metavar="N", type=bounded(int, minimum=0), help="core to pin to (default: the profile's)")
-    parser.add_argument(
-        "--cooldown-c", metavar="C", type=bounded(float, minimum=-50, maximum=150), help="wait until the pinned core is below this temperature (C)"
-    )
-    parser.add_argument(
-        "--cooldown-timeout",
-        metavar="S",
-        type=bounded(float, minimum=0, maximum=DAY_S),
-        default=300.0,
-        help="give up cooling down after this many seconds",
-    )
-    parser.add_argument(
-        "--runner-timeout", metavar="S", type=bounded(float, above=0, maximum=DAY_S), default=600.0, help="seconds one runner invocation may take"
-    )
-    parser.add_argument("--checkpoint", metavar="PATH", type=Path, help="checkpoint for a single model (a path the workers can read)")
-    parser.add_argument("--input-size", metavar="PIXELS", type=bounded(int, minimum=1), help="input resolution (default: the card's)")
+    add_run_condition_options(parser)
+    add_model_options(parser)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -140,6 +140,27 @@ def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=("fp32", "int8"), default="fp32", help="int8: executorch only")
 
 
+def add_iteration_options(parser: argparse.ArgumentParser) -> None:
+    """How long a run measures: ``--warmup``, ``--iterations``, ``--target-rel-ci``, ``--max-iterations``."""
+    parser.add_argument("--warmup", metavar="N", type=bounded(int, minimum=0), default=10, help="untimed warm-up iterations")
+    parser.add_argument(
+        "--iterations", metavar="N", type=bounded(int, minimum=1), default=50, help="timed iterations (the minimum with --target-rel-ci)"
+    )
+    parser.add_argument(
+        "--target-rel-ci",
+        metavar="FRACTION",
+        type=bounded(float, above=0, maximum=0.5),
+        help="iterate until the 95%% CI of the median is within +-this fraction of it",
+    )
+    parser.add_argument("--max-iterations", metavar="N", type=bounded(int, minimum=1), help="upper bound with --target-rel-ci")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Which weights and resolution: ``--checkpoint``, ``--input-size``."""
+    parser.add_argument("--checkpoint", metavar="PATH", type=Path, help="checkpoint for a single model")
+    parser.add_argument("--input-size", metavar="PIXELS", type=bounded(int, minimum=1), help="input resolution (default: the card's)")
+
+
 def add_run_condition_options(parser: argparse.ArgumentParser) -> None:
     """How a runner invocation is guarded: cool-down and timeouts."""
     parser.add_argument(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mobilebench.cli.console import echo_err
@@ -12,6 +11,8 @@ from mobilebench.cli.parsing import (
     add_db_option,
     add_device_options,
     add_format_option,
+    add_iteration_options,
+    add_model_options,
     add_run_condition_options,
     add_runtime_options,
     bounded,
@@ -28,21 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="*", metavar="NAME", help="model cards or registry names (see `mobilebench models`)")
     add_device_options(parser, several=True)
     add_runtime_options(parser)
-    parser.add_argument("--warmup", metavar="N", type=bounded(int, minimum=0), default=10, help="untimed warm-up iterations")
-    parser.add_argument(
-        "--iterations", metavar="N", type=bounded(int, minimum=1), default=50, help="timed iterations (the minimum with --target-rel-ci)"
-    )
-    parser.add_argument(
-        "--target-rel-ci",
-        metavar="FRACTION",
-        type=bounded(float, above=0, maximum=0.5),
-        help="iterate until the 95%% CI of the median is within +-this fraction of it",
-    )
-    parser.add_argument("--max-iterations", metavar="N", type=bounded(int, minimum=1), help="upper bound with --target-rel-ci")
+    add_iteration_options(parser)
     parser.add_argument("--repeat", metavar="R", type=bounded(int, minimum=1), default=1, help="runs per model, interleaved across models (A B A B)")
     add_run_condition_options(parser)
-    parser.add_argument("--checkpoint", metavar="PATH", type=Path, help="checkpoint for a single model")
-    parser.add_argument("--input-size", metavar="PIXELS", type=bounded(int, minimum=1), help="input resolution (default: the card's)")
+    add_model_options(parser)
     parser.add_argument(
         "--table2", action="store_true", help=f"profile the paper's Table 2 models: {', '.join(TABLE2_MODELS)}"
     )
