@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> None:
     with ResultsStore(args.db, create=False) as store:
         table = build_table2(store, devices=args.devices, models=args.models, runtime=args.runtime, dtype=args.dtype)
         if args.output is not None:
-            sidecar = write_table2(table, args.output, database=store.path)
+            sidecar = write_table2(table, args.output, database=store.location)
     emit(
         table.headers,
         table.records(),

@@ -72,7 +72,7 @@ def latency_points(
     device = device or _pick_device({k.device for k in newest})
     on_device = {k: r for k, r in newest.items() if k.device == device}
     if not on_device:
-        raise UsageError(f"no successful {runtime}/{dtype} runs on device {device!r} in {store.path}")
+        raise UsageError(f"no successful {runtime}/{dtype} runs on device {device!r} in {store.location}")
     # Real measurements first; a device known only through the emulator is plotted as such.
     emulated = not any(not k.emulated for k in on_device)
     by_model = {k.model: r for k, r in on_device.items() if k.emulated == emulated}
@@ -129,7 +129,7 @@ def cost_points(
     else:
         names = []
     if not names:
-        where = store.path if store is not None else "the results database"
+        where = store.location if store is not None else "the results database"
         raise UsageError(f"no models in {where}: profile or evaluate some, or pass --models")
     points, skipped = [], []
     for name in names:

@@ -438,7 +438,7 @@ def compare(
     if not by_key:
         raise UsageError(f"baseline {baseline} has no rows for the selected device/runtime/dtype")
     if not store.runs(device=device, runtime=runtime, dtype=dtype, status="ok", purpose="latency", limit=1):
-        raise UsageError(f"no successful runs in {store.path} for the selected device/runtime/dtype")
+        raise UsageError(f"no successful runs in {store.location} for the selected device/runtime/dtype")
     after = {key: max(r.created_at or "" for r in rows) for key, rows in by_key.items()}
     fresh = newest_runs(store, per_key=runs, after=after, device=device, runtime=runtime, dtype=dtype)
     confidence = 1 - alpha / len(by_key)
@@ -483,7 +483,7 @@ def update_baseline(
         raise UsageError(f"runs must be at least {MIN_RUNS} (the fewest that show a between-run spread), got {runs}")
     newest = newest_runs(store, per_key=runs, device=device, runtime=runtime, dtype=dtype)
     if not newest:
-        raise UsageError(f"no successful runs in {store.path} for the selected device/runtime/dtype")
+        raise UsageError(f"no successful runs in {store.location} for the selected device/runtime/dtype")
     fresh = [baseline_run(store, run) for chosen in newest.values() for run in chosen]
     kept = [r for r in read_baseline(baseline, allow_empty=True) if r.key not in newest] if baseline.is_file() else []
     write_baseline(baseline, [*fresh, *kept])

@@ -127,7 +127,7 @@ class Table2:
             out.append(record)
         return out
 
-    def provenance(self, *, database: Path | None = None) -> dict[str, Any]:
+    def provenance(self, *, database: str | None = None) -> dict[str, Any]:
         """Which run and which accuracy source fed every cell (JSON-ready)."""
         rows = []
         for row in self.rows:
@@ -202,7 +202,7 @@ def build_table2(
     """Table 2 from the store (see the module docstring for the rules)."""
     newest = newest_ok_runs(store, runtime=runtime, dtype=dtype)
     if not newest and not models:
-        raise UsageError(f"no successful {runtime}/{dtype} runs in {store.path}: run `mobilebench profile` first")
+        raise UsageError(f"no successful {runtime}/{dtype} runs in {store.location}: run `mobilebench profile` first")
     columns = _columns(list(newest), devices)
     shown = {(c.device, c.emulated) for c in columns}
     if models:
@@ -220,7 +220,7 @@ def provenance_path(output: Path) -> Path:
     return output.with_name(output.name + ".provenance.json")
 
 
-def write_table2(table: Table2, output: Path, *, database: Path | None = None) -> Path:
+def write_table2(table: Table2, output: Path, *, database: str | None = None) -> Path:
     """Write the table (CSV, or Markdown/JSON by suffix) and its provenance sidecar, atomically.
 
     Returns the sidecar's path.
