@@ -316,7 +316,8 @@ class CompareSession:
                 model_paths=(remote[0], remote[1]), warmup=self.config.warmup, pairs=self.config.pairs_per_batch
             )
             adapter = session.runner.adapter
-            argv = ["taskset", taskset_mask(session.cpu), *adapter.interleaved_argv(binary, request)]
+            launcher = session.runner.launcher
+            argv = ["taskset", taskset_mask(session.cpu), *launcher, *adapter.interleaved_argv(binary, request)]
             outputs, before, after = session.run_runner(
                 device,
                 argv,

@@ -40,10 +40,11 @@ from typing import Literal, TypeVar
 
 from mobilebench.bench.hooks import ProgressHooks
 from mobilebench.bench.pushed_files import PushLedger
-from mobilebench.bench.runner_builds import plan_runner
+from mobilebench.bench.runner_builds import is_exec_format_error, plan_runner, wrong_abi_message
 from mobilebench.bench.runners import RunnerOutput, RunnerRequest
 from mobilebench.bench.stats import warnings as stats_warnings
 from mobilebench.device import Device, DeviceProfile, connect, get_profile
+from mobilebench.device.cache import trim_model_cache
 from mobilebench.device.state import DeviceState
 from mobilebench.errors import MobilebenchError, Terminated, UsageError
 from mobilebench.export import Artifact, ExportOptions, export_model
@@ -426,6 +427,8 @@ class ProfileSession:
             cpu=self.cpu,
             threads=1,
             runner_name=self.runner.adapter.name,
+            runner_build=self.runner.build or self.runner.adapter.name,
+            abi=self.runner.abi,
             warmup=self.config.warmup,
             iterations=self.config.iterations,
             comparison_id=comparison_id,
@@ -443,9 +446,12 @@ class ProfileSession:
         return PushLedger(f"{self.profile.transport}:{self.profile.endpoint}|{state.fingerprint or state.model}")
 
     def push_artifact(self, device: Device, ledger: PushLedger, artifact: Artifact) -> str:
-        """The artifact's path on the device, pushed if the device's copy differs."""
+        """The artifact's path on the device, pushed if the device's copy differs; the
+        device's model folder is then trimmed to its budget (least recently used out)."""
         relative = f"models/{artifact.sha256[:16]}{artifact.path.suffix}"
-        return self._push(device, ledger, artifact.path, artifact.sha256, relative, 0o644)
+        remote = self._push(device, ledger, artifact.path, artifact.sha256, relative, 0o644)
+        trim_model_cache(device, keep=self._pushed)
+        return remote
 
     def finish_meta(
         self, meta: RunMeta, output: RunnerOutput, before: DeviceState, after: DeviceState
@@ -458,6 +464,8 @@ class ProfileSession:
             self._with_state(meta, before, after),
             runner_version=output.runner_version,
             runtime_version=output.runtime_version,
+            runner_build=self.runner.build or self.runner.adapter.name,
+            abi=before.abi or self.runner.abi,
             peak_rss_bytes=output.peak_rss_bytes,
             planned_memory_bytes=output.planned_memory_bytes,
             warnings=tuple(notes),
@@ -475,14 +483,26 @@ class ProfileSession:
         return True
 
     def read_state(self, device: Device) -> DeviceState:
+        """The device's state, after checking it is the device the profile describes;
+        the runner build is (re)chosen for the ABI it reports."""
         self.hooks.stage(f"reading {self.profile.name} state")
         state = device.read_state(self.cpu)
-        expected = self.profile.expected_model
-        if expected and state.model and state.model != expected:
+        name = self.profile.name
+        if self.profile.transport != "local" and not state.identity_known:
+            # A crashed or odd shell answers nothing: such numbers belong to no phone.
             raise MobilebenchError(
-                f"device {self.profile.name!r} reports model {state.model!r}, the profile expects {expected!r}; "
-                "wrong phone attached?"
+                f"device {name!r} did not say what it is (getprop gave no model or build fingerprint), so its "
+                "numbers cannot be attributed to a phone; check it with `mobilebench devices --check`"
             )
+        expected = self.profile.expected_model
+        if expected and state.model != expected:
+            raise MobilebenchError(
+                f"device {name!r} reports model {state.model!r}, the profile expects {expected!r}; wrong phone attached?"
+            )
+        if state.abi and state.abi != self.runner.abi:
+            # A device that says it is emulated runs on this computer: the host build fits it.
+            profile = replace(self.profile, emulated=self.profile.emulated or state.emulated)
+            self.runner = plan_runner(profile, self.config.runtime, abi=state.abi)
         return state
 
     def _start_warnings(self, before: DeviceState) -> list[str]:
@@ -561,11 +581,11 @@ class ProfileSession:
         return remote
 
     def _push_runner(self, device: Device, ledger: PushLedger) -> str:
-        plan = self.runner
-        if plan.local_binary is None:
-            return plan.device_binary
-        relative = plan.device_binary[len(self.profile.workdir.rstrip("/")) + 1 :]
-        return self._push(device, ledger, plan.local_binary, file_sha256(plan.local_binary), relative, 0o755)
+        """Push the runner's files that the device lacks (the bundle's, one by one);
+        its path on the device."""
+        for file in self.runner.files:
+            self._push(device, ledger, file.local, file_sha256(file.local), file.remote, file.mode)
+        return self.runner.device_binary
 
     def _measure(
         self, device: Device, binary: str, remote_model: str, state: DeviceState
@@ -573,7 +593,7 @@ class ProfileSession:
         """Run the runner; its parsed output and the device state right before and after."""
         request = self.config.request(remote_model)
         adapter = self.runner.adapter
-        argv = ["taskset", taskset_mask(self.cpu), *adapter.argv(binary, request)]
+        argv = ["taskset", taskset_mask(self.cpu), *self.runner.launcher, *adapter.argv(binary, request)]
         total = None if request.target_rel_ci else request.warmup + request.iterations
         output, before, after = self.run_runner(
             device, argv, state, total=total, parse=lambda out: adapter.parse(out, request=request)
@@ -612,6 +632,8 @@ class ProfileSession:
                 ) from None
             raise MobilebenchError(f"{name} on cpu{self.cpu} ({progress}): {exc}") from None
         if result.exit_code != 0:
+            if is_exec_format_error(result.stdout):
+                raise MobilebenchError(wrong_abi_message(self.runner, self.profile, state.abi))
             how = describe_exit(result.exit_code)
             try:
                 parse(result.stdout)

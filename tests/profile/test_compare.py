@@ -7,15 +7,18 @@ its storage, not statistical power (``benchmarks/bench_compare_power.py`` measur
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mobilebench.bench.compare import CompareConfig, CompareSession
+from mobilebench.bench.hooks import ProgressHooks
 from mobilebench.bench.paired import EXIT_CODES
 from mobilebench.bench.session import ProfileConfig
-from mobilebench.errors import UsageError
+from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.records import VERDICTS
 from mobilebench.store import ResultsStore
 from mobilebench.zoo.resolve import resolve_model
@@ -99,3 +102,37 @@ def test_comparing_what_is_not_alike_needs_saying_so(tmp_path: Path, skipnet_pte
         with pytest.raises(UsageError, match="--allow-input-mismatch"):
             CompareSession(CompareConfig(profile=ProfileConfig(device="host")), store).run(pte, small)
         assert store.comparisons() == []  # refused before anything was measured
+
+
+class CrashAfterFirstBatch(ProgressHooks):
+    """Arms the emulator's runner crash once the first runner window has ended."""
+
+    def __init__(self, phone) -> None:
+        self.phone = phone
+        self.windows = 0
+
+    @contextlib.contextmanager
+    def measuring(self, *, on_this_computer: bool) -> Iterator[None]:
+        yield
+        self.windows += 1
+        if self.windows == 1:
+            self.phone.faults.crash_match = "mobilebench_runner"
+            self.phone.faults.crash_next_command = True
+
+
+def test_a_model_failing_mid_comparison_keeps_what_was_measured(phone, tmp_path: Path, skipnet, skipnet_pte) -> None:
+    config = CompareConfig(
+        profile=ProfileConfig(device="emulator", address=phone.address), pairs_per_batch=8, warmup=1,
+        batches_per_look=2, max_looks=1,
+    )  # fmt: skip
+    with ResultsStore(tmp_path / "crashed.sqlite") as store:
+        session = CompareSession(config, store, hooks=CrashAfterFirstBatch(phone))
+        with pytest.raises(MobilebenchError, match=r"comparison \d+ stored as failed after 8 pairs: .*SIGSEGV") as info:
+            session.run(skipnet, skipnet)
+        assert "\n" not in str(info.value)
+        (comparison,) = store.comparisons()
+        assert comparison.status == "failed" and "SIGSEGV" in comparison.error
+        first, second = session.run_ids[:2], session.run_ids[2:]
+        assert [store.get_run(i).status for i in first] == ["ok", "ok"]
+        assert [store.get_run(i).status for i in second] == ["failed", "failed"]
+        assert all(len(store.samples(i)) == 9 for i in first)

@@ -12,6 +12,7 @@ import pytest
 
 from mobilebench.bench.session import ProfileConfig, ProfileSession
 from mobilebench.device.emulator import ThermalModel
+from mobilebench.errors import MobilebenchError
 from mobilebench.store import ResultsStore
 
 from .conftest import PHONE_TMP, WORKDIR, RecordingHooks, phone_path
@@ -259,3 +260,25 @@ def test_two_phones_are_profiled_in_parallel(cli, phone, adb_key, tmp_path: Path
     (a, b) = runs
     assert a.created_at < b.finished_at and b.created_at < a.finished_at  # the runs overlapped in time
     assert a.meta.artifact_sha256 == b.meta.artifact_sha256 == skipnet_pte.sha256
+
+
+def test_a_phone_that_cannot_say_what_it_is_gives_no_result(phone, store, skipnet, skipnet_pte) -> None:
+    """getprop answers nothing (the phone's properties are unreadable): its identity is
+    unknown, so a `pixel4` profile stores no result that Table 2 could show as a Pixel 4's."""
+    phone_path(phone, "system", "build.prop").write_text("")
+    config = ProfileConfig(device="pixel4", address=phone.address, warmup=1, iterations=3)
+    with pytest.raises(MobilebenchError, match="did not say what it is") as info:
+        ProfileSession(config, store).run([skipnet])
+    assert "\n" not in str(info.value)
+    (run,) = store.runs()
+    assert run.status == "failed" and run.stats is None and "did not say what it is" in run.error
+
+
+def test_a_phone_profile_at_the_emulator_is_labelled_emulated(cli, phone, tmp_path: Path, skipnet_pte) -> None:
+    """Only a device that proved it is a real phone fills a phone's column."""
+    db = tmp_path / "labelled.sqlite"
+    args = ["profile", "skipnet_m", "--device", "pixel4", "--address", phone.address, "--warmup", "1", "--iterations", "3"]
+    result = cli(*args, "--db", db, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    (run,) = json.loads(result.stdout)
+    assert run["device_profile"] == "pixel4" and run["emulated"] is True and run["device_model"] == "Pixel 4"
