@@ -40,7 +40,7 @@ from typing import Literal, TypeVar
 
 from mobilebench.bench.hooks import ProgressHooks
 from mobilebench.bench.pushed_files import PushLedger
-from mobilebench.bench.runner_builds import is_exec_format_error, plan_runner, wrong_abi_message
+from mobilebench.bench.runner_builds import plan_runner, refused_for_its_abi, wrong_abi_message
 from mobilebench.bench.runners import RunnerOutput, RunnerRequest
 from mobilebench.bench.stats import warnings as stats_warnings
 from mobilebench.device import Device, DeviceProfile, connect, get_profile
@@ -632,7 +632,7 @@ class ProfileSession:
                 ) from None
             raise MobilebenchError(f"{name} on cpu{self.cpu} ({progress}): {exc}") from None
         if result.exit_code != 0:
-            if is_exec_format_error(result.stdout):
+            if refused_for_its_abi(result):
                 raise MobilebenchError(wrong_abi_message(self.runner, self.profile, state.abi))
             how = describe_exit(result.exit_code)
             try:
