@@ -8,8 +8,11 @@ Layout (``FORMAT``):
 
 - ``model`` / ``model_ema`` (when the recipe keeps an EMA): state_dicts of the bare model,
   no DDP ``module.`` prefix, so :func:`mobilebench.zoo.load_checkpoint` reads them;
-- ``arch``, ``arch_options``, ``num_classes``, ``classes``, ``input_size``, ``dataset``,
-  ``recipe`` (a dict), ``run`` (seed, deterministic, feature module), ``git_revision``;
+- ``arch``, ``arch_options``, ``num_classes``, ``classes``, ``input_size``, ``dataset``
+  (``kind``, ``root``): the checkpoint's self-description, which
+  :func:`mobilebench.zoo.checkpoint.read_training_description` reads, so ``eval``,
+  ``export``, ``flops`` and ``profile`` take the file as a model NAME on its own;
+- ``recipe`` (a dict), ``run`` (seed, deterministic, feature module), ``git_revision``;
 - ``epoch`` / ``batch``: where training continues (``batch`` > 0: mid-epoch);
   ``completed_epochs``; ``world_size``;
 - ``optimizer``, ``scheduler``, ``scaler``, ``loss`` (Bias Loss running minimum),
@@ -32,8 +35,8 @@ import torch
 from mobilebench.errors import MobilebenchError
 from mobilebench.files import atomic_writer
 from mobilebench.paths import project_root
-
-FORMAT = "mobilebench-train-1"
+from mobilebench.zoo.checkpoint import TRAINING_FORMAT as FORMAT
+from mobilebench.zoo.checkpoint import read_checkpoint
 TRAINING_STATE_KEYS = ("optimizer", "scheduler", "scaler", "rank_states")
 
 
@@ -111,8 +114,6 @@ def save_atomic(obj: dict[str, Any], path: Path) -> None:
 
 def load_training_checkpoint(path: Path) -> dict[str, Any]:
     """A training checkpoint written by :func:`save_atomic`, read with ``weights_only=True``."""
-    from mobilebench.zoo.checkpoint import read_checkpoint
-
     content = read_checkpoint(path)
     if not isinstance(content, dict) or content.get("format") != FORMAT:
         raise MobilebenchError(

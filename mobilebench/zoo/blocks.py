@@ -1,14 +1,18 @@
 """Building blocks shared by the MobileNet-family architectures of the zoo.
 
-The module layouts here follow torchvision (``Conv2dNormActivation`` as a
-``Sequential(conv, bn, act)``, ``SqueezeExcitation`` with ``fc1``/``fc2`` 1x1 convolutions,
-``InvertedResidual.block``), so that models built from them load torchvision's published
-state_dicts key for key. Architectures whose published checkpoints use another layout
-(SkipNet) keep their own block classes next to their definition.
+Every architecture is a table of block rows (each tied to its paper) that resolves to
+:class:`InvertedResidualConfig` blocks. The module layouts here follow torchvision
+(``Conv2dNormActivation`` as a ``Sequential(conv, bn, act)``, ``SqueezeExcitation`` with
+``fc1``/``fc2`` 1x1 convolutions, ``InvertedResidual.block``), so that models built from
+them load torchvision's published state_dicts key for key. Architectures whose published
+checkpoints name their layers otherwise (MobileNetV2's ``conv``, SkipNet's, GhostNet's,
+torchvision's MNASNet) keep a block module of that layout next to their definition, built
+from the same config.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -122,33 +126,97 @@ class SqueezeExcitation(nn.Module):
         return x * scale
 
 
+#: SE gates by name: the hard sigmoid of MobileNetV3 (and SkipNet, GhostNet), or the
+#: sigmoid of MnasNet and the original squeeze-and-excitation.
+SE_GATES: dict[str, type[nn.Module]] = {"hardsigmoid": nn.Hardsigmoid, "sigmoid": nn.Sigmoid}
+
+
 @dataclass(frozen=True)
 class InvertedResidualConfig:
-    """One inverted-residual block with its final channel counts (after width scaling).
+    """One inverted-residual (MBConv) block, with its final channel counts (after width
+    scaling): the block every architecture of the zoo is made of, as torchvision's
+    ``InvertedResidualConfig`` describes MobileNetV3's.
 
-    ``activation`` is a key of :data:`ACTIVATIONS`. ``se_channels`` is the squeeze width
-    of the SE layer, or ``None`` for no SE.
+    1x1 expansion to ``hidden_channels``, depthwise ``kernel`` x ``kernel`` at ``stride``,
+    squeeze-and-excitation when ``se_channels`` (its squeeze width) is set, with the gate
+    ``se_gate`` (a key of :data:`SE_GATES`), then a linear 1x1 projection; a residual
+    connection at stride 1 with equal widths. ``activation`` is a key of
+    :data:`ACTIVATIONS`. The module layouts differ per architecture (their published
+    checkpoints name the layers differently); every one of them is built from this.
     """
 
     in_channels: int
     kernel: int
     hidden_channels: int
     out_channels: int
-    se_channels: int | None
-    activation: str
     stride: int
+    activation: str = "RE"
+    se_channels: int | None = None
+    se_gate: str = "hardsigmoid"
 
     @property
     def use_residual(self) -> bool:
         return self.stride == 1 and self.in_channels == self.out_channels
 
 
+@dataclass(frozen=True)
+class StageRow:
+    """One row of a MobileNetV2 / MnasNet stage table: ``repeats`` (n) blocks with
+    expansion ``t``, output channels ``out`` (c, at width 1.0), the first at ``stride``
+    (s), the others at stride 1; MnasNet adds the ``kernel`` and whether the stage has SE.
+    """
+
+    expansion: float
+    out: int
+    repeats: int
+    stride: int
+    kernel: int = 3
+    se: bool = False
+
+
+def expand_stages(
+    rows: tuple[StageRow, ...],
+    in_channels: int,
+    width_mult: float,
+    *,
+    activation: str,
+    se_channels: Callable[[int, int], int] | None = None,
+    se_gate: str = "hardsigmoid",
+) -> list[list[InvertedResidualConfig]]:
+    """The blocks of a stage table, stage by stage, for a model whose first stage gets
+    ``in_channels``. Output widths are ``make_divisible(out * width_mult)``; the hidden
+    width is ``round(in * t)`` of each block's actual input. ``se_channels(in, hidden)``
+    gives the SE squeeze width of rows with SE."""
+    stages = []
+    for row in rows:
+        out = make_divisible(row.out * width_mult)
+        stage = []
+        for index in range(row.repeats):
+            hidden = int(round(in_channels * row.expansion))
+            squeeze = se_channels(in_channels, hidden) if row.se and se_channels is not None else None
+            stage.append(
+                InvertedResidualConfig(
+                    in_channels=in_channels,
+                    kernel=row.kernel,
+                    hidden_channels=hidden,
+                    out_channels=out,
+                    stride=row.stride if index == 0 else 1,
+                    activation=activation,
+                    se_channels=squeeze,
+                    se_gate=se_gate,
+                )
+            )
+            in_channels = out
+        stages.append(stage)
+    return stages
+
+
 class InvertedResidual(nn.Module):
-    """MobileNetV3 bottleneck in torchvision's layout: ``block`` = [expand] dw [se] project.
+    """The block in torchvision's MobileNetV3 layout: ``block`` = [expand] dw [se] project,
+    each a :class:`ConvBNAct` (the SE a :class:`SqueezeExcitation`).
 
     The 1x1 expansion is left out when ``hidden_channels == in_channels`` (MobileNetV3's
-    first block), as in the paper and torchvision. A residual connection is added when the
-    block keeps stride 1 and the channel count.
+    first block, MnasNet's SepConv), as in the papers and torchvision.
     """
 
     def __init__(self, config: InvertedResidualConfig, norm: BatchNormConfig = BatchNormConfig()) -> None:
@@ -169,7 +237,8 @@ class InvertedResidual(nn.Module):
             )
         )
         if config.se_channels is not None:
-            layers.append(SqueezeExcitation(config.hidden_channels, config.se_channels))
+            gate = SE_GATES[config.se_gate]
+            layers.append(SqueezeExcitation(config.hidden_channels, config.se_channels, scale_activation=gate))
         layers.append(ConvBNAct(config.hidden_channels, config.out_channels, 1, activation=None, norm=norm))
         self.block = nn.Sequential(*layers)
         self.use_residual = config.use_residual

@@ -12,23 +12,32 @@ nothing in it is executed). Accepted shapes of the content:
 
 Keys and shapes are checked against the model before anything is copied, so a wrong
 architecture gives one line naming the missing, unexpected and mis-shaped keys.
+
+A checkpoint written by ``mobilebench train`` (format :data:`TRAINING_FORMAT`) describes
+itself: :func:`read_training_description` gives its architecture, options, classes,
+input size and training data, so that it can be named on its own wherever a model is.
 """
 
 from __future__ import annotations
 
-import hashlib
+import pickle
 import re
+import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mobilebench.errors import MobilebenchError
+from mobilebench.files import file_sha256
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
+#: The ``format`` key of the checkpoints ``mobilebench train`` writes
+#: (:mod:`mobilebench.train.checkpoint` describes the whole layout).
+TRAINING_FORMAT = "mobilebench-train-1"
 # Where training scripts put the weights, in the order they are looked for.
 EMA_KEYS = ("state_dict_ema", "model_ema")
 PLAIN_KEYS = ("state_dict", "model", "net")
@@ -47,23 +56,9 @@ class LoadedCheckpoint:
     stripped_prefix: bool
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes (the checkpoint identity stored with every result)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def read_checkpoint(path: str | Path) -> Any:
     """``torch.load`` a file as plain weights, turning every failure into one clear line."""
-    # Here, not at the top: torch loads pickle and zipfile anyway, and resolving a model
-    # name (every `mobilebench profile`) needs neither.
-    import pickle
-    import zipfile
-
-    import torch
+    import torch  # seconds: resolving a name with a cached artifact must not pay them
 
     path = Path(path)
     if not path.is_file():
@@ -184,3 +179,51 @@ def load_checkpoint(model: nn.Module, path: str | Path, *, prefer_ema: bool = Tr
     state_dict, stripped = strip_data_parallel_prefix(state_dict)
     load_state_dict_checked(model, state_dict, source=f"checkpoint {path}")
     return LoadedCheckpoint(path=path, sha256=file_sha256(path), wrapper_key=wrapper, stripped_prefix=stripped)
+
+
+@dataclass(frozen=True)
+class TrainingDescription:
+    """What a ``mobilebench train`` checkpoint says about the network in it.
+
+    ``classes`` are the class names in output order; ``dataset_kind``/``dataset_root``
+    the data it was trained on (``digits``, ``cifar100``, ``imagefolder`` and its folder).
+    """
+
+    path: Path
+    arch: str
+    arch_options: dict[str, Any] = field(hash=False)
+    num_classes: int
+    classes: tuple[str, ...]
+    input_size: int
+    dataset_kind: str | None
+    dataset_root: Path | None
+    has_ema: bool
+
+
+def read_training_description(path: str | Path) -> TrainingDescription | None:
+    """The self-description of a ``mobilebench train`` checkpoint, or None for any other
+    weights file (read with :func:`read_checkpoint`)."""
+    path = Path(path)
+    content = read_checkpoint(path)
+    if not isinstance(content, Mapping) or content.get("format") != TRAINING_FORMAT:
+        return None
+    try:
+        dataset = content.get("dataset") or {}
+        description = TrainingDescription(
+            path=path,
+            arch=str(content["arch"]),
+            arch_options=dict(content.get("arch_options") or {}),
+            num_classes=int(content["num_classes"]),
+            classes=tuple(str(c) for c in content.get("classes") or ()),
+            input_size=int(content["input_size"]),
+            dataset_kind=dataset.get("kind"),
+            dataset_root=Path(dataset["root"]) if dataset.get("root") else None,
+            has_ema=_is_state_dict(content.get("model_ema")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MobilebenchError(f"training checkpoint {path} is incomplete ({type(exc).__name__}: {exc})") from None
+    if description.classes and len(description.classes) != description.num_classes:
+        raise MobilebenchError(
+            f"training checkpoint {path} lists {len(description.classes)} classes for {description.num_classes} outputs"
+        )
+    return description

@@ -25,7 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mobilebench.zoo.blocks import ConvBNAct, ZooModel, check_dropout, check_width_mult, make_divisible
+from mobilebench.zoo.blocks import (
+    ConvBNAct,
+    InvertedResidualConfig,
+    ZooModel,
+    check_dropout,
+    check_width_mult,
+    make_divisible,
+)
 from mobilebench.zoo.registry import register_model
 
 # The reference code rounds every width-scaled channel count to a multiple of 4 (not 8).
@@ -51,25 +58,6 @@ class GhostRow:
     out: int
     se: bool
     stride: int
-
-
-@dataclass(frozen=True)
-class GhostBottleneckConfig:
-    """One ghost bottleneck with its final (width-scaled, rounded) channel counts.
-
-    ``se_channels`` is the squeeze width of the SE layer, or ``None`` for no SE.
-    """
-
-    in_channels: int
-    kernel: int
-    hidden_channels: int
-    out_channels: int
-    se_channels: int | None
-    stride: int
-
-    @property
-    def identity_shortcut(self) -> bool:
-        return self.stride == 1 and self.in_channels == self.out_channels
 
 
 R = GhostRow
@@ -109,7 +97,7 @@ def _round(channels: float) -> int:
     return make_divisible(channels, GHOSTNET_DIVISOR)
 
 
-def resolve_stages(width_mult: float) -> list[list[GhostBottleneckConfig]]:
+def resolve_stages(width_mult: float) -> list[list[InvertedResidualConfig]]:
     """Every ghost bottleneck, stage by stage, with channel counts scaled by ``width_mult``.
 
     As in the authors' code: hidden and output widths are rounded to a multiple of 4,
@@ -123,13 +111,14 @@ def resolve_stages(width_mult: float) -> list[list[GhostBottleneckConfig]]:
             hidden = _round(row.expanded * width_mult)
             out = _round(row.out * width_mult)
             stage.append(
-                GhostBottleneckConfig(
+                InvertedResidualConfig(
                     in_channels=in_channels,
                     kernel=row.kernel,
                     hidden_channels=hidden,
                     out_channels=out,
-                    se_channels=_round(hidden * 0.25) if row.se else None,
                     stride=row.stride,
+                    activation="RE",
+                    se_channels=_round(hidden * 0.25) if row.se else None,
                 )
             )
             in_channels = out
@@ -194,6 +183,10 @@ class GhostSqueezeExcite(nn.Module):
         return x * hard_sigmoid(scale)
 
 
+def _depthwise(channels: int, kernel: int, stride: int) -> nn.Conv2d:
+    return nn.Conv2d(channels, channels, kernel, stride=stride, padding=(kernel - 1) // 2, groups=channels, bias=False)
+
+
 class GhostBottleneck(nn.Module):
     """G-bneck: ghost module (ReLU), [depthwise kxk stride 2 + BN], [SE], ghost module
     (linear), plus a shortcut.
@@ -202,20 +195,12 @@ class GhostBottleneck(nn.Module):
     (with the block's stride) + BN + 1x1 conv + BN, as in the reference code.
     """
 
-    def __init__(self, config: GhostBottleneckConfig) -> None:
+    def __init__(self, config: InvertedResidualConfig) -> None:
         super().__init__()
         self.stride = config.stride
         self.ghost1 = GhostModule(config.in_channels, config.hidden_channels, relu=True)
         if config.stride > 1:
-            self.conv_dw = nn.Conv2d(
-                config.hidden_channels,
-                config.hidden_channels,
-                config.kernel,
-                stride=config.stride,
-                padding=(config.kernel - 1) // 2,
-                groups=config.hidden_channels,
-                bias=False,
-            )
+            self.conv_dw = _depthwise(config.hidden_channels, config.kernel, config.stride)
             self.bn_dw = nn.BatchNorm2d(config.hidden_channels)
         self.se = (
             GhostSqueezeExcite(config.hidden_channels, config.se_channels)
@@ -223,19 +208,11 @@ class GhostBottleneck(nn.Module):
             else None
         )
         self.ghost2 = GhostModule(config.hidden_channels, config.out_channels, relu=False)
-        if config.identity_shortcut:
+        if config.use_residual:
             self.shortcut = nn.Sequential()
         else:
             self.shortcut = nn.Sequential(
-                nn.Conv2d(
-                    config.in_channels,
-                    config.in_channels,
-                    config.kernel,
-                    stride=config.stride,
-                    padding=(config.kernel - 1) // 2,
-                    groups=config.in_channels,
-                    bias=False,
-                ),
+                _depthwise(config.in_channels, config.kernel, config.stride),
                 nn.BatchNorm2d(config.in_channels),
                 nn.Conv2d(config.in_channels, config.out_channels, 1, bias=False),
                 nn.BatchNorm2d(config.out_channels),

@@ -8,7 +8,8 @@ Two architectures share the name:
   (``tensorflow/tpu``, ``models/official/mnasnet``): sigmoid SE gate with a squeeze width
   of a quarter of the block's *input* channels, BatchNorm eps 1e-3 / momentum 0.01,
   TensorFlow's initialisation. Nobody publishes PyTorch weights in this exact layout, so
-  its module names follow this zoo (``features.N.block.M``, ``classifier.1``).
+  it is built from the zoo's :class:`~mobilebench.zoo.blocks.InvertedResidual`
+  (``features.N.block.M``, ``classifier.1``).
 - :class:`TorchvisionMNASNet` is ``torchvision.models.MNASNet`` (the paper's B1 variant,
   no SE): same module tree and key names (``layers.N...``, ``classifier.1``) so
   torchvision's published ``mnasnet1.0`` state_dict loads as is and gives the same outputs.
@@ -17,7 +18,6 @@ Two architectures share the name:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -25,10 +25,13 @@ from torch import nn
 from mobilebench.zoo.blocks import (
     BatchNormConfig,
     ConvBNAct,
-    SqueezeExcitation,
+    InvertedResidual,
+    InvertedResidualConfig,
+    StageRow,
     ZooModel,
     check_dropout,
     check_width_mult,
+    expand_stages,
     make_divisible,
 )
 from mobilebench.zoo.registry import register_model
@@ -38,67 +41,32 @@ MNASNET_A1_NORM = BatchNormConfig(eps=1e-3, momentum=0.01)
 MNASNET_STEM_CHANNELS = 32
 MNASNET_HEAD_CHANNELS = 1280
 
-
-@dataclass(frozen=True)
-class MnasNetRow:
-    """One row of MnasNet's stage table: ``repeats`` identical blocks, the first strided.
-
-    ``expansion`` is the MBConv expansion ratio (1 = SepConv, no 1x1 expansion);
-    ``se`` adds squeeze-and-excitation; channel counts are at width 1.0.
-    """
-
-    repeats: int
-    kernel: int
-    expansion: int
-    out: int
-    se: bool
-    stride: int
-
-
-@dataclass(frozen=True)
-class MBConvConfig:
-    """One MBConv block with its final channel counts (after width scaling).
-
-    ``se_channels``: the SE squeeze width, or ``None`` for no SE.
-    """
-
-    in_channels: int
-    kernel: int
-    hidden_channels: int
-    out_channels: int
-    se_channels: int | None
-    stride: int
-
-    @property
-    def use_residual(self) -> bool:
-        return self.stride == 1 and self.in_channels == self.out_channels
-
-
-R = MnasNetRow
+R = StageRow
 # MnasNet paper Figure 7(a), MnasNet-A1, between the 3x3 stem (32 channels, stride 2)
-# and the 1x1 conv to 1280 (the reference code's head). The SE squeeze ratio is 0.25.
-MNASNET_A1_ROWS: tuple[MnasNetRow, ...] = (
-    # x  k  t  out   SE    s
-    R(1, 3, 1,  16, False, 1),  # SepConv (k3x3), 112x112
-    R(2, 3, 6,  24, False, 2),  # MBConv6 (k3x3), -> 56x56
-    R(3, 5, 3,  40, True,  2),  # MBConv3 (k5x5), SE, -> 28x28
-    R(4, 3, 6,  80, False, 2),  # MBConv6 (k3x3), -> 14x14
-    R(2, 3, 6, 112, True,  1),  # MBConv6 (k3x3), SE
-    R(3, 5, 6, 160, True,  2),  # MBConv6 (k5x5), SE, -> 7x7
-    R(1, 3, 6, 320, False, 1),  # MBConv6 (k3x3)
+# and the 1x1 conv to 1280 (the reference code's head). ReLU throughout; SE with a
+# sigmoid gate, squeezing to a quarter of the block's input channels.
+MNASNET_A1_ROWS: tuple[StageRow, ...] = (
+    # t  out  x  s  k   SE
+    R(1,  16, 1, 1, 3, False),  # SepConv (k3x3), 112x112
+    R(6,  24, 2, 2, 3, False),  # MBConv6 (k3x3), -> 56x56
+    R(3,  40, 3, 2, 5, True),   # MBConv3 (k5x5), SE, -> 28x28
+    R(6,  80, 4, 2, 3, False),  # MBConv6 (k3x3), -> 14x14
+    R(6, 112, 2, 1, 3, True),   # MBConv6 (k3x3), SE
+    R(6, 160, 3, 2, 5, True),   # MBConv6 (k5x5), SE, -> 7x7
+    R(6, 320, 1, 1, 3, False),  # MBConv6 (k3x3)
 )
 
 # torchvision's MNASNet (the paper's B1, Figure 7 without SE): stem conv 3x3 (32),
 # SepConv to 16, then these six stacks, then the 1x1 conv to 1280. (torchvision's
 # ``_stack(in, out, kernel, stride, expansion, repeats)`` arguments.)
-TORCHVISION_MNASNET_ROWS: tuple[MnasNetRow, ...] = (
-    # x  k  t  out   SE    s
-    R(3, 3, 3,  24, False, 2),
-    R(3, 5, 3,  40, False, 2),
-    R(3, 5, 6,  80, False, 2),
-    R(2, 3, 6,  96, False, 1),
-    R(4, 5, 6, 192, False, 2),
-    R(1, 3, 6, 320, False, 1),
+TORCHVISION_MNASNET_ROWS: tuple[StageRow, ...] = (
+    # t  out  x  s  k
+    R(3,  24, 3, 2, 3),
+    R(3,  40, 3, 2, 5),
+    R(6,  80, 3, 2, 5),
+    R(6,  96, 2, 1, 3),
+    R(6, 192, 4, 2, 5),
+    R(6, 320, 1, 1, 3),
 )
 TORCHVISION_SEPCONV_CHANNELS = 16
 # torchvision: "Paper suggests 0.9997 momentum, for TensorFlow" -> PyTorch 1 - 0.9997.
@@ -106,63 +74,22 @@ TORCHVISION_MNASNET_NORM = BatchNormConfig(eps=1e-5, momentum=1 - 0.9997)
 del R
 
 
-def resolve_a1_blocks(width_mult: float) -> list[MBConvConfig]:
-    """Every MnasNet-A1 block, with channels scaled by ``width_mult`` (rounded to 8).
-
-    The SE squeeze width is ``max(1, int(in_channels * 0.25))`` of the block's input,
-    as in the TensorFlow reference.
-    """
-    in_channels = make_divisible(MNASNET_STEM_CHANNELS * width_mult)
-    blocks = []
-    for row in MNASNET_A1_ROWS:
-        out = make_divisible(row.out * width_mult)
-        for index in range(row.repeats):
-            blocks.append(
-                MBConvConfig(
-                    in_channels=in_channels,
-                    kernel=row.kernel,
-                    hidden_channels=in_channels * row.expansion,
-                    out_channels=out,
-                    se_channels=max(1, int(in_channels * 0.25)) if row.se else None,
-                    stride=row.stride if index == 0 else 1,
-                )
-            )
-            in_channels = out
-    return blocks
+def _a1_squeeze(in_channels: int, hidden: int) -> int:
+    """The TensorFlow reference's SE squeeze: a quarter of the block's *input* channels."""
+    return max(1, int(in_channels * 0.25))
 
 
-class MBConv(nn.Module):
-    """MnasNet's MBConv in the zoo's layout: ``block`` = [1x1 expand] dw kxk [SE] 1x1 project.
-
-    ReLU throughout; the 1x1 expansion is left out at expansion 1 (SepConv). Unlike
-    :class:`mobilebench.zoo.blocks.InvertedResidual` the SE gate is a sigmoid, as in
-    MnasNet (the hard-sigmoid came with MobileNetV3). Residual at stride 1, same width.
-    """
-
-    def __init__(self, config: MBConvConfig, norm: BatchNormConfig) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        if config.hidden_channels != config.in_channels:
-            layers.append(ConvBNAct(config.in_channels, config.hidden_channels, 1, norm=norm))
-        layers.append(
-            ConvBNAct(
-                config.hidden_channels,
-                config.hidden_channels,
-                config.kernel,
-                stride=config.stride,
-                groups=config.hidden_channels,
-                norm=norm,
-            )
-        )
-        if config.se_channels is not None:
-            layers.append(SqueezeExcitation(config.hidden_channels, config.se_channels, scale_activation=nn.Sigmoid))
-        layers.append(ConvBNAct(config.hidden_channels, config.out_channels, 1, activation=None, norm=norm))
-        self.block = nn.Sequential(*layers)
-        self.use_residual = config.use_residual
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.block(x)
-        return x + out if self.use_residual else out
+def resolve_a1_blocks(width_mult: float) -> list[InvertedResidualConfig]:
+    """Every MnasNet-A1 block, with channels scaled by ``width_mult`` (rounded to 8)."""
+    stages = expand_stages(
+        MNASNET_A1_ROWS,
+        make_divisible(MNASNET_STEM_CHANNELS * width_mult),
+        width_mult,
+        activation="RE",
+        se_channels=_a1_squeeze,
+        se_gate="sigmoid",
+    )
+    return [block for stage in stages for block in stage]
 
 
 def init_tensorflow_mnasnet_weights(model: nn.Module) -> None:
@@ -203,7 +130,7 @@ class MnasNetA1(ZooModel):
         self.num_classes = num_classes
         norm = MNASNET_A1_NORM
         layers: list[nn.Module] = [ConvBNAct(3, blocks[0].in_channels, 3, stride=2, norm=norm)]
-        layers += [MBConv(block, norm) for block in blocks]
+        layers += [InvertedResidual(block, norm) for block in blocks]
         layers.append(ConvBNAct(blocks[-1].out_channels, self.num_features, 1, norm=norm))
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -223,7 +150,7 @@ class TorchvisionInvertedResidual(nn.Module):
     residual at stride 1 and equal widths.
     """
 
-    def __init__(self, config: MBConvConfig, norm: BatchNormConfig) -> None:
+    def __init__(self, config: InvertedResidualConfig, norm: BatchNormConfig) -> None:
         super().__init__()
         hidden = config.hidden_channels
         self.apply_residual = config.use_residual
@@ -251,33 +178,6 @@ class TorchvisionInvertedResidual(nn.Module):
         return out + x if self.apply_residual else out
 
 
-def resolve_torchvision_stacks(alpha: float) -> list[list[MBConvConfig]]:
-    """torchvision's six stacks of inverted residuals at depth multiplier ``alpha``.
-
-    torchvision's ``_round_to_multiple_of(v, 8)`` is the same rounding as
-    :func:`make_divisible`; only the first block of a stack strides.
-    """
-    in_channels = make_divisible(TORCHVISION_SEPCONV_CHANNELS * alpha)
-    stacks = []
-    for row in TORCHVISION_MNASNET_ROWS:
-        out = make_divisible(row.out * alpha)
-        stack = []
-        for index in range(row.repeats):
-            stack.append(
-                MBConvConfig(
-                    in_channels=in_channels,
-                    kernel=row.kernel,
-                    hidden_channels=in_channels * row.expansion,
-                    out_channels=out,
-                    se_channels=None,
-                    stride=row.stride if index == 0 else 1,
-                )
-            )
-            in_channels = out
-        stacks.append(stack)
-    return stacks
-
-
 class TorchvisionMNASNet(ZooModel):
     """``torchvision.models.MNASNet`` (version 2 layout): ``layers`` = stem conv/BN/ReLU
     (0-2), depthwise 3x3/BN/ReLU (3-5), 1x1 to 16 + BN (6-7), six stacks (8-13), 1x1 conv
@@ -292,7 +192,7 @@ class TorchvisionMNASNet(ZooModel):
         norm = TORCHVISION_MNASNET_NORM
         stem = make_divisible(MNASNET_STEM_CHANNELS * alpha)
         sepconv = make_divisible(TORCHVISION_SEPCONV_CHANNELS * alpha)
-        stacks = resolve_torchvision_stacks(alpha)
+        stacks = expand_stages(TORCHVISION_MNASNET_ROWS, sepconv, alpha, activation="RE")
         self.alpha = alpha
         self.num_classes = num_classes
         self.num_features = MNASNET_HEAD_CHANNELS

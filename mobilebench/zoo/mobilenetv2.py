@@ -7,39 +7,28 @@ so its published ImageNet state_dict loads as is. BatchNorm keeps PyTorch's defa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from mobilebench.zoo.blocks import (
     BatchNormConfig,
     ConvBNAct,
+    InvertedResidualConfig,
+    StageRow,
     ZooModel,
+    activation_layer,
     check_dropout,
     check_width_mult,
+    expand_stages,
     init_mobilenet_weights,
     make_divisible,
 )
 from mobilebench.zoo.registry import register_model
 
-
-@dataclass(frozen=True)
-class MobileNetV2Stage:
-    """One row of the paper's Table 2: expansion t, output channels c, repeats n, stride s.
-
-    The first of the n blocks has stride s, the others stride 1.
-    """
-
-    expansion: int
-    out: int
-    repeats: int
-    stride: int
-
-
-S = MobileNetV2Stage
-# Paper Table 2: after the 3x3 stem (32 channels, stride 2) and before the 1x1 conv to 1280.
-MOBILENETV2_STAGES: tuple[MobileNetV2Stage, ...] = (
+S = StageRow
+# Paper Table 2 (t, c, n, s): after the 3x3 stem (32 channels, stride 2) and before the
+# 1x1 conv to 1280. Every block is 3x3 depthwise with ReLU6, no SE.
+MOBILENETV2_STAGES: tuple[StageRow, ...] = (
     # t   c   n  s
     S(1, 16,  1, 1),
     S(6, 24,  2, 2),
@@ -58,23 +47,25 @@ class MobileNetV2Block(nn.Module):
     """Inverted residual with linear bottleneck, torchvision's layout (``conv``).
 
     [1x1 expand + BN + ReLU6] (left out when t == 1), 3x3 depthwise + BN + ReLU6,
-    1x1 projection conv, BN; residual add at stride 1 with equal channels.
+    then the projection as a bare 1x1 conv and BN (``conv.N``, ``conv.N+1``, not a
+    :class:`ConvBNAct`: torchvision's keys); residual add at stride 1 with equal channels.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, expansion: int) -> None:
+    def __init__(self, config: InvertedResidualConfig) -> None:
         super().__init__()
-        hidden = int(round(in_channels * expansion))
+        act = activation_layer(config.activation)
+        hidden = config.hidden_channels
         layers: list[nn.Module] = []
-        if expansion != 1:
-            layers.append(ConvBNAct(in_channels, hidden, 1, activation=nn.ReLU6))
+        if hidden != config.in_channels:
+            layers.append(ConvBNAct(config.in_channels, hidden, 1, activation=act))
         layers += [
-            ConvBNAct(hidden, hidden, 3, stride=stride, groups=hidden, activation=nn.ReLU6),
-            nn.Conv2d(hidden, out_channels, 1, bias=False),
-            BatchNormConfig().make(out_channels),
+            ConvBNAct(hidden, hidden, config.kernel, stride=config.stride, groups=hidden, activation=act),
+            nn.Conv2d(hidden, config.out_channels, 1, bias=False),
+            BatchNormConfig().make(config.out_channels),
         ]
         self.conv = nn.Sequential(*layers)
-        self.use_residual = stride == 1 and in_channels == out_channels
-        self.out_channels = out_channels
+        self.use_residual = config.use_residual
+        self.out_channels = config.out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv(x)
@@ -90,7 +81,7 @@ class MobileNetV2(ZooModel):
         num_classes: int = 1000,
         width_mult: float = 1.0,
         dropout: float = 0.2,
-        stages: tuple[MobileNetV2Stage, ...] = MOBILENETV2_STAGES,
+        stages: tuple[StageRow, ...] = MOBILENETV2_STAGES,
     ) -> None:
         super().__init__()
         width_mult = check_width_mult(width_mult)
@@ -101,11 +92,9 @@ class MobileNetV2(ZooModel):
         self.num_classes = num_classes
 
         layers: list[nn.Module] = [ConvBNAct(3, channels, 3, stride=2, activation=nn.ReLU6)]
-        for stage in stages:
-            out = make_divisible(stage.out * width_mult)
-            for i in range(stage.repeats):
-                layers.append(MobileNetV2Block(channels, out, stage.stride if i == 0 else 1, stage.expansion))
-                channels = out
+        for stage in expand_stages(stages, channels, width_mult, activation="RE6"):
+            layers += [MobileNetV2Block(block) for block in stage]
+            channels = stage[-1].out_channels
         layers.append(ConvBNAct(channels, self.num_features, 1, activation=nn.ReLU6))
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.num_features, num_classes))

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from mobilebench.zoo.blocks import (
+    ACTIVATIONS,
     BatchNormConfig,
     ConvBNAct,
     InvertedResidual,
@@ -53,54 +54,65 @@ class MobileNetV3Row:
             kernel=self.kernel,
             hidden_channels=hidden,
             out_channels=make_divisible(self.out * width_mult),
-            se_channels=make_divisible(hidden // 4) if self.se else None,
-            activation=self.activation,
             stride=self.stride,
+            activation=self.activation,
+            se_channels=make_divisible(hidden // 4) if self.se else None,
         )
 
 
-R = MobileNetV3Row
+def bneck_table(text: str) -> tuple[MobileNetV3Row, ...]:
+    """The rows of a bneck table written as the paper prints it: one row per line,
+    columns ``in k exp out SE NL s`` (SE: ``SE`` or ``-``), after a header line."""
+    header, *lines = [line.split() for line in text.strip().splitlines()]
+    if header != ["in", "k", "exp", "out", "SE", "NL", "s"]:
+        raise ValueError(f"bneck table header must be 'in k exp out SE NL s', got {' '.join(header)!r}")
+    rows = []
+    for cells in lines:
+        cin, kernel, exp, out, se, act, stride = cells
+        if se not in ("SE", "-") or act not in ACTIVATIONS:
+            raise ValueError(f"bad bneck row {' '.join(cells)!r}")
+        rows.append(MobileNetV3Row(int(cin), int(kernel), int(exp), int(out), se == "SE", act, int(stride)))
+    return tuple(rows)
+
 
 # Paper Table 1 (MobileNetV3-Large): the 15 bneck rows between the 3x3 stem (16 channels,
 # stride 2, HS) and the 1x1 conv to 960 channels; the classifier's hidden width is 1280.
-LARGE_ROWS: tuple[MobileNetV3Row, ...] = (
-    #  in   k  exp  out   SE     NL    s
-    R(16,  3,  16,  16, False, "RE", 1),
-    R(16,  3,  64,  24, False, "RE", 2),
-    R(24,  3,  72,  24, False, "RE", 1),
-    R(24,  5,  72,  40, True,  "RE", 2),
-    R(40,  5, 120,  40, True,  "RE", 1),
-    R(40,  5, 120,  40, True,  "RE", 1),
-    R(40,  3, 240,  80, False, "HS", 2),
-    R(80,  3, 200,  80, False, "HS", 1),
-    R(80,  3, 184,  80, False, "HS", 1),
-    R(80,  3, 184,  80, False, "HS", 1),
-    R(80,  3, 480, 112, True,  "HS", 1),
-    R(112, 3, 672, 112, True,  "HS", 1),
-    R(112, 5, 672, 160, True,  "HS", 2),
-    R(160, 5, 960, 160, True,  "HS", 1),
-    R(160, 5, 960, 160, True,  "HS", 1),
-)
+LARGE_ROWS = bneck_table("""
+     in  k  exp  out  SE  NL  s
+     16  3   16   16  -   RE  1
+     16  3   64   24  -   RE  2
+     24  3   72   24  -   RE  1
+     24  5   72   40  SE  RE  2
+     40  5  120   40  SE  RE  1
+     40  5  120   40  SE  RE  1
+     40  3  240   80  -   HS  2
+     80  3  200   80  -   HS  1
+     80  3  184   80  -   HS  1
+     80  3  184   80  -   HS  1
+     80  3  480  112  SE  HS  1
+    112  3  672  112  SE  HS  1
+    112  5  672  160  SE  HS  2
+    160  5  960  160  SE  HS  1
+    160  5  960  160  SE  HS  1
+""")
 LARGE_LAST_CHANNELS = 1280
 
 # Paper Table 2 (MobileNetV3-Small): 11 bneck rows; 1x1 conv to 576, classifier hidden 1024.
-SMALL_ROWS: tuple[MobileNetV3Row, ...] = (
-    #  in  k  exp  out   SE     NL    s
-    R(16, 3,  16,  16, True,  "RE", 2),
-    R(16, 3,  72,  24, False, "RE", 2),
-    R(24, 3,  88,  24, False, "RE", 1),
-    R(24, 5,  96,  40, True,  "HS", 2),
-    R(40, 5, 240,  40, True,  "HS", 1),
-    R(40, 5, 240,  40, True,  "HS", 1),
-    R(40, 5, 120,  48, True,  "HS", 1),
-    R(48, 5, 144,  48, True,  "HS", 1),
-    R(48, 5, 288,  96, True,  "HS", 2),
-    R(96, 5, 576,  96, True,  "HS", 1),
-    R(96, 5, 576,  96, True,  "HS", 1),
-)
+SMALL_ROWS = bneck_table("""
+     in  k  exp  out  SE  NL  s
+     16  3   16   16  SE  RE  2
+     16  3   72   24  -   RE  2
+     24  3   88   24  -   RE  1
+     24  5   96   40  SE  HS  2
+     40  5  240   40  SE  HS  1
+     40  5  240   40  SE  HS  1
+     40  5  120   48  SE  HS  1
+     48  5  144   48  SE  HS  1
+     48  5  288   96  SE  HS  2
+     96  5  576   96  SE  HS  1
+     96  5  576   96  SE  HS  1
+""")
 SMALL_LAST_CHANNELS = 1024
-
-del R
 
 
 class MobileNetV3(ZooModel):

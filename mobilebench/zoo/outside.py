@@ -15,7 +15,8 @@ is pinned down by :func:`mobilebench.zoo.resolve.resolve_model` with the helpers
   loaded with ``torch.export.load``, which unpickles parts of the file: load programs
   only from sources you trust, as you would import their code.
 - a **ready artifact** ``*.pte`` (ExecuTorch) or ``*.onnx``: profiled as it is, with no
-  export step. Its input shape is read from the file.
+  export step. Its input shape is read from the file by the exporter
+  (:mod:`mobilebench.export.ready`), which has the runtimes to read it with.
 
 Every problem is a :class:`~mobilebench.errors.UsageError` naming the path (exit 2).
 """
@@ -33,6 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mobilebench.errors import UsageError
+from mobilebench.text import suggest
+from mobilebench.toolchain import quiet_toolchain
 
 if TYPE_CHECKING:
     import torch
@@ -91,12 +94,10 @@ def load_callable(path: str) -> Callable[..., Any]:
             target = getattr(target, attribute)
         except AttributeError:
             names = [n for n in dir(target) if not n.startswith("_")]
-            import difflib  # error path only
-
-            close = difflib.get_close_matches(attribute, names, n=3, cutoff=0.6)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
             where = f"{module_name}:{'.'.join(found)}" if found else f"module {module_name}"
-            raise UsageError(f"import path {path}: {where} has no attribute {attribute!r}{hint}") from None
+            raise UsageError(
+                f"import path {path}: {where} has no attribute {attribute!r}; {suggest(attribute, names, noun='names')}"
+            ) from None
         found.append(attribute)
     if not callable(target):
         raise UsageError(f"import path {path} names a {type(target).__name__}, not a function or class")
@@ -181,7 +182,7 @@ class FileSignature:
     num_classes: int  # last dimension of the first output; 0 when the file does not say
 
 
-def _check_requested(path: Path, shape: tuple[int, ...], input_size: int | None) -> None:
+def check_requested_size(path: Path, shape: tuple[int, ...], input_size: int | None) -> None:
     if input_size is None:
         return
     requested = (*shape[:-2], input_size, input_size) if len(shape) == 4 else (1, 3, input_size, input_size)
@@ -208,19 +209,18 @@ def check_image_input(path: Path, shape: Sequence[object], input_size: int | Non
     if shape[0] != 1:
         raise UsageError(f"{path.name} takes input {shape_text(shape)}: a batch of {shape[0]}; export it at batch 1")
     static = tuple(int(d) for d in shape)  # type: ignore[call-overload]
-    _check_requested(path, static, input_size)
+    check_requested_size(path, static, input_size)
     return static
 
 
-def _last_dim(shape: Sequence[object]) -> int:
+def last_dim(shape: Sequence[object]) -> int:
+    """The class count a model's output shape states (its last dimension), 0 if unknown."""
     return shape[-1] if shape and isinstance(shape[-1], int) else 0
 
 
 def load_program(path: Path) -> torch.export.ExportedProgram:
     """``torch.export.load`` with a one-line error for files that are not programs."""
     import torch
-
-    from mobilebench.export.capture import quiet_toolchain  # silences torch's load warnings
 
     try:
         with quiet_toolchain():
@@ -246,66 +246,4 @@ def program_signature(path: Path, program: torch.export.ExportedProgram, input_s
     first = outputs[0] if isinstance(outputs, (list, tuple)) and outputs else outputs
     out_value = getattr(first, "meta", {}).get("val")
     out_shape = tuple(out_value.shape) if out_value is not None and hasattr(out_value, "shape") else ()
-    return FileSignature(check_image_input(path, shape, input_size), _last_dim(out_shape))
-
-
-def artifact_signature(path: Path, input_size: int | None) -> FileSignature:
-    """Input shape (and class count) of a ready ``.pte`` or ``.onnx`` file."""
-    if path.suffix.lower() == ".onnx":
-        return _onnx_signature(path, input_size)
-    return _pte_signature(path, input_size)
-
-
-def _onnx_signature(path: Path, input_size: int | None) -> FileSignature:
-    import onnx
-
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf DecodeError and friends
-        raise UsageError(f"{path} is not a readable ONNX file ({type(exc).__name__}: {exc})") from None
-    initializers = {t.name for t in proto.graph.initializer}
-    inputs = [i for i in proto.graph.input if i.name not in initializers]
-    if len(inputs) != 1:
-        raise UsageError(f"{path.name} takes {len(inputs)} inputs; mobilebench feeds exactly one image tensor")
-
-    def dims(info: Any) -> list[object]:
-        return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in info.type.tensor_type.shape.dim]
-
-    shape = dims(inputs[0])
-    if len(shape) == 4 and not isinstance(shape[0], int):
-        shape[0] = 1  # a symbolic batch: the ONNX runners feed batch 1
-    out_shape = dims(proto.graph.output[0]) if proto.graph.output else []
-    return FileSignature(check_image_input(path, shape, input_size), _last_dim(out_shape))
-
-
-def _pte_signature(path: Path, input_size: int | None) -> FileSignature:
-    from mobilebench.export.parity import captured_native_stderr  # the runtime logs on fd 2
-
-    with captured_native_stderr() as log:
-        try:
-            from executorch.runtime import Runtime
-
-            method = Runtime.get().load_program(path).metadata("forward")
-            shapes = [list(method.input_tensor_meta(i).sizes()) for i in range(method.num_inputs())]
-            out_shape = list(method.output_tensor_meta(0).sizes()) if method.num_outputs() else []
-        except Exception as exc:  # the pybind layer raises RuntimeError/ValueError variants
-            failure: Exception | None = exc
-        else:
-            failure = None
-    if failure is not None:
-        detail = " ".join(log[0].split())[-200:] if log and log[0].strip() else ""
-        raise UsageError(
-            f"{path} is not a loadable ExecuTorch program with a forward method ({failure})"
-            + (f" (runtime log: {detail})" if detail else "")
-        )
-    if len(shapes) != 1:
-        raise UsageError(f"{path.name} takes {len(shapes)} inputs; mobilebench feeds exactly one image tensor")
-    # An ExecuTorch program states the largest shape it was planned for; the runner
-    # feeds exactly that, so that is what is measured and recorded.
-    shape = tuple(shapes[0])
-    if len(shape) != 4:
-        raise UsageError(
-            f"{path.name} takes input {shape_text(shape)}, not a 4-d image tensor (NxCxHxW); mobilebench feeds one NCHW image"
-        )
-    _check_requested(path, shape, input_size)
-    return FileSignature(shape, _last_dim(out_shape))
+    return FileSignature(check_image_input(path, shape, input_size), last_dim(out_shape))

@@ -6,12 +6,9 @@ and returning an ``nn.Module``. Every module of the ``mobilebench.zoo`` package 
 imported on the first full listing (or lookup of a name not yet known), so a new
 architecture file dropped into ``zoo/`` registers its models without being listed anywhere.
 
-Architecture modules import torch (seconds). So that resolving a built-in name or card
-does not, :data:`BUILTIN_MODELS` indexes the names those modules register with what
-resolving needs (their input multiple); :func:`is_registered` and
-:func:`input_multiple_of` answer from it, and :func:`get_model_entry` imports only the
-one module a name needs. ``tests/zoo/test_lazy_import.py`` checks the index against the
-real registrations, so a new or renamed built-in model must be added to it.
+:data:`BUILTIN_MODELS` names the built-in models and their modules so that resolving a
+name with a cached artifact need not import torch (seconds); ``tests/zoo/test_lazy_import.py``
+checks it against the real registrations.
 """
 
 from __future__ import annotations
@@ -26,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mobilebench.errors import MobilebenchError, UsageError
+from mobilebench.text import suggest
+from mobilebench.zoo.checkpoint import load_checkpoint
 
 if TYPE_CHECKING:
     from torch import nn
@@ -158,17 +157,7 @@ def get_model_entry(name: str) -> ModelEntry:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UsageError(f"unknown model {name!r}; {suggest(name, list(_REGISTRY))}") from None
-
-
-def suggest(name: str, candidates: list[str]) -> str:
-    """'did you mean ...?' with difflib's close matches, else the full list."""
-    import difflib
-
-    close = difflib.get_close_matches(name, candidates, n=4, cutoff=0.5)
-    if close:
-        return "did you mean " + ", ".join(close) + "?"
-    return "known models: " + ", ".join(sorted(candidates))
+        raise UsageError(f"unknown model {name!r}; {suggest(name, _REGISTRY, noun='models')}") from None
 
 
 def create_model(
@@ -198,7 +187,5 @@ def create_model(
         # Builders validate option values (a negative width, a string where a number belongs).
         raise UsageError(f"cannot build {name} with {arch_options}: {exc}") from exc
     if checkpoint is not None:
-        from mobilebench.zoo.checkpoint import load_checkpoint
-
         load_checkpoint(model, checkpoint)
     return model

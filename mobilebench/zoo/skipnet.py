@@ -2,7 +2,9 @@
 
 A MobileNetV3-like backbone with two *skip blocks*: both take the output of the "base
 block" at 1/2 resolution, average-pool it down to 1/8 and 1/16, and add their output to
-the end of stage 0 and stage 1. See /work/shared/reference/skipnet.md for the facts.
+the end of stage 0 and stage 1. The tables below are the paper's (Fig. 2) and the
+authors' public configuration (``lusinlu/bias-loss-skipblocknet``,
+``skipblocknet/skipblocknet.py``; its issue #6 gives the variants' settings).
 
 Module and key names are the authors' (``first_layer``, ``base_block.conv.N``,
 ``blocks.S.J.conv.N`` with the SE at ``conv.6.fc.{0,2}``, ``skip1.core_block.N``,
@@ -27,6 +29,7 @@ import torch
 from torch import nn
 
 from mobilebench.zoo.blocks import (
+    InvertedResidualConfig,
     ZooModel,
     activation_layer,
     check_dropout,
@@ -56,6 +59,18 @@ class SkipNetRow:
     stride: int
     ends_stage: bool = False
 
+    def resolve(self, in_channels: int, width_mult: float) -> InvertedResidualConfig:
+        hidden = make_divisible(in_channels * self.expansion)
+        return InvertedResidualConfig(
+            in_channels=in_channels,
+            kernel=self.kernel,
+            hidden_channels=hidden,
+            out_channels=make_divisible(self.out * width_mult),
+            stride=self.stride,
+            activation=self.activation,
+            se_channels=make_divisible(hidden // 4) if self.se else None,
+        )
+
 
 @dataclass(frozen=True)
 class SkipBlockRow:
@@ -69,6 +84,16 @@ class SkipBlockRow:
     out: int
     kernel: int
     after_stage: int
+
+    def resolve(self, in_channels: int, width_mult: float) -> InvertedResidualConfig:
+        return InvertedResidualConfig(
+            in_channels=in_channels,
+            kernel=self.kernel,
+            hidden_channels=make_divisible(BASE_CHANNELS * self.expansion),
+            out_channels=make_divisible(self.out * width_mult),
+            stride=1,
+            activation="RE",
+        )
 
 
 R = SkipNetRow
@@ -105,9 +130,8 @@ HEAD_HIDDEN = {"large": 1280, "small": 1024}
 class LinearSqueezeExcitation(nn.Module):
     """SE in the SkipNet authors' layout: pool, ``fc`` = Linear, ReLU, Linear, hard-sigmoid."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, squeeze: int) -> None:
         super().__init__()
-        squeeze = make_divisible(channels // 4)
         self.avg_pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Sequential(
             nn.Linear(channels, squeeze),
@@ -128,27 +152,34 @@ def _conv_bn(in_channels: int, out_channels: int, kernel: int, *, stride: int = 
     ]
 
 
+def _flat_layers(config: InvertedResidualConfig, se: nn.Module | None) -> list[nn.Module]:
+    """The authors' flat layer list: 1x1 conv, BN, act, dw kxk (stride s), BN, act,
+    [``se``], 1x1 conv, BN. Unlike MobileNetV3 the 1x1 expansion is always there."""
+    act = activation_layer(config.activation)
+    hidden = config.hidden_channels
+    return [
+        *_conv_bn(config.in_channels, hidden, 1),
+        act(inplace=True),
+        *_conv_bn(hidden, hidden, config.kernel, stride=config.stride, groups=hidden),
+        act(inplace=True),
+        *([se] if se is not None else []),
+        *_conv_bn(hidden, config.out_channels, 1),
+    ]
+
+
 class SkipNetInvertedResidual(nn.Module):
-    """Inverted residual in the authors' flat layout (``conv.0`` ... ``conv.8``).
+    """Inverted residual in the authors' layout: ``conv.0`` ... ``conv.8``, the SE (or an
+    identity) at ``conv.6``."""
 
-    1x1 conv, BN, act, depthwise kxk (stride s), BN, act, SE or identity, 1x1 conv, BN.
-    Unlike MobileNetV3 the 1x1 expansion is always there, even when hidden == in.
-    """
-
-    def __init__(
-        self, in_channels: int, hidden: int, out_channels: int, kernel: int, stride: int, se: bool, activation: str
-    ) -> None:
+    def __init__(self, config: InvertedResidualConfig) -> None:
         super().__init__()
-        act = activation_layer(activation)
-        self.conv = nn.Sequential(
-            *_conv_bn(in_channels, hidden, 1),
-            act(inplace=True),
-            *_conv_bn(hidden, hidden, kernel, stride=stride, groups=hidden),
-            act(inplace=True),
-            LinearSqueezeExcitation(hidden) if se else nn.Identity(),
-            *_conv_bn(hidden, out_channels, 1),
+        se = (
+            LinearSqueezeExcitation(config.hidden_channels, config.se_channels)
+            if config.se_channels is not None
+            else nn.Identity()
         )
-        self.use_residual = stride == 1 and in_channels == out_channels
+        self.conv = nn.Sequential(*_flat_layers(config, se))
+        self.use_residual = config.use_residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv(x)
@@ -158,15 +189,9 @@ class SkipNetInvertedResidual(nn.Module):
 class SkipBlock(nn.Module):
     """Average pool to the target size, then ``core_block``: 1x1, dw, 1x1 (ReLU), linear end."""
 
-    def __init__(self, in_channels: int, hidden: int, out_channels: int, kernel: int) -> None:
+    def __init__(self, config: InvertedResidualConfig) -> None:
         super().__init__()
-        self.core_block = nn.Sequential(
-            *_conv_bn(in_channels, hidden, 1),
-            nn.ReLU(inplace=True),
-            *_conv_bn(hidden, hidden, kernel, groups=hidden),
-            nn.ReLU(inplace=True),
-            *_conv_bn(hidden, out_channels, 1),
-        )
+        self.core_block = nn.Sequential(*_flat_layers(config, None))
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return self.core_block(pool_to(x, size))
@@ -214,20 +239,19 @@ class SkipNet(ZooModel):
         channels = make_divisible(BASE_CHANNELS * width_mult)
         base_channels = channels
         self.first_layer = nn.Sequential(*_conv_bn(3, channels, 3, stride=2), nn.Hardswish(inplace=True))
-        self.base_block = SkipNetInvertedResidual(channels, channels, channels, 3, 1, se=False, activation="HS")
+        self.base_block = SkipNetInvertedResidual(InvertedResidualConfig(channels, 3, channels, channels, 1, "HS"))
 
         stages: list[nn.Sequential] = []
         stage: list[nn.Module] = []
         stage_out: list[int] = []
         hidden = channels
         for row in rows:
-            out = make_divisible(row.out * width_mult)
-            hidden = make_divisible(channels * row.expansion)
-            stage.append(SkipNetInvertedResidual(channels, hidden, out, row.kernel, row.stride, row.se, row.activation))
-            channels = out
+            block = row.resolve(channels, width_mult)
+            stage.append(SkipNetInvertedResidual(block))
+            channels, hidden = block.out_channels, block.hidden_channels
             if row.ends_stage:
                 stages.append(nn.Sequential(*stage))
-                stage_out.append(out)
+                stage_out.append(channels)
                 stage = []
         if stage or len(stages) != 4:
             raise ValueError("a SkipNet table needs exactly four stages, each closed by ends_stage=True")
@@ -235,11 +259,13 @@ class SkipNet(ZooModel):
 
         skips = []
         for spec in skip_blocks:
-            out = make_divisible(spec.out * width_mult)
-            if out != stage_out[spec.after_stage]:
-                raise ValueError(f"skip block width {out} does not match stage {spec.after_stage} ({stage_out[spec.after_stage]})")
-            hidden_skip = make_divisible(BASE_CHANNELS * spec.expansion)
-            skips.append(SkipBlock(base_channels, hidden_skip, out, spec.kernel))
+            skip = spec.resolve(base_channels, width_mult)
+            if skip.out_channels != stage_out[spec.after_stage]:
+                raise ValueError(
+                    f"skip block width {skip.out_channels} does not match stage {spec.after_stage} "
+                    f"({stage_out[spec.after_stage]})"
+                )
+            skips.append(SkipBlock(skip))
         self.skip1, self.skip2 = skips
 
         # The head's 1x1 conv expands like the last block did: md(md(160 w) * 6).

@@ -12,6 +12,7 @@ import pytest
 from mobilebench import paths
 from mobilebench.errors import UsageError
 from mobilebench.zoo.cards import cards_dir, get_card, load_cards, update_card_accuracy
+from mobilebench.zoo.resolve import resolve_model
 
 SHIPPED_CARDS = paths.project_root() / "models"
 
@@ -39,11 +40,14 @@ def test_shipped_cards():
         assert card.accuracy.source and card.paper.source and card.description
 
 
-def test_minimal_card_gets_defaults(tmp_path):
+def test_minimal_card_leaves_sizes_to_resolving(tmp_path, monkeypatch):
     (tmp_path / "tiny.toml").write_text(MINIMAL)
     card = load_cards(tmp_path)["tiny"]
-    assert (card.name, card.arch, card.input_size, card.num_classes) == ("tiny", "skipnet_xs", 224, 1000)
+    assert (card.name, card.arch, card.input_size, card.num_classes) == ("tiny", "skipnet_xs", None, None)
     assert card.checkpoint is None and card.accuracy is None and card.paper is None and card.options == {}
+    monkeypatch.setenv("MOBILEBENCH_MODELS_DIR", str(tmp_path))
+    resolved = resolve_model("tiny")
+    assert (resolved.input_size, resolved.num_classes) == (224, 1000)
 
 
 def test_checkpoint_is_relative_to_the_card(tmp_path):
@@ -54,30 +58,34 @@ def test_checkpoint_is_relative_to_the_card(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("text", "line", "message"),
     [
-        (MINIMAL + "colour = 3\n", "unknown key colour in the card"),
-        ('input_size = 224\n', "the card needs arch"),
-        ('arch = "skipnet_mm"\n', "unknown arch 'skipnet_mm'; did you mean skipnet_m"),
-        ('arch = 5\n', "arch must be a string"),
-        (MINIMAL + "input_size = 16\n", "input_size must be an integer >= 32"),
-        (MINIMAL + 'input_size = "224"\n', "input_size must be an integer"),
-        (MINIMAL + "num_classes = 0\n", "num_classes must be an integer >= 1"),
-        (MINIMAL + "[accuracy]\ndataset = 'imagenet'\ntop1 = 176.2\nsource = 'x'\n", r"top1 must be a number in \[0, 100\]"),
-        (MINIMAL + "[accuracy]\ntop1 = 76.2\nsource = 'x'\n", r"\[accuracy\] needs dataset"),
-        (MINIMAL + "[accuracy]\ndataset = 'imagenet'\ntop1 = 76.2\nsource = 'x'\nepoch = 3\n", r"unknown key epoch in \[accuracy\]"),
-        (MINIMAL + "[paper]\nflops = -1\nparams = 1e6\nsource = 'x'\n", "flops must be a number >= 1"),
-        (MINIMAL + "[options]\ndepth = 3\n", r"\[options\] depth not accepted by skipnet_xs"),
-        (MINIMAL + "accuracy = 76.2\n", "accuracy must be a table"),
-        ("arch = skipnet_xs\n", "not valid TOML"),
+        (MINIMAL + "colour = 3\n", 2, "unknown key 'colour'; known keys: accuracy, arch"),
+        (MINIMAL + "inptu_size = 3\n", 2, "unknown key 'inptu_size'; did you mean 'input_size'?"),
+        ('input_size = 224\n', None, "the card needs arch"),
+        ('arch = "skipnet_mm"\n', 1, "unknown arch 'skipnet_mm'; did you mean 'skipnet_m'"),
+        ('arch = 5\n', 1, "arch must be a string, got 5"),
+        ('arch = ""\n', 1, "arch is empty"),
+        (MINIMAL + "input_size = 16\n", 2, "input_size must be an integer >= 32, got 16"),
+        (MINIMAL + 'input_size = "224"\n', 2, "input_size must be an integer >= 32, got '224'"),
+        (MINIMAL + "num_classes = 0\n", 2, "num_classes must be an integer >= 1"),
+        (MINIMAL + "[accuracy]\ndataset = 'imagenet'\ntop1 = 176.2\nsource = 'x'\n", 4,
+         r"\[accuracy\] top1 must be a number in \[0, 100\], got 176.2"),
+        (MINIMAL + "[accuracy]\ntop1 = 76.2\nsource = 'x'\n", 2, r"\[accuracy\] needs dataset"),
+        (MINIMAL + "[accuracy]\ndataset = 'imagenet'\ntop1 = 76.2\nsource = 'x'\nepoch = 3\n", 6,
+         r"unknown key 'epoch' in \[accuracy\]"),
+        (MINIMAL + "[paper]\nflops = -1\nparams = 1e6\nsource = 'x'\n", 3, r"\[paper\] flops must be a number >= 1"),
+        (MINIMAL + "[options]\ndepth = 3\n", 3, r"\[options\] depth not accepted by skipnet_xs"),
+        (MINIMAL + "accuracy = 76.2\n", 2, "accuracy must be a table"),
+        ("arch = skipnet_xs\n", None, "invalid TOML"),
     ],
 )
-def test_bad_cards_name_the_file(tmp_path, text, message):
+def test_bad_cards_name_the_file_and_line(tmp_path, text, line, message):
     path = tmp_path / "broken.toml"
     path.write_text(text)
     with pytest.raises(UsageError, match=message) as info:
         load_cards(tmp_path)
-    assert str(info.value).startswith(f"model card {path}: ")
+    assert str(info.value).startswith(f"{path}:{line}: " if line else f"{path}: ")
     assert "\n" not in str(info.value)
 
 

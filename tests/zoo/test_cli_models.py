@@ -35,4 +35,4 @@ def test_bad_card_is_reported(cards_folder, cli):
     result = cli("models")
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
-    assert "broken.toml: unknown key weights" in result.stderr
+    assert "broken.toml:2: unknown key 'weights'" in result.stderr

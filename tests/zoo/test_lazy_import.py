@@ -85,17 +85,15 @@ def test_export_cache_hit_does_not_import_torch(tmp_path: Path):
         resolved = resolve_model("skipnet_m")
         options = ExportOptions(runtime="executorch", dtype="fp32")
         root = cache.prepare_cache_root(cache.default_cache_root())
-        calibration = pipeline.plan_calibration(options, tuple(resolved.input_shape))
+        calibration = pipeline.plan_calibration(resolved, options)
         key = cache.key_of(pipeline.key_material(resolved, options, calibration))
         entry = cache.CacheEntry.for_export(
             root, name=resolved.name, runtime="executorch", dtype="fp32", dynamic_batch=False,
             suffix=pipeline.ARTIFACT_SUFFIX["executorch"], key=key,
         )
-        partial = entry.new_partial()
-        partial.write_bytes(b"placeholder program")
-        entry.commit(partial, {"artifact": {"runtime": "executorch", "dtype": "fp32", "input_shape": [1, 3, 224, 224]}})
+        entry.commit(b"placeholder program", {"artifact": {"runtime": "executorch", "dtype": "fp32", "input_shape": [1, 3, 224, 224]}})
 
-        artifact = export_model(resolved, options, progress=False)
+        artifact = export_model(resolved, options)
         print(artifact.cached, artifact.path == entry.artifact_path, "torch" in sys.modules)
     """
     assert run_fresh(script, MOBILEBENCH_CACHE_DIR=str(tmp_path / "cache")) == "True True False"

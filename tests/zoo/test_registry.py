@@ -62,6 +62,6 @@ def test_list_models_pattern():
 
 
 def test_unknown_name_lists_close_matches():
-    with pytest.raises(UsageError, match=r"unknown model 'skipnet_mm'; did you mean skipnet_m") as info:
+    with pytest.raises(UsageError, match=r"unknown model 'skipnet_mm'; did you mean 'skipnet_m'") as info:
         mobilebench.create_model("skipnet_mm")
     assert info.value.exit_code == 2

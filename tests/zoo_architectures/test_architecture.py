@@ -9,7 +9,8 @@ from torch import nn
 from mobilebench.errors import UsageError
 from mobilebench.zoo import create_model, list_models
 from mobilebench.zoo.ghostnet import GhostBottleneck, GhostModule, GhostSqueezeExcite, hard_sigmoid
-from mobilebench.zoo.mnasnet import MBConv, TorchvisionInvertedResidual
+from mobilebench.zoo.blocks import InvertedResidual
+from mobilebench.zoo.mnasnet import TorchvisionInvertedResidual
 
 NEW_MODELS = ("ghostnet_130", "mnasnet_a1", "mnasnet1_0")
 # name -> (feature channels, feature map side at 224)
@@ -102,7 +103,7 @@ def test_ghost_se_gate_is_hard_sigmoid() -> None:
 def test_mnasnet_a1_table() -> None:
     """Paper Figure 7(a): SepConv + 15 MBConvs; SE on the 40, 112 and 160 stages (8 blocks)."""
     model = create_model("mnasnet_a1")
-    blocks = [m for m in model.modules() if isinstance(m, MBConv)]
+    blocks = [m for m in model.modules() if isinstance(m, InvertedResidual)]
     assert len(blocks) == 1 + 2 + 3 + 4 + 2 + 3 + 1
     se_blocks = [b for b in blocks if any(isinstance(m, nn.Sigmoid) for m in b.modules())]
     assert len(se_blocks) == 3 + 2 + 3

@@ -1,4 +1,5 @@
-"""Shared helpers for the GhostNet / MnasNet zoo tests: published state_dict layouts.
+"""GhostNet and MnasNet (the Table 2 baselines besides MobileNet): shared helpers for
+their tests, the published state_dict layouts.
 
 A layout file (``data/*.layout``) lists one module per line: dotted name, kind, shape;
 see the files' headers for where each was written down from.

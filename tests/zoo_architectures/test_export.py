@@ -25,7 +25,7 @@ def test_torch_export_captures_at_batch_2(name: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NEW_MODELS)
 def test_executorch_xnnpack_lowers_fully_with_parity(name: str) -> None:
-    artifact = export_model(resolve_model(name), ExportOptions(runtime="executorch"), progress=False)
+    artifact = export_model(resolve_model(name), ExportOptions(runtime="executorch"))
     provenance = artifact.provenance
     # The model lowers as written: no rewrite was needed and nothing runs outside XNNPACK.
     assert provenance["export"]["graph_rewrites"] == {}
@@ -39,6 +39,6 @@ def test_executorch_xnnpack_lowers_fully_with_parity(name: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NEW_MODELS)
 def test_onnx_export_with_parity(name: str) -> None:
-    artifact = export_model(resolve_model(name), ExportOptions(runtime="onnx"), progress=False)
+    artifact = export_model(resolve_model(name), ExportOptions(runtime="onnx"))
     assert artifact.provenance["parity"]["passed"] is True
     assert artifact.path.suffix == ".onnx"

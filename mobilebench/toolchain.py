@@ -1,0 +1,71 @@
+"""Keeping the PyTorch / ExecuTorch / ONNX tool chain quiet while mobilebench reports.
+
+The libraries log internal traces, deprecation notes and graph dumps while they load
+programs, export and lower models, and ExecuTorch's C++ runtime writes to file
+descriptor 2 directly. mobilebench reports the outcome itself (one line on failure), so
+both the zoo (loading ``.pt2`` programs) and the exporter (capture, lowering, running
+artifacts) wrap those calls in the helpers here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+
+#: Loggers of the tool chain that print while working.
+NOISY_LOGGERS = ("torch", "torchao", "executorch", "onnxscript", "onnx_ir")
+
+
+@contextlib.contextmanager
+def quiet_toolchain() -> Iterator[None]:
+    """Silence the tool chain for the block: its logging, Python warnings, and what it
+    prints to ``sys.stdout``/``sys.stderr`` (torch.export prints a partial graph dump on
+    failure). A progress display must hold its own reference to the terminal."""
+    saved = {}
+    for name in NOISY_LOGGERS:
+        logger = logging.getLogger(name)
+        saved[name] = logger.level
+        logger.setLevel(logging.CRITICAL)
+    try:
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
+def captured_native_stderr() -> Iterator[list[str]]:
+    """Send file descriptor 2 to a temporary file for the block (the ExecuTorch runtime's
+    C++ code logs CPU probing and thread-pool resets there). Yields a list that holds the
+    captured text once the block ends, for error messages."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    captured: list[str] = []
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured.append(sink.read().decode("utf-8", "replace"))
+
+
+def last_lines(text: str, count: int = 3) -> str:
+    """The last ``count`` non-empty lines of a captured log, joined with `` | ``."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " | ".join(lines[-count:])
