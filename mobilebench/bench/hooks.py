@@ -2,13 +2,15 @@
 
 The CLI draws it (:mod:`mobilebench.cli.progress`); library users and tests get the
 quiet default. Its own small module so that a display can implement it without
-importing the session, the device layer and the exporter.
+importing the session and the device layer.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+
+from mobilebench.export.pipeline import ExportHooks
 
 
 class ProgressHooks:
@@ -27,10 +29,9 @@ class ProgressHooks:
         """A new step started (exporting, connecting, reading state, cooling down, running)."""
 
     @contextlib.contextmanager
-    def exporting(self, what: str) -> Iterator[bool]:
-        """Around one model's export; yields whether the exporter should draw its own
-        progress (a display that owns the terminal pauses itself meanwhile)."""
-        yield False
+    def exporting(self, what: str) -> Iterator[ExportHooks]:
+        """Around one model's export; yields what the exporter reports its stages to."""
+        yield ExportHooks()
 
     def transfer(self, what: str, done_bytes: int, total_bytes: int) -> None:
         """Bytes pushed so far for ``what``."""

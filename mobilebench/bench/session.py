@@ -47,7 +47,7 @@ from mobilebench.device import Device, DeviceProfile, connect, get_profile
 from mobilebench.device.cache import trim_model_cache
 from mobilebench.device.state import DeviceState
 from mobilebench.errors import MobilebenchError, Terminated, UsageError
-from mobilebench.export import Artifact, ExportOptions, export_model
+from mobilebench.export import Artifact, ExportHooks, ExportOptions, export_model
 from mobilebench.files import file_sha256
 from mobilebench.records import LatencyStats, RunMeta, RunRecord
 from mobilebench.store import ResultsStore
@@ -67,12 +67,12 @@ FIXED_FREQUENCY_GOVERNORS = ("performance", "powersave", "userspace")
 
 T = TypeVar("T")
 
-Exporter = Callable[[ResolvedModel, ExportOptions, bool], Artifact]
-"""``(model, options, show_progress) -> artifact``; the default is :func:`export_model`."""
+Exporter = Callable[[ResolvedModel, ExportOptions, ExportHooks], Artifact]
+"""``(model, options, hooks) -> artifact``; the default is :func:`export_model`."""
 
 
-def _export_with_cache(resolved: ResolvedModel, options: ExportOptions, show_progress: bool) -> Artifact:
-    return export_model(resolved, options, progress=show_progress)
+def _export_with_cache(resolved: ResolvedModel, options: ExportOptions, hooks: ExportHooks) -> Artifact:
+    return export_model(resolved, options, hooks=hooks)
 
 
 @dataclass(frozen=True)
@@ -352,8 +352,8 @@ class ProfileSession:
         for resolved in models:
             label = f"{resolved.name} ({self.config.runtime} {self.config.dtype})"
             self.hooks.stage(f"exporting {label}")
-            with self.hooks.exporting(label) as show_progress:
-                artifacts.append(self._export(resolved, options, show_progress))
+            with self.hooks.exporting(label) as export_hooks:
+                artifacts.append(self._export(resolved, options, export_hooks))
         self.hooks.stage(f"connecting to {self.profile.name} ({self.profile.endpoint})")
         with connect(self.profile, timeout_s=self.config.connect_timeout_s) as device:
             for _ in range(self.config.repeat):

@@ -36,6 +36,7 @@ from rich.progress import (
 )
 
 from mobilebench.bench.hooks import ProgressHooks
+from mobilebench.export import ExportHooks
 from mobilebench.cli.console import console
 from mobilebench.text import printable
 
@@ -102,14 +103,9 @@ class SessionProgress(ProgressHooks):
         self._draw(force=True)
 
     @contextlib.contextmanager
-    def exporting(self, what: str) -> Iterator[bool]:
-        # The exporter draws its own steps; two live displays on one terminal garble
-        # each other, so this one steps aside meanwhile.
-        self._show(False)
-        try:
-            yield True
-        finally:
-            self._show(True)
+    def exporting(self, what: str) -> Iterator[ExportHooks]:
+        # The export's stages become the stage line, calibration a bar.
+        yield _ExportStages(self, what)
 
     def transfer(self, what: str, done_bytes: int, total_bytes: int) -> None:
         detail = f"{done_bytes / 1e6:.1f}/{total_bytes / 1e6:.1f} MB"
@@ -176,6 +172,26 @@ class DeviceLines(ProgressHooks):
     def stage(self, text: str) -> None:
         with self._lock:
             print(f"[{self.device}] {printable(text)}", file=sys.stderr, flush=True)
+
+
+class _ExportStages(ExportHooks):
+    """One model's export stages, shown on a :class:`SessionProgress`."""
+
+    def __init__(self, display: SessionProgress, what: str) -> None:
+        self.display, self.what = display, what
+        self.bar: tuple[str, int, int] | None = None  # description, done, total
+
+    def stage_started(self, stage: str, label: str, total: int | None = None) -> None:
+        self.display.stage(f"exporting {self.what}: {label}")
+        if total:
+            self.bar = (f"export {printable(self.what)}: {label}", 0, total)
+            self.display._bar(self.bar[0], 0, total, f"0/{total}")
+
+    def advanced(self, stage: str) -> None:
+        if self.bar is not None:
+            description, done, total = self.bar
+            self.bar = (description, done + 1, total)
+            self.display._bar(description, done + 1, total, f"{done + 1}/{total}")
 
 
 class TrainingProgress:

@@ -18,54 +18,16 @@ that ExecuTorch's XNNPACK partitioner leaves on the portable CPU kernels:
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import re
-import warnings
 from collections import Counter
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from mobilebench.errors import MobilebenchError
+from mobilebench.toolchain import quiet_toolchain
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-# Loggers of the export tool chain that print internal traces, deprecation notes and
-# graph dumps while working; the outcome is reported by mobilebench instead.
-_NOISY_LOGGERS = (
-    "torch",
-    "torchao",
-    "executorch",
-    "onnxscript",
-    "onnx_ir",
-)
-
-
-@contextlib.contextmanager
-def quiet_toolchain() -> Iterator[None]:
-    """Silence the export libraries for the block: their logging, Python warnings, and
-    what they print to ``sys.stdout``/``sys.stderr`` (torch.export prints a partial graph
-    dump on failure). Progress displays must hold their own reference to the terminal."""
-    saved = {}
-    for name in _NOISY_LOGGERS:
-        logger = logging.getLogger(name)
-        saved[name] = logger.level
-        logger.setLevel(logging.CRITICAL)
-    try:
-        with (
-            warnings.catch_warnings(),
-            contextlib.redirect_stdout(io.StringIO()),
-            contextlib.redirect_stderr(io.StringIO()),
-        ):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for name, level in saved.items():
-            logging.getLogger(name).setLevel(level)
-
 
 # Lines of torch.export messages that are advice about torch's own debugging flags.
 _BOILERPLATE = re.compile(

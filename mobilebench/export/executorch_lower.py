@@ -1,4 +1,4 @@
-"""ExecuTorch: int8 PT2E quantization, lowering to XNNPACK, delegation report, .pte bytes.
+"""ExecuTorch: int8 PT2E quantization, lowering to XNNPACK, delegation summary, .pte bytes.
 
 The flow is ExecuTorch's documented one for XNNPACK:
 
@@ -13,13 +13,11 @@ The flow is ExecuTorch's documented one for XNNPACK:
 
 from __future__ import annotations
 
-import operator
-from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mobilebench.errors import MobilebenchError
+from mobilebench.export.capture import condense_export_error
 
 if TYPE_CHECKING:
     import torch
@@ -28,56 +26,33 @@ if TYPE_CHECKING:
 BACKEND = "XnnpackBackend"
 
 
-@dataclass
-class Delegation:
-    """How much of a lowered program runs in the XNNPACK delegate.
+#: Graph plumbing outside the delegate that runs no kernel (tuple element access).
+PLUMBING_OPS = ("getitem",)
 
-    ``delegated_ops`` counts the edge-dialect operators inside delegate blobs;
-    ``portable_ops`` lists, with counts, the operators left outside any delegate
-    (run by ExecuTorch's portable CPU kernels). Graph plumbing (``getitem``) is not
-    counted on either side.
+
+def delegation_summary(edge: EdgeProgramManager) -> dict[str, Any]:
+    """How much of a lowered program runs in the XNNPACK delegate, from ExecuTorch's
+    :func:`~executorch.devtools.backend_debug.get_delegation_info`.
+
+    ``delegated_op_counts``: operators inside delegate blobs; ``portable_op_counts``:
+    operators left outside any delegate, run by ExecuTorch's portable CPU kernels
+    (graph plumbing, :data:`PLUMBING_OPS`, is not counted). Operator names are the
+    library's (``aten_convolution_default``).
     """
+    from executorch.devtools.backend_debug import get_delegation_info
 
-    backend: str
-    delegates: int
-    delegated_ops: int
-    delegated_op_counts: dict[str, int] = field(default_factory=dict)
-    portable_ops: int = 0
-    portable_op_counts: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _op_name(target: Any) -> str:
-    return getattr(target, "__name__", None) or str(target)
-
-
-def delegation_summary(edge: EdgeProgramManager) -> Delegation:
-    """Count delegated and portable operators of a lowered edge program."""
-    graph_module = edge.exported_program().graph_module
-    delegated: Counter[str] = Counter()
-    portable: Counter[str] = Counter()
-    delegates = 0
-    for node in graph_module.graph.nodes:
-        if node.op != "call_function" or node.target is operator.getitem:
-            continue
-        if _op_name(node.target) == "executorch_call_delegate":
-            delegates += 1
-            lowered = getattr(graph_module, node.args[0].target)
-            for inner in lowered.original_module.graph.nodes:
-                if inner.op == "call_function" and inner.target is not operator.getitem:
-                    delegated[_op_name(inner.target)] += 1
-        else:
-            portable[_op_name(node.target)] += 1
-    return Delegation(
-        backend=BACKEND,
-        delegates=delegates,
-        delegated_ops=sum(delegated.values()),
-        delegated_op_counts=dict(sorted(delegated.items())),
-        portable_ops=sum(portable.values()),
-        portable_op_counts=dict(sorted(portable.items())),
-    )
+    info = get_delegation_info(edge.exported_program().graph_module)
+    breakdown = sorted(info.delegation_by_operator.values(), key=lambda b: b.op_type)
+    delegated = {b.op_type: b.delegated for b in breakdown if b.delegated}
+    portable = {b.op_type: b.non_delegated for b in breakdown if b.non_delegated and b.op_type not in PLUMBING_OPS}
+    return {
+        "backend": BACKEND,
+        "delegates": info.num_delegated_subgraphs,
+        "delegated_ops": info.num_delegated_nodes,
+        "delegated_op_counts": delegated,
+        "portable_ops": sum(portable.values()),
+        "portable_op_counts": portable,
+    }
 
 
 def quantize_int8(
@@ -119,8 +94,6 @@ def lower_to_xnnpack(program: torch.export.ExportedProgram) -> EdgeProgramManage
     try:
         return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
     except Exception as exc:  # the lowering stack raises assorted internal types
-        from mobilebench.export.capture import condense_export_error
-
         raise MobilebenchError(
             f"ExecuTorch could not lower the model to XNNPACK: {condense_export_error(exc)}"
         ) from None

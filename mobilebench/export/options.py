@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mobilebench.errors import UsageError
+
+if TYPE_CHECKING:
+    from mobilebench.export.calibration import Calibration
 
 Runtime = Literal["executorch", "onnx"]
 Dtype = Literal["fp32", "int8"]
@@ -32,13 +35,6 @@ ONNX_OPSET = 18
 #: plans its memory for the largest shape, so this is kept small (phones).
 EXECUTORCH_MAX_BATCH = 8
 
-#: How many synthetic inputs calibrate an int8 export when no image folder is given
-#: (``fixed_input`` seeds ``CALIBRATION_SEED_BASE ..``), and the most images taken from
-#: a calibration folder (the first ones in sorted path order).
-SYNTHETIC_CALIBRATION_INPUTS = 8
-CALIBRATION_SEED_BASE = 1000
-MAX_CALIBRATION_IMAGES = 64
-
 #: int8 parity compares with eager fp32 on this many fixed inputs (seeds 0..n-1).
 INT8_PARITY_INPUTS = 8
 
@@ -47,9 +43,11 @@ INT8_PARITY_INPUTS = 8
 class ExportOptions:
     """How to export a model.
 
-    ``calibration_dir``: a folder of images calibrating int8 activations (resized on
-    the shorter side, center-cropped, ImageNet-normalised); ``None`` calibrates on a
-    fixed set of synthetic inputs. Only meaningful with ``dtype="int8"``.
+    ``calibration``: the inputs calibrating int8 activations
+    (:class:`~mobilebench.export.calibration.Calibration`); only with ``dtype="int8"``.
+    Without one, a randomly initialised zoo model is calibrated on synthetic inputs
+    (there are no trained weights whose activations real images would show) and any
+    other model is refused.
     ``dynamic_batch``: leave the batch dimension symbolic (ONNX: unbounded;
     ExecuTorch: 1..:data:`EXECUTORCH_MAX_BATCH`); the default is a static batch of 1.
     """
@@ -57,7 +55,7 @@ class ExportOptions:
     runtime: Runtime = "executorch"
     dtype: Dtype = "fp32"
     dynamic_batch: bool = False
-    calibration_dir: Path | None = None
+    calibration: Calibration | None = None
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
@@ -66,8 +64,8 @@ class ExportOptions:
             raise UsageError(f"unknown dtype {self.dtype!r}; choose one of {', '.join(DTYPES)}")
         if self.dtype == "int8" and self.runtime != "executorch":
             raise UsageError("int8 export is implemented for the executorch runtime only; use --runtime executorch")
-        if self.calibration_dir is not None and self.dtype != "int8":
-            raise UsageError("--calibration-dir only applies to int8 exports; add --dtype int8")
+        if self.calibration is not None and self.dtype != "int8":
+            raise UsageError("calibration only applies to int8 exports; add --dtype int8")
 
 
 @dataclass(frozen=True)

@@ -4,94 +4,115 @@
   its thread pool reset to one thread.
 - ONNX: onnxruntime's CPU provider with one intra-op and one inter-op thread.
 
-fp32 artifacts must match eager within :data:`~mobilebench.export.options.FP32_RELATIVE_TOLERANCE`
-of the output scale (``max|eager|``). int8 artifacts are not held to a bound: the
-report gives their top-1 agreement with eager fp32 and the max abs difference.
+Both take the artifact as a file or as its bytes (an export checks its artifact before
+writing it). fp32 artifacts must match eager within
+:data:`~mobilebench.export.options.FP32_RELATIVE_TOLERANCE` of the output scale
+(``max|eager|``). int8 artifacts are not held to a bound: the report gives their top-1
+agreement with eager fp32 and the max abs difference.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mobilebench.errors import MobilebenchError
 from mobilebench.export.options import FP32_RELATIVE_TOLERANCE
+from mobilebench.toolchain import captured_native_stderr, last_lines
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-
-@contextlib.contextmanager
-def captured_native_stderr() -> Iterator[list[str]]:
-    """Send file descriptor 2 to a temp file for the block (the ExecuTorch runtime's C++
-    code logs CPU probing and thread-pool resets there). Yields a list that holds the
-    captured text once the block ends, for error messages."""
-    import tempfile  # with random and shutil, ~5 ms of every profile call, which never gets here
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    captured: list[str] = []
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            captured.append(sink.read().decode("utf-8", "replace"))
+Artifact = Path | bytes
 
 
-def _last_lines(text: str, count: int = 3) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return " | ".join(lines[-count:])
+def _name(artifact: Artifact, what: str) -> str:
+    return Path(artifact).name if isinstance(artifact, Path) else what
 
 
-def run_executorch(path: Path, inputs: Sequence[torch.Tensor]) -> list[np.ndarray]:
-    """First output of the ``forward`` method of a ``.pte`` for each input, one thread."""
-    with captured_native_stderr() as native_log:
-        try:
-            from executorch.extension.pybindings import portable_lib
-            from executorch.runtime import Runtime
+class ExecutorchSession:
+    """A ``.pte`` loaded once into ``executorch.runtime`` (XNNPACK, one thread);
+    calling it runs ``forward`` on one input and returns the first output."""
 
+    def __init__(self, artifact: Artifact, *, what: str = "the .pte") -> None:
+        from executorch.extension.pybindings import portable_lib
+        from executorch.runtime import Runtime
+
+        self.what = _name(artifact, what)
+        with self._native_log():
             portable_lib._unsafe_reset_threadpool(1)
-            program = Runtime.get().load_program(Path(path))
-            method = program.load_method("forward")
-            outputs = [method.execute([x])[0].detach().numpy().copy() for x in inputs]
-        except Exception as exc:  # the pybind layer raises RuntimeError/ValueError variants
-            failure: Exception | None = exc
-        else:
-            failure = None
-    if failure is not None:
-        detail = _last_lines(native_log[0]) if native_log else ""
-        raise MobilebenchError(
-            f"the ExecuTorch runtime could not run {path.name}: {failure}"
-            + (f" (runtime log: {detail})" if detail else "")
-        )
-    return outputs
+            self._method = Runtime.get().load_program(artifact).load_method("forward")
+
+    def __call__(self, x: torch.Tensor) -> np.ndarray:
+        with self._native_log():
+            return self._method.execute([x])[0].detach().numpy().copy()
+
+    @contextlib.contextmanager
+    def _native_log(self) -> Iterator[None]:
+        """The runtime's C++ log goes to a temp file; a failure becomes one line with its tail."""
+        with captured_native_stderr() as native_log:
+            try:
+                yield
+            except Exception as exc:  # the pybind layer raises RuntimeError/ValueError variants
+                failure: Exception | None = exc
+            else:
+                failure = None
+        if failure is not None:
+            detail = last_lines(native_log[0]) if native_log else ""
+            raise MobilebenchError(
+                f"the ExecuTorch runtime could not run {self.what}: {failure}"
+                + (f" (runtime log: {detail})" if detail else "")
+            )
 
 
-def run_onnxruntime(path: Path, inputs: Sequence[torch.Tensor]) -> list[np.ndarray]:
+class OnnxSession:
+    """An ``.onnx`` loaded once into onnxruntime's CPU provider (one intra-op and one
+    inter-op thread); calling it runs one input and returns the first output."""
+
+    def __init__(self, artifact: Artifact, *, what: str = "the .onnx") -> None:
+        import onnxruntime as ort
+
+        self.what = _name(artifact, what)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only
+        model = artifact if isinstance(artifact, bytes) else str(artifact)
+        with self._errors():
+            self._session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+            self._input = self._session.get_inputs()[0].name
+
+    def __call__(self, x: torch.Tensor) -> np.ndarray:
+        import numpy as np
+
+        with self._errors():
+            return np.asarray(self._session.run(None, {self._input: x.detach().numpy()})[0])
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:  # onnxruntime raises its own pybind exception types
+            raise MobilebenchError(f"onnxruntime could not run {self.what}: {' '.join(str(exc).split())}") from None
+
+
+#: Runtime name -> the session class that runs its artifacts.
+SESSIONS = {"executorch": ExecutorchSession, "onnx": OnnxSession}
+
+
+def run_executorch(artifact: Artifact, inputs: Sequence[torch.Tensor], *, what: str = "the .pte") -> list[np.ndarray]:
+    """First output of the ``forward`` method of a ``.pte`` for each input, one thread."""
+    session = ExecutorchSession(artifact, what=what)
+    return [session(x) for x in inputs]
+
+
+def run_onnxruntime(artifact: Artifact, inputs: Sequence[torch.Tensor], *, what: str = "the .onnx") -> list[np.ndarray]:
     """First output of an ``.onnx`` for each input on onnxruntime's CPU provider, one thread."""
-    import numpy as np
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # errors only
-    try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return [np.asarray(session.run(None, {name: x.detach().numpy()})[0]) for x in inputs]
-    except Exception as exc:  # onnxruntime raises its own pybind exception types
-        raise MobilebenchError(f"onnxruntime could not run {Path(path).name}: {' '.join(str(exc).split())}") from None
+    session = OnnxSession(artifact, what=what)
+    return [session(x) for x in inputs]
 
 
 #: Runtime name -> function running an artifact; looked up at call time so tests can
@@ -142,19 +163,21 @@ def compare(reference: Sequence[np.ndarray], actual: Sequence[np.ndarray], dtype
 
 
 def check_parity(
-    path: Path,
+    artifact: bytes,
     runtime: str,
     dtype: str,
     inputs: Sequence[torch.Tensor],
     reference: Sequence[np.ndarray],
+    *,
+    what: str,
 ) -> dict[str, Any]:
-    """Run ``path`` in ``runtime`` on ``inputs`` and compare with ``reference``.
+    """Run the ``artifact`` bytes in ``runtime`` on ``inputs`` and compare with ``reference``.
 
     Returns the numbers of :func:`compare` plus the runtime used. Raises
     :class:`MobilebenchError` when the artifact fails the check (fp32 outside the
-    tolerance, or non-finite outputs); the caller removes the artifact.
+    tolerance, or non-finite outputs), before anything is written.
     """
-    outputs = RUNNERS[runtime](path, inputs)
+    outputs = RUNNERS[runtime](artifact, inputs, what=what)
     result = {
         "runtime": RUNTIME_LABEL[runtime],
         "reference": "eager PyTorch fp32",
@@ -163,11 +186,11 @@ def check_parity(
     if not result["passed"]:
         if dtype == "fp32":
             raise MobilebenchError(
-                f"parity check failed for {path.name}: max abs diff {result['max_abs_diff']:.3g} is "
+                f"parity check failed for {what}: max abs diff {result['max_abs_diff']:.3g} is "
                 f"{result['relative_max_abs_diff']:.3g} of the output scale {result['output_scale']:.3g} "
                 f"(tolerance {FP32_RELATIVE_TOLERANCE:g}); the artifact was discarded"
             )
         raise MobilebenchError(
-            f"parity check failed for {path.name}: the runtime produced non-finite outputs; the artifact was discarded"
+            f"parity check failed for {what}: the runtime produced non-finite outputs; the artifact was discarded"
         )
     return result

@@ -5,29 +5,94 @@ file, keyed by its SHA-256. Nor is there a parity check (there is no PyTorch mod
 compare with); the provenance says so ("ready artifact, not verified"). The file runs
 on the runtime its suffix names, exactly as it was exported: asking for the other
 runtime, int8 or a dynamic batch is an error rather than a silent conversion.
+
+:func:`artifact_signature` reads a file's input shape and class count with the runtime
+libraries (``onnx``, ``executorch.runtime``).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from mobilebench.errors import MobilebenchError, UsageError
-from mobilebench.export import cache as artifact_cache
+from mobilebench.export.cache import CACHE_FORMAT, library_versions
 from mobilebench.export.options import Artifact, ExportOptions
-
-if TYPE_CHECKING:
-    from mobilebench.zoo.resolve import ResolvedModel
+from mobilebench.files import file_sha256
+from mobilebench.toolchain import captured_native_stderr, last_lines
+from mobilebench.zoo.outside import FileSignature, check_image_input, check_requested_size, last_dim, shape_text
+from mobilebench.zoo.resolve import ArtifactFile
 
 NOT_VERIFIED = "ready artifact, not verified"
 _RUNTIME_LABEL = {"executorch": "ExecuTorch .pte", "onnx": "ONNX"}
 
 
-def ready_artifact(resolved: ResolvedModel, options: ExportOptions) -> Artifact:
-    """The ready file of ``resolved`` (kind ``"artifact"``) as an :class:`Artifact`."""
-    source, runtime = resolved.source, resolved.artifact_runtime
-    if resolved.kind != "artifact" or source is None or runtime is None:
-        raise MobilebenchError(f"{resolved.name} is not a ready artifact")
+def artifact_signature(path: Path, input_size: int | None = None) -> FileSignature:
+    """Input shape (and class count) of a ready ``.pte`` or ``.onnx`` file, checked to be
+    one ``N x C x H x W`` image tensor (of side ``input_size``, when given)."""
+    if path.suffix.lower() == ".onnx":
+        return _onnx_signature(path, input_size)
+    return _pte_signature(path, input_size)
+
+
+def _onnx_signature(path: Path, input_size: int | None) -> FileSignature:
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise UsageError(f"{path} is not a readable ONNX file ({type(exc).__name__}: {exc})") from None
+    initializers = {t.name for t in proto.graph.initializer}
+    inputs = [i for i in proto.graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        raise UsageError(f"{path.name} takes {len(inputs)} inputs; mobilebench feeds exactly one image tensor")
+
+    def dims(info: Any) -> list[object]:
+        return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in info.type.tensor_type.shape.dim]
+
+    shape = dims(inputs[0])
+    if len(shape) == 4 and not isinstance(shape[0], int):
+        shape[0] = 1  # a symbolic batch: the ONNX runners feed batch 1
+    out_shape = dims(proto.graph.output[0]) if proto.graph.output else []
+    return FileSignature(check_image_input(path, shape, input_size), last_dim(out_shape))
+
+
+def _pte_signature(path: Path, input_size: int | None) -> FileSignature:
+    from executorch.runtime import Runtime
+
+    with captured_native_stderr() as log:  # the runtime logs on fd 2
+        try:
+            method = Runtime.get().load_program(path).metadata("forward")
+            shapes = [list(method.input_tensor_meta(i).sizes()) for i in range(method.num_inputs())]
+            out_shape = list(method.output_tensor_meta(0).sizes()) if method.num_outputs() else []
+        except Exception as exc:  # the pybind layer raises RuntimeError/ValueError variants
+            failure: Exception | None = exc
+        else:
+            failure = None
+    if failure is not None:
+        detail = last_lines(log[0]) if log else ""
+        raise UsageError(
+            f"{path} is not a loadable ExecuTorch program with a forward method ({failure})"
+            + (f" (runtime log: {detail})" if detail else "")
+        )
+    if len(shapes) != 1:
+        raise UsageError(f"{path.name} takes {len(shapes)} inputs; mobilebench feeds exactly one image tensor")
+    # An ExecuTorch program states the largest shape it was planned for; the runner
+    # feeds exactly that, so that is what is measured and recorded.
+    shape = tuple(shapes[0])
+    if len(shape) != 4:
+        raise UsageError(
+            f"{path.name} takes input {shape_text(shape)}, not a 4-d image tensor (NxCxHxW); mobilebench feeds one NCHW image"
+        )
+    check_requested_size(path, shape, input_size)
+    return FileSignature(shape, last_dim(out_shape))
+
+
+def ready_artifact(resolved: ArtifactFile, options: ExportOptions) -> Artifact:
+    """The ready file of ``resolved`` as an :class:`Artifact`, its signature read and
+    checked against what was asked."""
+    source, runtime = resolved.source, resolved.runtime
     if options.runtime != runtime:
         raise UsageError(
             f"{source.name} is a ready {_RUNTIME_LABEL[runtime]} file: it runs on {runtime}, not {options.runtime}; "
@@ -40,31 +105,32 @@ def ready_artifact(resolved: ResolvedModel, options: ExportOptions) -> Artifact:
             "(its model card, import path or .pt2 program)"
         )
     try:
-        sha, size_bytes = artifact_cache.file_sha256(source), source.stat().st_size
+        sha, size_bytes = file_sha256(source), source.stat().st_size
     except OSError as exc:
         raise MobilebenchError(f"cannot read {source}: {exc.strerror or exc}") from None
     if sha != resolved.checkpoint_sha256:
         raise MobilebenchError(
             f"{source} changed since it was resolved (sha256 {str(resolved.checkpoint_sha256)[:12]} -> {sha[:12]})"
         )
+    signature = artifact_signature(source, resolved.input_size)
     provenance: dict[str, Any] = {
-        "format": artifact_cache.CACHE_FORMAT,
+        "format": CACHE_FORMAT,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": {
             "name": resolved.name,
             "kind": resolved.kind,
             "arch": resolved.arch,
             "source": str(source),
-            "num_classes": resolved.num_classes,
-            "input_size": resolved.input_size,
-            "weights": "ready artifact",
+            "num_classes": signature.num_classes,
+            "input_size": signature.input_shape[-2],
+            "weights": resolved.weights_label(),
             **resolved.weights_identity(),
         },
         "artifact": {
             "runtime": runtime,
             # The label profile asked for; mobilebench neither converted nor quantized the file.
             "dtype": options.dtype,
-            "input_shape": list(resolved.input_shape),
+            "input_shape": list(signature.input_shape),
             "dynamic_batch": False,
             "file": source.name,
             "sha256": sha,
@@ -74,7 +140,7 @@ def ready_artifact(resolved: ResolvedModel, options: ExportOptions) -> Artifact:
         "export": None,
         "verification": NOT_VERIFIED,
         "parity": None,
-        "versions": artifact_cache.library_versions(),
+        "versions": library_versions(),
         "export_seconds": 0.0,
     }
     return Artifact(
@@ -82,7 +148,7 @@ def ready_artifact(resolved: ResolvedModel, options: ExportOptions) -> Artifact:
         sha256=sha,
         runtime=runtime,
         dtype=options.dtype,
-        input_shape=tuple(resolved.input_shape),
+        input_shape=tuple(signature.input_shape),
         provenance=provenance,
         cached=False,
     )

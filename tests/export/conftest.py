@@ -19,14 +19,14 @@ def skipnet_m() -> ResolvedModel:
 
 @pytest.fixture(scope="session")
 def skipnet_fp32_pte(skipnet_m: ResolvedModel) -> Artifact:
-    return export_model(skipnet_m, ExportOptions(runtime="executorch", dtype="fp32"), progress=False)
+    return export_model(skipnet_m, ExportOptions(runtime="executorch", dtype="fp32"))
 
 
 @pytest.fixture(scope="session")
 def skipnet_int8_pte(skipnet_m: ResolvedModel) -> Artifact:
-    return export_model(skipnet_m, ExportOptions(runtime="executorch", dtype="int8"), progress=False)
+    return export_model(skipnet_m, ExportOptions(runtime="executorch", dtype="int8"))
 
 
 @pytest.fixture(scope="session")
 def skipnet_onnx(skipnet_m: ResolvedModel) -> Artifact:
-    return export_model(skipnet_m, ExportOptions(runtime="onnx"), progress=False)
+    return export_model(skipnet_m, ExportOptions(runtime="onnx"))

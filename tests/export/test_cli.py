@@ -67,9 +67,7 @@ def test_output_suffix_must_match_runtime(tmp_path, cli) -> None:
 
 
 def test_calibration_folder_without_images(tmp_path, cli) -> None:
-    result = cli(
-        "export", "skipnet_m", "--dtype", "int8", "--calibration-dir", tmp_path, "--cache-dir", tmp_path / "cache"
-    )
+    result = cli("export", "skipnet_m", "--dtype", "int8", "--calibration", tmp_path, "--cache-dir", tmp_path / "cache")
     assert result.exit_code == 2 and "holds no images" in result.stderr and result.stderr.count("\n") == 1
 
 
@@ -77,8 +75,8 @@ def test_option_combinations_are_checked(tmp_path, cli) -> None:
     # Upper case works too (runtime and dtype are case-insensitive).
     result = cli("export", "skipnet_m", "--runtime", "ONNX", "--dtype", "INT8")
     assert result.exit_code == 2 and "int8 export is implemented for the executorch runtime only" in result.stderr
-    result = cli("export", "skipnet_m", "--calibration-dir", tmp_path)
-    assert result.exit_code == 2 and "--calibration-dir only applies to int8" in result.stderr
+    result = cli("export", "skipnet_m", "--calibration", tmp_path)
+    assert result.exit_code == 2 and "--calibration only applies to int8" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,13 @@
-"""fixed_input (the cross-language parity input) and calibration image loading."""
+"""fixed_input: the cross-language parity input."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from mobilebench.errors import MobilebenchError, UsageError
+from mobilebench.errors import UsageError
 from mobilebench.export import fixed_input, write_fixed_input
-from mobilebench.export.inputs import IMAGENET_MEAN, IMAGENET_STD, find_images, load_image
 
 
 def _reference_generator(n: int, seed: int) -> list[float]:
@@ -65,35 +63,3 @@ def test_write_fixed_input_is_raw_little_endian_float32(tmp_path) -> None:
     assert data.size == 192
     assert np.array_equal(data, fixed_input((1, 3, 8, 8), 0).numpy().ravel())
     assert [p.name for p in tmp_path.iterdir()] == ["input.bin"]  # no temp file left
-
-
-def test_calibration_folder_without_images_is_a_clear_error(tmp_path) -> None:
-    (tmp_path / "notes.txt").write_text("not an image")
-    with pytest.raises(UsageError, match="holds no images"):
-        find_images(tmp_path, limit=10)
-    with pytest.raises(UsageError, match="does not exist"):
-        find_images(tmp_path / "missing", limit=10)
-
-
-def test_calibration_images_are_cropped_and_normalised(tmp_path) -> None:
-    color = (200, 30, 90)
-    Image.new("RGB", (300, 200), color).save(tmp_path / "b.png")
-    Image.new("L", (64, 96), 128).save(tmp_path / "a.JPG")
-    (tmp_path / "sub").mkdir()
-    Image.new("RGB", (50, 50), (0, 0, 0)).save(tmp_path / "sub" / "c.bmp")
-    folder = find_images(tmp_path, limit=2)
-    assert [p.name for p in folder.files] == ["a.JPG", "b.png"] and folder.total_found == 3
-
-    x = load_image(tmp_path / "b.png", height=64, width=64)
-    assert x.shape == (1, 3, 64, 64) and x.dtype == torch.float32
-    expected = [(c / 255 - m) / s for c, m, s in zip(color, IMAGENET_MEAN, IMAGENET_STD, strict=True)]
-    assert torch.allclose(x.mean(dim=(0, 2, 3)), torch.tensor(expected), atol=1e-3)
-    assert load_image(tmp_path / "a.JPG", height=48, width=48).shape == (1, 3, 48, 48)  # grayscale -> RGB
-    assert load_image(tmp_path / "b.png", height=32, width=80).shape == (1, 3, 32, 80)  # non-square input
-
-
-def test_unreadable_calibration_image_names_the_file(tmp_path) -> None:
-    bad = tmp_path / "broken.jpg"
-    bad.write_bytes(b"not really a jpeg")
-    with pytest.raises(MobilebenchError, match="broken.jpg"):
-        load_image(bad, height=64, width=64)

@@ -84,7 +84,7 @@ def test_export_lowers_the_program_as_it_is(tiny_pt2: Path, no_cards, monkeypatc
 
     monkeypatch.setattr(pipeline, "capture", no_second_export)
     resolved = resolve_model(str(tiny_pt2))
-    artifact = export_model(resolved, ExportOptions(runtime=runtime), progress=False)
+    artifact = export_model(resolved, ExportOptions(runtime=runtime))
     prov = artifact.provenance
     assert prov["parity"]["passed"] and artifact.input_shape == (1, 3, 64, 64)
     assert prov["export"]["exporter"].startswith("torch.export.load (.pt2)")
@@ -95,10 +95,10 @@ def test_export_lowers_the_program_as_it_is(tiny_pt2: Path, no_cards, monkeypatc
 
 def test_program_export_refusals(tiny_pt2: Path, tmp_path: Path, no_cards) -> None:
     with pytest.raises(UsageError, match="keeps the input shape it was exported with; drop --dynamic-batch"):
-        export_model(resolve_model(str(tiny_pt2)), ExportOptions(dynamic_batch=True), progress=False)
+        export_model(resolve_model(str(tiny_pt2)), ExportOptions(dynamic_batch=True))
     copy = tmp_path / "changing.pt2"
     copy.write_bytes(tiny_pt2.read_bytes())
     resolved = resolve_model(str(copy))
     copy.write_bytes(tiny_pt2.read_bytes() + b"\0")
     with pytest.raises(MobilebenchError, match="changing.pt2 changed since it was resolved"):
-        export_model(resolved, ExportOptions(), cache_dir=tmp_path / "cache", progress=False)
+        export_model(resolved, ExportOptions(), cache_dir=tmp_path / "cache")

@@ -1,4 +1,6 @@
-"""Fixtures for models from outside the zoo: a small package of networks on sys.path,
+"""Models from outside the zoo (import paths, .pt2 programs, ready .pte/.onnx files).
+
+Fixtures: a small package of networks on sys.path,
 a ``.pt2`` program, ready ``.pte``/``.onnx`` files written with the libraries' own APIs
 (not mobilebench's exporter), and a check of the CLI's error line (the CLI itself runs
 through the suite-wide ``cli`` fixture of tests/conftest.py).

@@ -15,7 +15,7 @@ from mobilebench.export import ExportOptions, export_model
 from mobilebench.export.cache import key_of
 from mobilebench.export.pipeline import key_material
 from mobilebench.zoo.cards import load_cards
-from mobilebench.zoo.checkpoint import file_sha256
+from mobilebench.files import file_sha256
 from mobilebench.zoo.outside import state_dict_sha256
 from mobilebench.zoo.resolve import resolve_model
 
@@ -85,7 +85,7 @@ def test_flops_through_the_cli(import_path, no_cards, cli) -> None:
 @pytest.mark.parametrize("runtime", ["executorch", "onnx"])
 def test_export_both_runtimes_with_parity(import_path, no_cards, runtime: str) -> None:
     resolved = resolve_model(import_path, input_size=SIZE)
-    artifact = export_model(resolved, ExportOptions(runtime=runtime), progress=False)
+    artifact = export_model(resolved, ExportOptions(runtime=runtime))
     prov = artifact.provenance
     assert artifact.path.is_file() and artifact.path.suffix == (".pte" if runtime == "executorch" else ".onnx")
     assert prov["parity"]["passed"] and prov["parity"]["relative_max_abs_diff"] <= prov["parity"]["tolerance"]
@@ -93,7 +93,7 @@ def test_export_both_runtimes_with_parity(import_path, no_cards, runtime: str) -
     assert prov["model"]["state_dict_sha256"] == resolved.checkpoint_sha256
     assert artifact.input_shape == (1, 3, SIZE, SIZE)
     # The key holds the fingerprint, so a second resolve hits the cache without exporting.
-    again = export_model(resolve_model(import_path, input_size=SIZE), ExportOptions(runtime=runtime), progress=False)
+    again = export_model(resolve_model(import_path, input_size=SIZE), ExportOptions(runtime=runtime))
     assert again.cached and again.sha256 == artifact.sha256
 
 
@@ -112,7 +112,7 @@ def test_the_cache_key_follows_weights_options_and_source(import_path, no_cards)
     [
         ("no_such_pkg_xyz.models:build", "import path no_such_pkg_xyz.models:build: no module named 'no_such_pkg_xyz'"),
         ("mb_outside_nets.nope:build", "no module named 'mb_outside_nets.nope'"),
-        ("mb_outside_nets.models:build_nett", "module mb_outside_nets.models has no attribute 'build_nett'; did you mean build_net"),
+        ("mb_outside_nets.models:build_nett", "module mb_outside_nets.models has no attribute 'build_nett'; did you mean 'build_net'"),
         ("mb_outside_nets.models:TinyNet.small", "mb_outside_nets.models:TinyNet has no attribute 'small'"),
         ("mb_outside_nets.models:torch", "names a module, not a function or class"),
         (

@@ -10,7 +10,8 @@ import pytest
 
 from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.export import ExportOptions, export_model
-from mobilebench.zoo.resolve import resolve_model
+from mobilebench.export.ready import artifact_signature
+from mobilebench.zoo.resolve import ArtifactFile, resolve_model
 
 
 @pytest.mark.parametrize(("fixture", "runtime"), [("ready_pte", "executorch"), ("ready_onnx", "onnx")])
@@ -18,19 +19,22 @@ def test_export_returns_the_file_as_it_is(request, tmp_path: Path, no_cards, fix
     path: Path = request.getfixturevalue(fixture)
     resolved = resolve_model(str(path))
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert isinstance(resolved, ArtifactFile)
     assert (resolved.kind, resolved.name, resolved.arch) == ("artifact", "ready_tiny", f"artifact:{path.name}")
-    assert resolved.input_shape == (1, 3, 64, 64) and resolved.num_classes == 10
-    assert resolved.checkpoint_sha256 == sha and resolved.artifact_runtime == runtime
+    assert resolved.checkpoint_sha256 == sha and resolved.runtime == runtime
+    # The exporter reads what the file takes, with the runtime's own library.
+    signature = artifact_signature(path)
+    assert signature.input_shape == (1, 3, 64, 64) and signature.num_classes == 10
 
     cache = tmp_path / "cache"
-    artifact = export_model(resolved, ExportOptions(runtime=runtime), cache_dir=cache, progress=False)
+    artifact = export_model(resolved, ExportOptions(runtime=runtime), cache_dir=cache)
     assert not cache.exists()  # no export step, no cache entry
     assert (artifact.path, artifact.sha256, artifact.runtime, artifact.input_shape) == (path, sha, runtime, (1, 3, 64, 64))
     assert artifact.provenance["verification"] == "ready artifact, not verified"
     assert artifact.provenance["parity"] is None and artifact.provenance["artifact"]["ready"] is True
 
     with pytest.raises(UsageError, match=rf"{path.name} takes input 1x3x64x64, but 1x3x32x32 was asked for"):
-        resolve_model(str(path), input_size=32)
+        export_model(resolve_model(str(path), input_size=32), ExportOptions(runtime=runtime), cache_dir=cache)
     with pytest.raises(MobilebenchError, match="there is no PyTorch model in it to build"):
         resolved.build()
 
@@ -38,20 +42,21 @@ def test_export_returns_the_file_as_it_is(request, tmp_path: Path, no_cards, fix
 def test_refusals(ready_pte: Path, ready_onnx: Path, tmp_path: Path, no_cards) -> None:
     onnx = resolve_model(str(ready_onnx))
     with pytest.raises(UsageError, match=r"ready_tiny.onnx is a ready ONNX file: it runs on onnx, not executorch; use --runtime onnx"):
-        export_model(onnx, ExportOptions(runtime="executorch"), progress=False)
+        export_model(onnx, ExportOptions(runtime="executorch"))
     pte = resolve_model(str(ready_pte))
     with pytest.raises(UsageError, match="ready_tiny.pte is a ready artifact and runs as it was exported; --dtype int8 needs"):
-        export_model(pte, ExportOptions(dtype="int8"), progress=False)
+        export_model(pte, ExportOptions(dtype="int8"))
     with pytest.raises(UsageError, match="--dynamic-batch needs the PyTorch model"):
-        export_model(pte, ExportOptions(dynamic_batch=True), progress=False)
+        export_model(pte, ExportOptions(dynamic_batch=True))
 
     for suffix in (".pte", ".onnx"):
         with pytest.raises(UsageError, match=rf"nothing{suffix} does not exist"):
             resolve_model(str(tmp_path / f"nothing{suffix}"))
         broken = tmp_path / f"broken{suffix}"
         broken.write_bytes(b"\x00garbage" * 8)
+        runtime = "executorch" if suffix == ".pte" else "onnx"
         with pytest.raises(UsageError, match=rf"broken{suffix} is not a (readable ONNX file|loadable ExecuTorch program)"):
-            resolve_model(str(broken))
+            export_model(resolve_model(str(broken)), ExportOptions(runtime=runtime))
 
 
 def test_flops_of_a_ready_artifact_is_a_clear_error(ready_pte: Path, ready_onnx: Path, no_cards, cli, error_line) -> None:
