@@ -22,13 +22,14 @@ pooling.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mobilebench.errors import MobilebenchError
+from mobilebench.errors import MobilebenchError, UsageError
+from mobilebench.zoo.resolve import ArtifactFile, ProgramFile, ResolvedModel, check_input_size
 
 if TYPE_CHECKING:
-    from mobilebench.zoo.resolve import ResolvedModel
+    from fvcore.nn import FlopCountAnalysis
 
 # Operators FlopCounterMode reports for convolutions and linear layers.
 _CONV_LINEAR_OPS = ("convolution", "addmm", "mm")
@@ -51,6 +52,8 @@ class FlopsReport:
     paper_params: float | None = None
     paper_source: str | None = None
     checkpoint_sha256: str | None = None
+    # fvcore's analysis, for its per-module table (module_table).
+    analysis: FlopCountAnalysis | None = field(default=None, compare=False, repr=False)
 
     @property
     def flops_diff_pct(self) -> float | None:
@@ -68,6 +71,15 @@ class FlopsReport:
             for name, flops in self.flops_by_module.items()
             if name and name.count(".") < depth
         }
+
+    def module_table(self, depth: int) -> str:
+        """fvcore's per-module table (``flop_count_table``): parameters (or shapes) and
+        FLOPs of every module down to ``depth``."""
+        from fvcore.nn import flop_count_table
+
+        if self.analysis is None:
+            raise MobilebenchError(f"{self.model}: no fvcore analysis kept for a per-module table")
+        return flop_count_table(self.analysis, max_depth=depth)
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready summary (no per-module breakdown)."""
@@ -108,15 +120,12 @@ def count_flops(resolved: ResolvedModel, input_size: int | None = None) -> Flops
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from mobilebench.errors import UsageError
-    from mobilebench.zoo.resolve import check_input_size
-
-    if resolved.kind == "artifact":
+    if isinstance(resolved, ArtifactFile):
         raise UsageError(
             f"cannot count FLOPs of a ready artifact ({resolved.source}): FLOPs are counted on the PyTorch "
             "model; give its model card, import path (package.module:callable) or .pt2 program instead"
         )
-    if resolved.kind == "program":
+    if isinstance(resolved, ProgramFile):
         if input_size is not None and input_size != resolved.input_size:
             raise UsageError(
                 f"{resolved.name} is a program exported for input {'x'.join(map(str, resolved.input_shape))}; "
@@ -170,27 +179,5 @@ def count_flops(resolved: ResolvedModel, input_size: int | None = None) -> Flops
         paper_params=paper.params if paper else None,
         paper_source=paper.source if paper else None,
         checkpoint_sha256=resolved.checkpoint_sha256,
+        analysis=analysis,
     )
-
-
-TABLE1_COLUMNS = (
-    "model", "arch", "input_size", "params", "flops", "conv_linear_flops",
-    "paper_params", "params_diff_pct", "paper_flops", "flops_diff_pct", "paper_source",
-    "top1", "top5", "accuracy_dataset", "accuracy_source", "checkpoint_sha256",
-)
-
-
-def table1_rows(reports: list[FlopsReport], resolved: list[ResolvedModel]) -> list[dict[str, object]]:
-    """Rows of the paper's Table 1 (cost + accuracy with its source), one per model."""
-    rows = []
-    for report, model in zip(reports, resolved, strict=True):
-        accuracy = model.card.accuracy if model.card is not None else None
-        row = {k: v for k, v in report.as_dict().items() if k in TABLE1_COLUMNS}
-        row.update(
-            top1=accuracy.top1 if accuracy else None,
-            top5=accuracy.top5 if accuracy else None,
-            accuracy_dataset=accuracy.dataset if accuracy else None,
-            accuracy_source=accuracy.source if accuracy else None,
-        )
-        rows.append({column: row.get(column) for column in TABLE1_COLUMNS})
-    return rows

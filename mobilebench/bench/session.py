@@ -183,6 +183,7 @@ def profile_on_devices(
     models: Sequence[ResolvedModel],
     *,
     hooks_for: Callable[[str], ProgressHooks] | None = None,
+    export: Exporter | None = None,
 ) -> list[DeviceResult]:
     """Profile ``models`` on several devices at once, one worker thread per device.
 
@@ -191,7 +192,8 @@ def profile_on_devices(
     phone still runs one pinned, single-threaded runner at a time. Two runners pinned
     to the same core of one computer (two emulated phones backed by one host core) would
     measure each other: give each emulator its own host core. ``hooks_for(device)`` gives
-    a worker's progress hooks. A failing device stops only its own worker.
+    a worker's progress hooks; ``export`` replaces :func:`export_model` (as for
+    :class:`ProfileSession`). A failing device stops only its own worker.
 
     Worker threads are daemons: on Ctrl-C or SIGTERM the process ends without waiting
     for them, and their unfinished runs are marked aborted by the next profile.
@@ -209,9 +211,9 @@ def profile_on_devices(
     if any((c.runtime, c.dtype) != (first.runtime, first.dtype) for c in configs):
         raise UsageError("every device profiles the same runtime and dtype")
     options = ExportOptions(runtime=first.runtime, dtype=first.dtype)
-    artifacts = {id(model): _export_with_cache(model, options, False) for model in models}
+    artifacts = {id(model): (export or _export_with_cache)(model, options, ExportHooks()) for model in models}
 
-    def exported(model: ResolvedModel, options: ExportOptions, show_progress: bool) -> Artifact:
+    def exported(model: ResolvedModel, options: ExportOptions, hooks: ExportHooks) -> Artifact:
         return artifacts[id(model)]
 
     results = [DeviceResult(config.device, []) for config in configs]

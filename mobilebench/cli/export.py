@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mobilebench.cli.parsing import add_format_option, bounded
-
-if TYPE_CHECKING:
-    from mobilebench.export import Artifact
+from mobilebench.cli.console import console
+from mobilebench.cli.parsing import add_calibration_option, add_format_option, bounded, echo_err
+from mobilebench.errors import UsageError
+from mobilebench.text import printable
+from mobilebench.export import Artifact, ExportHooks
 
 
 CSV_COLUMNS = (
@@ -57,8 +57,66 @@ def summary(artifact: Artifact, output: Path | None) -> dict[str, Any]:
     }
 
 
+class StagesDisplay(ExportHooks):
+    """An export's stages as a rich progress list on stderr: a spinner per running
+    stage, a tick and its time when done, a red cross where it failed."""
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> StagesDisplay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def started(self, title: str) -> None:
+        if not self.enabled:
+            return
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        # Bound now: the exporter swaps sys.stderr while the tool chain works.
+        err = console(stderr=True)
+        self._progress = Progress(
+            SpinnerColumn(finished_text="✓"),
+            TextColumn("{task.description}", markup=False),
+            TextColumn("{task.fields[detail]}", style="dim", markup=False),
+            TimeElapsedColumn(),
+            console=err,
+        )
+        self._progress.start()
+        err.print(printable(title), style="bold")
+
+    def stage_started(self, stage: str, label: str, total: int | None = None) -> None:
+        if self._progress is None:
+            return
+        detail = f"0/{total}" if total else ""
+        self._tasks[stage] = self._progress.add_task(label, total=total, detail=detail)
+
+    def advanced(self, stage: str) -> None:
+        if self._progress is None:
+            return
+        task = self._progress.tasks[self._tasks[stage]]
+        done = int(task.completed) + 1
+        self._progress.update(self._tasks[stage], completed=done, detail=f"{done}/{int(task.total or 0)}")
+
+    def stage_finished(self, stage: str, seconds: float, *, failed: bool = False) -> None:
+        if self._progress is None:
+            return
+        task = self._tasks[stage]
+        if failed:
+            label = self._progress.tasks[task].description
+            self._progress.remove_task(task)
+            self._progress.console.print(f"✗ {label}", style="red")
+            return
+        total = self._progress.tasks[task].total or 1
+        self._progress.update(task, total=total, completed=total)
+
+
 def _print_table(artifact: Artifact, output: Path | None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     prov = artifact.provenance
@@ -100,32 +158,35 @@ def _print_table(artifact: Artifact, output: Path | None) -> None:
             f"portable CPU ops: {row['portable_ops'] or 'none'}",
         )
     if calibration := prov.get("calibration"):
-        if calibration["source"] == "images":
-            text = f"{calibration['images']} images from {calibration['dir']}"
-        else:
-            text = f"{calibration['inputs']} synthetic inputs ({calibration['generator']})"
-        table.add_row("calibration", text)
+        text = f"{calibration['label']} (sha256 {calibration['inputs_sha256'][:12]})"
+        table.add_row("calibration", text + (" - synthetic, not real images" if calibration["synthetic"] else ""))
     table.add_row("export time", f"{prov['export_seconds']:.1f} s")
-    # Values are data (paths, names): never read as rich markup or emoji codes.
-    Console(width=None if sys.stdout.isatty() else 160, markup=False, emoji=False, highlight=False).print(table)
+    console().print(table)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", metavar="NAME", help="model card, architecture name, or checkpoint file (with --arch)")
+    parser.add_argument(
+        "name", metavar="NAME", help="model card, architecture name, checkpoint file, import path or .pt2 program"
+    )
     # Case-insensitive, like --format: `--dtype INT8` works.
     parser.add_argument("--runtime", type=str.lower, choices=("executorch", "onnx"), default="executorch", help="target runtime")
     parser.add_argument(
         "--dtype", type=str.lower, choices=("fp32", "int8"), default="fp32", help="int8: PT2E static, XNNPACK; executorch only"
     )
     parser.add_argument("--checkpoint", metavar="PATH", type=Path, help="weights file (overrides the card's)")
-    parser.add_argument("--arch", metavar="ARCH", help="architecture of a checkpoint file given as NAME")
+    parser.add_argument("--arch", metavar="ARCH", help="architecture of a checkpoint that does not say (not a training one)")
     parser.add_argument(
-        "--input-size", metavar="PIXELS", type=bounded(int, minimum=1), help="input side in pixels (default: the card's, else 224)"
+        "--input-size",
+        metavar="PIXELS",
+        type=bounded(int, minimum=1),
+        help="input side in pixels (default: the checkpoint's or card's, else 224)",
     )
+    parser.add_argument(
+        "--num-classes", metavar="N", type=bounded(int, minimum=1), help="outputs (default: the checkpoint's or card's, else 1000)"
+    )
+    parser.add_argument("--data", metavar="PATH", type=Path, help="int8: where --calibration cifar100/imagefolder data is")
     parser.add_argument("--output", metavar="PATH", type=Path, help="also copy the artifact to this file or folder")
-    parser.add_argument(
-        "--calibration-dir", metavar="DIR", type=Path, help="int8: calibrate on images in this folder (default: synthetic inputs)"
-    )
+    add_calibration_option(parser)
     parser.add_argument("--dynamic-batch", action="store_true", help="leave the batch dimension dynamic")
     parser.add_argument(
         "--cache-dir", metavar="DIR", type=Path, help="artifact cache folder (default: <user cache>/mobilebench/artifacts)"
@@ -135,25 +196,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Export to ExecuTorch (.pte, XNNPACK) or ONNX, check it against PyTorch, cache it."""
-    from mobilebench.export import (
-        ExportOptions,
-        copy_atomic,
-        export_model,
-        resolve_output,
-    )
+    from mobilebench.export import ExportOptions, copy_atomic, export_model, resolve_output
     from mobilebench.report.formats import render
+    from mobilebench.train.calibration import calibration_for
     from mobilebench.zoo.resolve import resolve_model
 
-    options = ExportOptions(
-        runtime=args.runtime, dtype=args.dtype, dynamic_batch=args.dynamic_batch, calibration_dir=args.calibration_dir
+    if args.calibration is not None and args.dtype != "int8":
+        raise UsageError("--calibration only applies to int8 exports; add --dtype int8")
+    ExportOptions(runtime=args.runtime, dtype=args.dtype)  # the combination, before any work
+    resolved = resolve_model(
+        args.name, checkpoint=args.checkpoint, arch=args.arch, input_size=args.input_size, num_classes=args.num_classes
     )
-    resolved = resolve_model(args.name, checkpoint=args.checkpoint, arch=args.arch, input_size=args.input_size)
+    for warning in resolved.warnings:
+        echo_err(f"warning: {printable(warning)}")
+    calibration = calibration_for(resolved, args.calibration, data=args.data) if args.dtype == "int8" else None
+    options = ExportOptions(
+        runtime=args.runtime, dtype=args.dtype, dynamic_batch=args.dynamic_batch, calibration=calibration
+    )
     target = (
         resolve_output(args.output, name=resolved.name, runtime=options.runtime, dtype=options.dtype)
         if args.output
         else None
     )
-    artifact = export_model(resolved, options, cache_dir=args.cache_dir, progress=True)
+    with StagesDisplay() as display:
+        artifact = export_model(resolved, options, cache_dir=args.cache_dir, hooks=display)
     if target is not None:
         copy_atomic(artifact.path, target)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from mobilebench.cli.console import echo_err
 from mobilebench.cli.parsing import add_format_option, bounded
 from mobilebench.errors import UsageError
+from mobilebench.text import printable
 
 
 def _millions(value: float | None, digits: int = 1) -> str | None:
@@ -33,13 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Count parameters and FLOPs (fvcore: one multiply-add = one flop), cross-checked with PyTorch."""
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from mobilebench.cli.console import console, emit
     from mobilebench.files import write_text_atomic
-    from mobilebench.flops import TABLE1_COLUMNS, count_flops, table1_rows
-    from mobilebench.cli.console import emit
+    from mobilebench.flops import count_flops
     from mobilebench.report.formats import to_csv
+    from mobilebench.report.table1 import TABLE1_COLUMNS, table1_rows
     from mobilebench.zoo.cards import cards_dir, load_cards
     from mobilebench.zoo.resolve import resolve_model
 
@@ -48,11 +49,14 @@ def run(args: argparse.Namespace) -> None:
     if not names:
         raise UsageError(f"no model cards in {cards_dir()}; name the models to count")
     resolved = [resolve_model(name, arch=args.arch, input_size=args.input_size) for name in names]
+    for model in resolved:
+        for warning in model.warnings:
+            echo_err(f"warning: {printable(warning)}")
 
     reports = []
     with Progress(
         TextColumn("counting FLOPs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}", markup=False),
-        TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+        TimeElapsedColumn(), console=console(stderr=True), transient=True,
     ) as progress:
         task = progress.add_task("", total=len(resolved))
         for model in resolved:
@@ -65,14 +69,17 @@ def run(args: argparse.Namespace) -> None:
         echo_err(f"wrote {args.output}")
 
     if args.by_module is not None:
+        if fmt == "table":  # fvcore's own table: parameters and FLOPs per module
+            for report in reports:
+                print(f"{printable(report.model)} (input {report.input_size}): fvcore FLOPs by module, depth {args.by_module}")
+                print(report.module_table(args.by_module))
+            return
         rows = [
             {"model": r.model, "module": name, "flops": flops, "share_pct": round(flops / r.flops * 100, 2) if r.flops else 0.0}
             for r in reports
             for name, flops in r.modules_to_depth(args.by_module).items()
         ]
-        if fmt == "table":
-            rows = [r | {"flops": _millions(r["flops"], 2), "share_pct": f"{r['share_pct']:.1f}%"} for r in rows]
-        emit(["model", "module", "flops", "share_pct"], rows, fmt, title=f"fvcore FLOPs by module (depth {args.by_module})")
+        emit(["model", "module", "flops", "share_pct"], rows, fmt)
         return
 
     rows = [r.as_dict() for r in reports]

@@ -18,11 +18,22 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 DB_HELP = "results database: a file path or a postgresql:// URL (default: $MOBILEBENCH_DB, else results/mobilebench.sqlite)"
+
+DATASET_HELP = (
+    "imagefolder: DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg; cifar100: the python archive "
+    "or its extracted folder; digits: scikit-learn's 8x8 digits upsampled to 32x32, no --data needed"
+)
+CALIBRATION_HELP = (
+    "int8: calibrate on a dataset's training images (digits, cifar100 or imagefolder with --data), "
+    "a folder of images, or N synthetic random inputs (latency only); default: the training data of a "
+    "mobilebench training checkpoint, synthetic inputs for a random-initialised model"
+)
 
 #: Largest integer any option takes: counts and sizes fit the runner's and the
 #: database's 32-bit fields, and a typo of twenty digits is refused at once.
@@ -101,6 +112,16 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="PATH|URL", default=None, help=DB_HELP)
 
 
+def add_calibration_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--calibration", metavar="SPEC", help=CALIBRATION_HELP)
+
+
+def default_workers() -> int:
+    """Loader processes per training process: the machine's cores shared out, at most 8."""
+    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(0, min(8, (os.cpu_count() or 1) // max(per_node, 1) - 1))
+
+
 def comma_list(text: str) -> list[str] | None:
     """``--models a,b``: the names in order; None (every one) when there are none."""
     names = [n.strip() for n in text.split(",") if n.strip()]
@@ -135,9 +156,10 @@ def add_device_options(parser: argparse.ArgumentParser, *, several: bool = False
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
-    """What runs the model: ``--runtime``, ``--dtype``."""
+    """What runs the model: ``--runtime``, ``--dtype`` (and int8's ``--calibration``)."""
     parser.add_argument("--runtime", choices=("executorch", "onnx"), default="executorch", help="what runs the model")
     parser.add_argument("--dtype", choices=("fp32", "int8"), default="fp32", help="int8: executorch only")
+    add_calibration_option(parser)
 
 
 def add_iteration_options(parser: argparse.ArgumentParser) -> None:

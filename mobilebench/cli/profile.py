@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -46,8 +47,9 @@ def run(args: argparse.Namespace) -> None:
     from mobilebench.bench.session import ProfileSession
     from mobilebench.cli.progress import session_progress
     from mobilebench.errors import UsageError
+    from mobilebench.export import Artifact, ExportHooks, ExportOptions, export_model
     from mobilebench.store import ResultsStore
-    from mobilebench.zoo.resolve import resolve_model
+    from mobilebench.zoo.resolve import ResolvedModel, resolve_model
 
     names = list(args.names)
     if args.table2:
@@ -74,15 +76,30 @@ def run(args: argparse.Namespace) -> None:
         for i, device in enumerate(devices)
     ]
     models = [resolve_model(name, checkpoint=args.checkpoint, input_size=args.input_size) for name in names]
+    for model in models:
+        for warning in model.warnings:
+            echo_err(f"warning: {warning}")
+    if args.calibration is not None and args.dtype != "int8":
+        raise UsageError("--calibration only applies to --dtype int8")
+    calibrations = {}
+    if args.dtype == "int8":
+        from mobilebench.train.calibration import calibration_for
+
+        calibrations = {model: calibration_for(model, args.calibration) for model in models}
+
+    def export(resolved: ResolvedModel, options: ExportOptions, hooks: ExportHooks) -> Artifact:
+        """The session's export, calibrated on each model's own data (int8)."""
+        calibration = calibrations.get(resolved)
+        return export_model(resolved, dataclasses.replace(options, calibration=calibration), hooks=hooks)
     with ResultsStore(args.db) as store:
         aborted = store.mark_stale_runs_aborted()
         if aborted:
             echo_err(f"note: marked {aborted} run(s) of killed profile processes as aborted")
         if len(configs) > 1:
-            _profile_on_devices(configs, args.db, models, args.format)
+            _profile_on_devices(configs, args.db, models, args.format, export)
             return
         hooks = session_progress() if args.format == "table" else ProgressHooks()
-        session = ProfileSession(configs[0], store, hooks=hooks)
+        session = ProfileSession(configs[0], store, hooks=hooks, export=export)
         try:
             with hooks:
                 session.run(models)
@@ -91,7 +108,7 @@ def run(args: argparse.Namespace) -> None:
             _print_outcomes(session.outcomes, args.format)
 
 
-def _profile_on_devices(configs: list[Any], db: Any, models: list[Any], fmt: str) -> None:
+def _profile_on_devices(configs: list[Any], db: Any, models: list[Any], fmt: str, export: Any) -> None:
     """Every device at once (one worker each); the runs of all, then one line per failure."""
     from mobilebench.bench.hooks import ProgressHooks
     from mobilebench.bench.session import profile_on_devices
@@ -99,7 +116,11 @@ def _profile_on_devices(configs: list[Any], db: Any, models: list[Any], fmt: str
     from mobilebench.errors import MobilebenchError
 
     results = profile_on_devices(
-        configs, db, models, hooks_for=(lambda device: DeviceLines(device)) if fmt == "table" else lambda _: ProgressHooks()
+        configs,
+        db,
+        models,
+        hooks_for=(lambda device: DeviceLines(device)) if fmt == "table" else lambda _: ProgressHooks(),
+        export=export,
     )
     _print_outcomes([o for r in results for o in r.outcomes], fmt)
     failed = [r for r in results if r.error is not None]

@@ -10,20 +10,9 @@ import argparse
 import os
 from pathlib import Path
 
-from mobilebench.cli.parsing import add_format_option, bounded
+from mobilebench.cli.parsing import DATASET_HELP, add_format_option, bounded, default_workers
 from mobilebench.train.datasets import DATASET_KINDS
 from mobilebench.train.recipes import LOSSES, RECIPES
-
-DATASET_HELP = (
-    "imagefolder: DIR/train/<class>/*.jpg and DIR/val/<class>/*.jpg; cifar100: the python archive "
-    "or its extracted folder; digits: scikit-learn's 8x8 digits upsampled to 32x32, no --data needed"
-)
-
-
-def default_workers() -> int:
-    """Loader processes per training process: the machine's cores shared out, at most 8."""
-    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-    return max(0, min(8, (os.cpu_count() or 1) // max(per_node, 1) - 1))
 
 
 def parse_arch_options(items: list[str]) -> dict[str, object]:

@@ -3,29 +3,53 @@
 :func:`evaluate` is the loop (used by training every epoch and by ``mobilebench eval``);
 under DDP each rank scores its shard and the counts are summed, so every image counts
 exactly once. :func:`evaluate_named` resolves a model NAME as the other commands do
-(card, registry name, checkpoint path), picks the plain or EMA weights, and
-:func:`record_accuracy` stores the result in the results database and, on request,
-the model card.
+(card, registry name, checkpoint file, ``.pt2``, ready artifact) and measures it in
+eager PyTorch, or exports it (cached, as ``profile`` does) and runs the artifact in its
+own runtime on every image: ExecuTorch's Python runtime (XNNPACK) or onnxruntime, one
+image at a time, as the artifact was exported (batch 1). It returns an
+:class:`EvalResult`; the command stores it.
+
+Weights: those a checkpoint's exported artifact is made of, its EMA weights when it
+has them (``mobilebench.zoo.load_checkpoint``'s rule); ``plain`` asks for the live
+weights (eager only), ``ema`` insists on EMA ones.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from mobilebench.errors import MobilebenchError, UsageError
-from mobilebench.train.distributed import DistContext
+from mobilebench.export import Artifact, ExportHooks, ExportOptions, export_model
+from mobilebench.export.parity import SESSIONS
+from mobilebench.export.ready import artifact_signature
+from mobilebench.train.calibration import calibration_for
+from mobilebench.train.data import EpochBatchSampler, make_loader, preprocess_for
+from mobilebench.train.datasets import check_dataset_kind, held_out_split, open_dataset
+from mobilebench.train.distributed import DistContext, single_process
 from mobilebench.train.progress import TrainProgress
+from mobilebench.zoo.checkpoint import EMA_KEYS, extract_state_dict, load_state_dict_checked, read_checkpoint
+from mobilebench.zoo.checkpoint import strip_data_parallel_prefix
+from mobilebench.zoo.resolve import (
+    ArtifactFile,
+    ImportedModel,
+    ProgramFile,
+    ResolvedModel,
+    ZooModelRef,
+    resolve_model,
+)
 
-if TYPE_CHECKING:
-    from mobilebench.zoo.resolve import ResolvedModel
+RUNTIMES = ("eager", "executorch", "onnx")
+WEIGHTS = ("auto", "ema", "plain")
 
 
 @dataclass(frozen=True)
@@ -90,33 +114,49 @@ def evaluate(
 
 @dataclass(frozen=True)
 class EvalRequest:
-    """What ``mobilebench eval`` was asked. ``split`` None: the dataset's held-out split.
+    """What ``mobilebench eval`` was asked.
 
-    ``dataset_name``: the name stored with the result (default: ``cifar100``, ``digits``,
-    or the data folder's name for ``imagefolder``, e.g. ``imagenet``).
+    ``dataset``: the dataset kind (default: a training checkpoint's, else
+    ``imagefolder``); ``data``: its location (default: a training checkpoint's, for the
+    same kind); ``split`` None: the held-out split. ``runtime``: ``eager``, ``executorch``
+    or ``onnx`` (None: eager, or a ready artifact's own runtime); ``dtype`` and
+    ``calibration`` (see :mod:`mobilebench.train.calibration`) choose the artifact.
+    ``weights``: ``auto``, ``ema`` or ``plain`` (see the module docstring).
+    ``dataset_name``: the name stored with the result (default: ``cifar100``,
+    ``digits``, or the data folder's name for ``imagefolder``, e.g. ``imagenet``).
     """
 
     name: str
-    kind: str = "imagefolder"
+    dataset: str | None = None
     data: Path | None = None
     split: str | None = None
     checkpoint: Path | None = None
     arch: str | None = None
-    ema: bool = False
+    weights: str = "auto"
     input_size: int | None = None
     num_classes: int | None = None
+    runtime: str | None = None
+    dtype: str = "fp32"
+    calibration: str | None = None
     batch_size: int = 100
     workers: int = 4
     dataset_name: str | None = None
+    cache_dir: Path | None = None
 
 
 @dataclass(frozen=True)
 class EvalResult:
+    """Top-1/top-5 (percent) of one model on ``count`` images of ``dataset``.
+
+    ``runtime``/``dtype``: what computed the predictions; ``artifact_sha256``/``artifact``
+    the exported file it ran (None for eager). ``warnings`` for the command to print.
+    """
+
     model: str
     arch: str
     checkpoint: str | None
     checkpoint_sha256: str | None
-    weights: str  # "ema", "plain" or "random"
+    weights: str  # "ema", "plain", or "own" (a program's or artifact's)
     dataset: str
     split: str
     input_size: int
@@ -124,35 +164,35 @@ class EvalResult:
     top5: float
     count: int
     seconds: float
+    runtime: str = "eager"
+    dtype: str = "fp32"
+    artifact_sha256: str | None = None
+    artifact: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def source(self) -> str:
+        """The provenance text stored with the measurement (DB row and model card)."""
+        if self.runtime == "eager":
+            return f"measured by mobilebench eval on {self.dataset}"
+        kind = ".pte" if self.runtime == "executorch" else ".onnx"
+        return f"measured on the {kind} ({self.dtype}, {self.runtime}) by mobilebench eval on {self.dataset}"
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        row = asdict(self)
+        row["warnings"] = list(self.warnings)
+        return row
 
 
-def _dataset_label(request: EvalRequest, split: str) -> str:
-    from mobilebench.train.datasets import held_out_split
-
-    if request.dataset_name:
-        name = request.dataset_name
-    elif request.kind == "imagefolder" and request.data is not None:
-        name = Path(request.data).resolve().name
+def _dataset_label(name: str | None, kind: str, data: Path | None, split: str) -> str:
+    if name:
+        label = name
+    elif kind == "imagefolder" and data is not None:
+        label = Path(data).resolve().name
     else:
-        name = request.kind
+        label = kind
     # The standard held-out split is implied by the dataset name ("imagenet" = its val set).
-    return name if split in (held_out_split(request.kind), "val") else f"{name}-{split}"
-
-
-def _training_metadata(path: Path | None) -> dict[str, Any]:
-    """arch/options/classes stored by ``mobilebench train`` in its checkpoints, else {}."""
-    if path is None:
-        return {}
-    from mobilebench.train.checkpoint import FORMAT
-    from mobilebench.zoo.checkpoint import read_checkpoint
-
-    content = read_checkpoint(path)
-    if isinstance(content, dict) and content.get("format") == FORMAT:
-        return {k: content.get(k) for k in ("arch", "arch_options", "num_classes", "classes", "input_size")}
-    return {}
+    return label if split in (held_out_split(kind), "val") else f"{label}-{split}"
 
 
 def _label_map(
@@ -166,7 +206,7 @@ def _label_map(
             raise UsageError(f"{where} has classes the model was not trained on: {', '.join(unknown[:5])}")
         mapping = [index[c] for c in dataset_classes]
         return None if mapping == list(range(len(dataset_classes))) else mapping
-    if num_outputs > 0 and len(dataset_classes) != num_outputs:  # 0: a program that does not say
+    if num_outputs > 0 and len(dataset_classes) != num_outputs:  # 0: a file that does not say
         raise UsageError(
             f"{where} has {len(dataset_classes)} classes but the model has {num_outputs} outputs; "
             "evaluate on the full class set (class folders sorted by name = output index)"
@@ -181,7 +221,7 @@ class _RemappedTargets:
     def __len__(self) -> int:
         return len(self.loader)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, targets in self.loader:
             yield images, self.mapping[targets]
 
@@ -202,145 +242,158 @@ class _FixedMode(nn.Module):
         return self.inner(x)
 
 
-def _build_for_eval(resolved: ResolvedModel, *, ema: bool) -> tuple[nn.Module, str]:
-    """The network with the requested weights, and which they are (``ema``/``plain``).
+class _ArtifactModule(_FixedMode):
+    """An artifact in its runtime, as a module the evaluation loop can call: a batch is
+    run one image at a time (the artifact's static batch of 1)."""
 
-    Zoo models and import paths are built bare and get their weights from the checkpoint
-    (EMA or plain, as asked); an import path without a checkpoint keeps the weights its
-    callable gives it; a ``.pt2`` program carries its own.
-    """
-    from mobilebench.zoo.checkpoint import (
-        EMA_KEYS,
-        extract_state_dict,
-        load_state_dict_checked,
-        read_checkpoint,
-        strip_data_parallel_prefix,
-    )
-    from mobilebench.zoo.outside import build_from_import
-    from mobilebench.zoo.registry import create_model
-    from mobilebench.zoo.resolve import INIT_SEED
+    def __init__(self, session: Callable[[torch.Tensor], np.ndarray]) -> None:
+        super().__init__(nn.Identity())
+        self.session = session
 
-    if resolved.kind == "artifact":
-        raise UsageError(f"{resolved.name} is a ready {resolved.artifact_runtime} artifact: eval needs a PyTorch model")
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(np.concatenate([self.session(image.contiguous()) for image in x.split(1)]))
+
+
+def _weights_of(resolved: ResolvedModel, weights: str) -> tuple[nn.Module, str]:
+    """The eager network with the requested weights, and which they are."""
+    if weights not in WEIGHTS:
+        raise UsageError(f"unknown weights {weights!r}; choose one of {', '.join(WEIGHTS)}")
+    if isinstance(resolved, ProgramFile):
+        if weights != "auto":
+            raise UsageError(f"{resolved.name} is a .pt2 program: it has its own weights; drop --{weights}")
+        return _FixedMode(resolved.build()), "own"
     if resolved.checkpoint is None:
-        if resolved.kind == "zoo":
+        if isinstance(resolved, ZooModelRef):
             raise UsageError(
                 f"{resolved.name} has no checkpoint: evaluating random weights measures nothing; pass --checkpoint"
             )
-        if ema:
+        if weights == "ema":
             raise UsageError(f"--ema needs a checkpoint with EMA weights; {resolved.name} has none")
-        if resolved.kind == "program":
-            return _FixedMode(resolved.build()), "plain"
-        return resolved.build(), "plain"  # an import path's own weights
-    if resolved.kind == "import":
-        model = build_from_import(resolved.arch, resolved.options, seed=INIT_SEED)
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(INIT_SEED)
-            model = create_model(resolved.arch, num_classes=resolved.num_classes, **resolved.options)
+        return resolved.build(), "own"  # an import path's own weights
+    assert isinstance(resolved, (ZooModelRef, ImportedModel))
+    model = resolved.bare()
     source = f"checkpoint {resolved.checkpoint}"
-    state_dict, wrapper = extract_state_dict(read_checkpoint(resolved.checkpoint), prefer_ema=ema, source=source)
-    if ema and wrapper not in EMA_KEYS:
+    content = read_checkpoint(resolved.checkpoint)
+    state_dict, wrapper = extract_state_dict(content, prefer_ema=weights != "plain", source=source)
+    if weights == "ema" and wrapper not in EMA_KEYS:
         raise UsageError(f"{source} holds no EMA weights (model_ema); drop --ema")
     state_dict, _ = strip_data_parallel_prefix(state_dict)
     load_state_dict_checked(model, state_dict, source=source)
     return model.eval(), "ema" if wrapper in EMA_KEYS else "plain"
 
 
-def evaluate_named(request: EvalRequest, *, progress: TrainProgress | None = None) -> EvalResult:
-    """Resolve, build and evaluate ``request.name`` on one split (single process)."""
-    from mobilebench.train.data import EpochBatchSampler, make_loader, preprocess_for
-    from mobilebench.train.datasets import held_out_split, open_dataset
-    from mobilebench.train.distributed import single_process
-    from mobilebench.zoo.resolve import resolve_model
+def _artifact_of(
+    resolved: ResolvedModel, request: EvalRequest, runtime: str, hooks: ExportHooks | None
+) -> tuple[Artifact, str]:
+    """The (cached) artifact ``profile`` would time, and whose weights it holds."""
+    if request.weights == "plain" and resolved.checkpoint is not None:
+        raise UsageError(
+            "--plain applies to --runtime eager: artifacts are exported from the weights every command uses "
+            "(EMA when the checkpoint has them)"
+        )
+    calibration = calibration_for(resolved, request.calibration) if request.dtype == "int8" else None
+    options = ExportOptions(runtime=runtime, dtype=request.dtype, calibration=calibration)  # type: ignore[arg-type]
+    artifact = export_model(resolved, options, cache_dir=request.cache_dir, hooks=hooks)
+    if isinstance(resolved, (ProgramFile, ArtifactFile)) or resolved.checkpoint is None:
+        weights = "own"
+    else:
+        training = resolved.training
+        has_ema = training.has_ema if training is not None else _has_ema(resolved.checkpoint)
+        weights = "ema" if has_ema else "plain"
+    if request.weights == "ema" and weights != "ema":
+        raise UsageError(f"{resolved.name} holds no EMA weights; drop --ema")
+    return artifact, weights
 
+
+def _has_ema(path: Path) -> bool:
+    _, wrapper = extract_state_dict(read_checkpoint(path), source=f"checkpoint {path}")
+    return wrapper in EMA_KEYS
+
+
+def evaluate_named(
+    request: EvalRequest,
+    *,
+    progress: TrainProgress | None = None,
+    export_hooks: ExportHooks | None = None,
+) -> EvalResult:
+    """Resolve ``request.name`` and measure it on one split (single process); see the
+    module docstring. Nothing is stored: the caller records the result."""
     if request.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {request.batch_size}")
-    split = request.split or held_out_split(request.kind)
-    # A mobilebench training checkpoint says how the network was built; use that.
-    meta = _training_metadata(request.checkpoint)
     resolved = resolve_model(
         request.name,
         checkpoint=request.checkpoint,
         arch=request.arch,
-        input_size=request.input_size or meta.get("input_size"),
-        num_classes=request.num_classes or meta.get("num_classes"),
+        input_size=request.input_size,
+        num_classes=request.num_classes,
     )
-    if not meta and resolved.checkpoint is not None and resolved.checkpoint != request.checkpoint:
-        meta = _training_metadata(resolved.checkpoint)
-    if meta and resolved.kind == "zoo":
-        if meta.get("arch") != resolved.arch:
-            raise UsageError(f"checkpoint {resolved.checkpoint} was trained as {meta.get('arch')}, not {resolved.arch}")
-        resolved = replace(resolved, options={**resolved.options, **dict(meta.get("arch_options") or {})})
-    model, weights = _build_for_eval(resolved, ema=request.ema)
+    training = resolved.training
+    runtime = request.runtime or (resolved.runtime if isinstance(resolved, ArtifactFile) else "eager")
+    if runtime not in RUNTIMES:
+        raise UsageError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    if runtime != "executorch" and request.dtype != "fp32":
+        raise UsageError(f"--dtype {request.dtype} is measured on an ExecuTorch artifact: add --runtime executorch")
+    kind = check_dataset_kind(request.dataset or (training.dataset_kind if training else None) or "imagefolder")
+    data = request.data
+    if data is None and training is not None and training.dataset_kind == kind:
+        data = training.dataset_root
+    split = request.split or held_out_split(kind)
 
-    batch_size, input_size = request.batch_size, resolved.input_size
-    if resolved.kind == "program":
-        # A program fixes its input shape, batch included.
-        batch_size, _, height, width = resolved.input_shape
-        if height != width:
-            raise UsageError(f"{resolved.name} takes {height}x{width} inputs; eval uses square centre crops")
-        input_size = height
+    batch_size, input_size, artifact = request.batch_size, resolved.input_size, None
+    if runtime == "eager":
+        if isinstance(resolved, ArtifactFile):
+            raise UsageError(f"{resolved.name} is a ready {resolved.runtime} artifact: use --runtime {resolved.runtime}")
+        model, weights = _weights_of(resolved, request.weights)
+        if isinstance(resolved, ProgramFile):
+            batch_size = resolved.input_shape[0]  # a program fixes its batch, too
+    else:
+        artifact, weights = _artifact_of(resolved, request, runtime, export_hooks)
+        model = _ArtifactModule(SESSIONS[runtime](artifact.path))
+        batch_size = 1 if isinstance(resolved, ArtifactFile) else request.batch_size
+    if isinstance(resolved, (ProgramFile, ArtifactFile)):
+        shape = artifact.input_shape if artifact is not None else resolved.input_shape
+        if shape[-1] != shape[-2]:
+            raise UsageError(f"{resolved.name} takes {shape[-2]}x{shape[-1]} inputs; eval uses square centre crops")
+        input_size = shape[-1]
+    num_outputs = resolved.num_classes
+    if isinstance(resolved, ArtifactFile):
+        num_outputs = artifact_signature(resolved.source).num_classes
+
     ctx = single_process()
     model.to(ctx.device).eval()
-    dataset = open_dataset(request.kind, request.data, split)
-    where = f"{request.data or request.kind} split {split!r}"
-    mapping = _label_map(list(dataset.classes), meta.get("classes"), resolved.num_classes, where)
-    preprocess = preprocess_for(request.kind, input_size, "none")
+    dataset = open_dataset(kind, data, split)
+    where = f"{data or kind} split {split!r}"
+    mapping = _label_map(list(dataset.classes), list(training.classes) if training else None, num_outputs, where)
+    if isinstance(resolved, ProgramFile) and len(dataset) % batch_size:
+        raise UsageError(f"{resolved.name} takes batches of exactly {batch_size}; {len(dataset)} images do not divide")
+    preprocess = preprocess_for(kind, input_size, "none")
     sampler = EpochBatchSampler(len(dataset), batch_size, seed=0, shuffle=False)
     loader = make_loader(dataset, preprocess, sampler, workers=request.workers, pin_memory=ctx.device.type == "cuda")
-    if resolved.kind == "program" and len(dataset) % batch_size:
-        raise UsageError(f"{resolved.name} takes batches of exactly {batch_size}; {len(dataset)} images do not divide")
     started = time.perf_counter()
-    with progress or TrainProgress() as progress:
-        accuracy = evaluate(
-            model,
-            _RemappedTargets(loader, mapping) if mapping else loader,
-            ctx,
-            progress=progress,
-            label=f"{resolved.name} on {split}",
-        )
+    accuracy = evaluate(
+        model,
+        _RemappedTargets(loader, mapping) if mapping else loader,
+        ctx,
+        progress=progress,
+        label=f"{resolved.name} on {split}" + (f" ({runtime} {request.dtype})" if runtime != "eager" else ""),
+    )
+    checkpoint = resolved.checkpoint or getattr(resolved, "source", None)
     return EvalResult(
         model=resolved.name,
         arch=resolved.arch,
-        checkpoint=str(resolved.checkpoint or resolved.source or "") or None,
+        checkpoint=str(checkpoint) if checkpoint else None,
         checkpoint_sha256=resolved.checkpoint_sha256,
         weights=weights,
-        dataset=_dataset_label(request, split),
+        dataset=_dataset_label(request.dataset_name, kind, data, split),
         split=split,
         input_size=input_size,
         top1=accuracy.top1,
         top5=accuracy.top5,
         count=accuracy.count,
         seconds=time.perf_counter() - started,
+        runtime=runtime,
+        dtype=request.dtype if runtime != "eager" else "fp32",
+        artifact_sha256=artifact.sha256 if artifact else None,
+        artifact=str(artifact.path) if artifact else None,
+        warnings=resolved.warnings,
     )
-
-
-def accuracy_source(result: EvalResult) -> str:
-    """The provenance text stored with a measured accuracy (DB row and model card)."""
-    return f"measured by mobilebench eval on {result.dataset}"
-
-
-def record_accuracy(result: EvalResult, *, db: Path | None, update_card: bool) -> None:
-    """Store ``result`` in the accuracy table (and the model card when asked)."""
-    from mobilebench.store import ResultsStore
-
-    if update_card:
-        from mobilebench.zoo.cards import get_card
-
-        if get_card(result.model) is None:
-            raise UsageError(f"--update-card: {result.model} has no model card to update")
-    top1, top5 = round(result.top1, 3), round(result.top5, 3)
-    with ResultsStore(db) as store:
-        store.record_accuracy(
-            model=result.model,
-            checkpoint_sha256=result.checkpoint_sha256,
-            dataset=result.dataset,
-            top1=top1,
-            top5=top5,
-            source=accuracy_source(result),
-        )
-    if update_card:
-        from mobilebench.zoo.cards import update_card_accuracy
-
-        update_card_accuracy(result.model, dataset=result.dataset, top1=top1, top5=top5, source=accuracy_source(result))

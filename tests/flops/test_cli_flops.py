@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mobilebench import paths
-from mobilebench.flops import TABLE1_COLUMNS
+from mobilebench.report.table1 import TABLE1_COLUMNS
 
 
 @pytest.fixture
@@ -72,8 +72,11 @@ def test_by_module(two_cards, cli):
     rows = json.loads(result.stdout)
     assert {r["module"] for r in rows} == {"first_layer", "base_block", "blocks", "skip1", "skip2", "conv", "avgpool", "classifier"}
     assert sum(r["share_pct"] for r in rows) == pytest.approx(100, abs=0.1)
+    # The table is fvcore's flop_count_table: every module with its parameters and FLOPs.
     table = cli("flops", "skipnet_xs", "--by-module", "2")
-    assert table.exit_code == 0 and "blocks.0" in table.stdout
+    assert table.exit_code == 0, table.output
+    assert "| module" in table.stdout and "#parameters or shape" in table.stdout and "| #flops" in table.stdout
+    assert " blocks.0 " in table.stdout and " skip1 " in table.stdout
 
 
 def test_errors(two_cards, tmp_path, monkeypatch, cli):
@@ -83,7 +86,7 @@ def test_errors(two_cards, tmp_path, monkeypatch, cli):
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
         return result.stderr
 
-    assert "did you mean skipnet_m" in error_line("skipnet_mm")
+    assert "did you mean 'skipnet_m'" in error_line("skipnet_mm")
     assert "multiple of 16" in error_line("skipnet_xs", "--input-size", "100")
     assert "--input-size: 0 is below the minimum 1" in error_line("skipnet_xs", "--input-size", "0")
     assert "--format: invalid choice: 'xml'" in error_line("skipnet_xs", "--format", "xml")

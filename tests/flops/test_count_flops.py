@@ -8,7 +8,8 @@ import pytest
 
 from mobilebench import paths
 from mobilebench.errors import UsageError
-from mobilebench.flops import FlopsReport, count_flops, table1_rows
+from mobilebench.flops import FlopsReport, count_flops
+from mobilebench.report.table1 import table1_rows
 from mobilebench.zoo.resolve import resolve_model
 
 # fvcore on the authors' architecture at 1x3x224x224 (FLOPs, params).

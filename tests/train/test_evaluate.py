@@ -15,7 +15,7 @@ from mobilebench.store import ResultsStore
 from mobilebench.train.evaluate import topk_correct
 from mobilebench.train.transforms import IMAGENET_MEAN, IMAGENET_STD
 from mobilebench.zoo import list_models, register_model
-from mobilebench.zoo.checkpoint import file_sha256
+from mobilebench.files import file_sha256
 
 ARCH = "test_mean_red"
 # Class k is "an image whose red level is near 20 + 40 k" (0..255).
