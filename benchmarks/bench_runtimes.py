@@ -47,7 +47,7 @@ def _runners(name: str) -> dict[str, Callable[[], object]]:
     from executorch.runtime import Runtime
 
     from mobilebench.export import ExportOptions, export_model, fixed_input
-    from mobilebench.export.parity import captured_native_stderr
+    from mobilebench.toolchain import captured_native_stderr
     from mobilebench.zoo.resolve import resolve_model
 
     resolved = resolve_model(name)

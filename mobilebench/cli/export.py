@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mobilebench.cli.console import console
-from mobilebench.cli.parsing import add_calibration_option, add_format_option, bounded, echo_err
+from mobilebench.cli.console import console, echo_err
+from mobilebench.cli.parsing import add_calibration_option, add_format_option, bounded
 from mobilebench.errors import UsageError
 from mobilebench.text import printable
 from mobilebench.export import Artifact, ExportHooks

@@ -13,7 +13,7 @@ The flow is ExecuTorch's documented one for XNNPACK:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from mobilebench.errors import MobilebenchError
@@ -55,13 +55,8 @@ def delegation_summary(edge: EdgeProgramManager) -> dict[str, Any]:
     }
 
 
-def quantize_int8(
-    graph_module: torch.fx.GraphModule,
-    calibration: Iterable[torch.Tensor],
-    *,
-    on_batch: Callable[[], None] = lambda: None,
-) -> torch.fx.GraphModule:
-    """Static int8 PT2E quantization for XNNPACK, calibrated on ``calibration``.
+def quantize_int8(graph_module: torch.fx.GraphModule, calibration: Iterable[torch.Tensor]) -> torch.fx.GraphModule:
+    """Static int8 PT2E quantization for XNNPACK, calibrated on the ``calibration`` batches.
 
     ``graph_module`` is ``torch.export.export(...).module()``; the result is the
     converted (quantize/dequantize annotated) module, to be exported again.
@@ -80,7 +75,6 @@ def quantize_int8(
         for batch in calibration:
             prepared(batch)
             seen += 1
-            on_batch()
     if seen == 0:
         raise MobilebenchError("int8 calibration got no inputs")
     return convert_pt2e(prepared)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 
 #: The stages of an export, in order (``quantize`` for int8 only).
 STAGES = ("capture", "quantize", "lower", "check", "serialize", "parity")
+#: Calibration images per forward pass of an int8 export.
+CALIBRATION_BATCH = 16
 
 
 class ExportHooks:
@@ -262,7 +264,7 @@ class _ExportRun:
             reference = _eager(model, parity_inputs)
             calibration = None
             if self.calibration is not None:
-                program, calibration = self.quantize(program, self.calibration)
+                program, calibration = self.quantize(program, model, self.calibration)
             if options.runtime == "onnx":
                 data, check = self.onnx(program)
             else:
@@ -297,31 +299,50 @@ class _ExportRun:
                 return program, program.module(), {}
         with self.stage("capture", "build + torch.export"):
             model = resolved.build()
-            program = self._capture(model)
-            rewrites: dict[str, int] = {}
             if self.options.runtime == "executorch":
-                graph_module = program.module()
-                rewrites = rewrite_for_xnnpack(graph_module)
-                if rewrites:  # re-trace so every node carries fresh shape metadata
-                    program = self._capture(graph_module)
+                program, rewrites = self._capture_for_xnnpack(model, self.example, self.max_batch)
+            else:  # 0 = no upper bound on the batch (onnxruntime sizes its buffers per call)
+                program, rewrites = self._capture(model, 0 if self.options.dynamic_batch else None), {}
         return program, model, rewrites
 
-    def _capture(self, module: nn.Module) -> torch.export.ExportedProgram:
-        # ONNX: 0 = no upper bound on the batch (onnxruntime sizes its buffers per call).
-        max_batch = self.max_batch if self.options.runtime == "executorch" else (0 if self.options.dynamic_batch else None)
-        return capture(module, self.example, dynamic_batch_max=max_batch, what=self.resolved.name)
+    def _capture(
+        self, module: nn.Module, max_batch: int | None, example: torch.Tensor | None = None
+    ) -> torch.export.ExportedProgram:
+        example = self.example if example is None else example
+        return capture(module, example, dynamic_batch_max=max_batch, what=self.resolved.name)
+
+    def _capture_for_xnnpack(
+        self, model: nn.Module, example: torch.Tensor, max_batch: int | None
+    ) -> tuple[torch.export.ExportedProgram, dict[str, int]]:
+        """``torch.export`` with the rewrites of :func:`rewrite_for_xnnpack`; the graph is
+        traced again after them, so that every node carries fresh shape metadata."""
+        program = self._capture(model, max_batch, example)
+        graph_module = program.module()
+        rewrites = rewrite_for_xnnpack(graph_module)
+        if rewrites:
+            program = self._capture(graph_module, max_batch, example)
+        return program, rewrites
 
     def quantize(
-        self, program: torch.export.ExportedProgram, calibration: Calibration
+        self, program: torch.export.ExportedProgram, model: nn.Module, calibration: Calibration
     ) -> tuple[torch.export.ExportedProgram, dict[str, Any]]:
-        """int8 PT2E, calibrated: the quantized program, captured again, and the
-        provenance record of its calibration (with the hash of what was fed)."""
+        """int8 PT2E, calibrated: the quantized program, captured again at the export's
+        batch, and the provenance record of its calibration (with the hash of what was
+        fed). Many inputs run in batches of :data:`CALIBRATION_BATCH` on a capture with a
+        dynamic batch: the observers cost per forward, not per image, which repays the
+        extra capture; a few run one by one on the program, as does a ``.pt2``'s."""
         from mobilebench.export.executorch_lower import quantize_int8
 
         inputs = HashingInputs(calibration)
         with self.stage("quantize", f"quantize int8 (calibrate on {calibration.label})", total=calibration.count):
-            converted = quantize_int8(program.module(), inputs, on_batch=lambda: self.hooks.advanced("quantize"))
-            quantized = self._capture(converted)
+            if isinstance(self.resolved, ProgramFile) or calibration.count <= CALIBRATION_BATCH:
+                module, batch = program.module(), 1
+            else:
+                example = fixed_input((2, *self.resolved.input_shape[1:]), 0)
+                module = self._capture_for_xnnpack(model, example, CALIBRATION_BATCH)[0].module()
+                batch = CALIBRATION_BATCH
+            converted = quantize_int8(module, self._batches(inputs, batch))
+            quantized = self._capture(converted, self.max_batch)
         record = {
             **calibration.record,
             "synthetic": calibration.synthetic,
@@ -330,6 +351,20 @@ class _ExportRun:
             "inputs_sha256": inputs.sha256,
         }
         return quantized, record
+
+    def _batches(self, inputs: Iterable[torch.Tensor], size: int) -> Iterator[torch.Tensor]:
+        """``inputs`` (each of batch 1) concatenated into batches of up to ``size``."""
+        import torch
+
+        pending: list[torch.Tensor] = []
+        for tensor in inputs:
+            pending.append(tensor)
+            self.hooks.advanced("quantize")
+            if len(pending) == size:
+                yield torch.cat(pending)
+                pending = []
+        if pending:
+            yield torch.cat(pending)
 
     def executorch(self, program: torch.export.ExportedProgram) -> tuple[bytes, dict[str, Any]]:
         from mobilebench.export import executorch_lower

@@ -80,7 +80,7 @@ def latency_points(
     points, skipped = [], []
     for name in names:
         run = by_model.get(name)
-        top1 = resolve_top1(store, name, quoted_top1)
+        top1 = resolve_top1(store, name, quoted_top1, runs=[run])
         if run is None or run.stats is None:
             skipped.append(f"{name}: no successful run on {device}")
         elif top1 is None:

@@ -7,10 +7,13 @@ Rules (the provenance sidecar repeats them):
   the cell empty.
 - Emulated runs never fill a phone's column: they get their own column headed
   ``<device> (ms, emulated)``.
-- Top-1 is the newest record in the ``accuracy`` table (measured); without one, the
-  model card's quoted figure; otherwise empty.
+- Top-1 is the accuracy measured on the artifact the row's runs timed (``mobilebench
+  eval --runtime executorch|onnx``: the same sha256), else the newest one measured in
+  eager PyTorch, else the model card's quoted figure; otherwise empty. ``Top-1 source``
+  says which ("measured on the .pte, imagenet", "measured in eager PyTorch, ...",
+  "quoted (...)").
 
-Columns: ``Model``, ``Top-1 (%)``, then one per device. Default devices: every device
+Columns: ``Model``, ``Top-1 (%)``, ``Top-1 source``, then one per device. Default devices: every device
 profile with a successful run of the chosen runtime and dtype.
 """
 
@@ -25,25 +28,42 @@ from mobilebench.errors import UsageError
 from mobilebench.files import write_text_atomic
 from mobilebench.report.formats import render
 from mobilebench.report.selection import RunKey, newest_ok_runs
-from mobilebench.records import RunRecord
+from mobilebench.records import AccuracyRecord, RunRecord
 from mobilebench.store import ResultsStore, utc_now
 
 MODEL_COLUMN = "Model"
 TOP1_COLUMN = "Top-1 (%)"
+TOP1_SOURCE_COLUMN = "Top-1 source"
 RULES = (
     "latency = median_ms of the newest run with status 'ok' per (model, device, runtime, dtype); "
-    "emulated runs appear only in '(ms, emulated)' columns; top-1 = newest accuracy record (measured), "
-    "else the model card (quoted); missing values are left empty"
+    "emulated runs appear only in '(ms, emulated)' columns; top-1 = accuracy measured on the timed artifact, "
+    "else measured in eager PyTorch, else the model card (quoted); missing values are left empty"
 )
 
 
 @dataclass(frozen=True)
 class Top1:
-    """A top-1 accuracy in percent, and where it came from."""
+    """A top-1 accuracy in percent, and where it came from.
+
+    ``kind``: ``artifact`` (measured on the very artifact that was timed, in its
+    runtime), ``measured`` (measured in eager PyTorch) or ``quoted`` (a model card's).
+    """
 
     value: float
-    kind: str  # "measured" (accuracy table) or "quoted" (model card)
+    kind: str
     reference: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """What the tables print next to the number: "measured on the .pte, digits"."""
+        dataset = self.reference.get("dataset")
+        if self.kind == "artifact":
+            suffix = ".pte" if self.reference.get("runtime") == "executorch" else ".onnx"
+            int8 = " (int8)" if self.reference.get("dtype") == "int8" else ""
+            return f"measured on the {suffix}{int8}" + (f", {dataset}" if dataset else "")
+        if self.kind == "measured":
+            return "measured in eager PyTorch" + (f", {dataset}" if dataset else "")
+        return "quoted" + (f" ({self.reference['source']})" if self.reference.get("source") else "")
 
 
 QuotedTop1 = Callable[[str], Top1 | None]
@@ -68,22 +88,49 @@ def card_top1(model: str) -> Top1 | None:
     return Top1(float(top1), "quoted", reference)
 
 
-def resolve_top1(store: ResultsStore | None, model: str, quoted: QuotedTop1 = card_top1) -> Top1 | None:
-    """Measured top-1 (newest accuracy record) if any, else the quoted one (cards only without a store)."""
-    record = store.accuracy(model) if store is not None else None
-    if record is not None:
-        return Top1(
-            record.top1,
-            "measured",
-            {
-                "accuracy_id": record.id,
-                "dataset": record.dataset,
-                "checkpoint_sha256": record.checkpoint_sha256,
-                "source": record.source,
-                "created_at": record.created_at,
-            },
-        )
+def resolve_top1(
+    store: ResultsStore | None,
+    model: str,
+    quoted: QuotedTop1 = card_top1,
+    *,
+    runs: Sequence[RunRecord | None] = (),
+) -> Top1 | None:
+    """The top-1 shown next to ``runs`` (the latency cells of ``model``): the accuracy
+    measured on the artifact those runs timed (newest run first), else one measured in
+    eager PyTorch (on the runs' checkpoint when they name one), else the quoted one
+    (cards only, without a store)."""
+    if store is not None:
+        timed = [r for r in runs if r is not None]
+        newest_first = sorted(timed, key=lambda r: r.created_at, reverse=True)
+        for artifact in dict.fromkeys(r.meta.artifact_sha256 for r in newest_first):
+            if artifact and (record := store.accuracy(model, artifact_sha256=artifact)) is not None:
+                return _measured(record, "artifact")
+        checkpoints = {r.meta.checkpoint_sha256 for r in timed} - {None}
+        record = None
+        if len(checkpoints) == 1:
+            record = store.accuracy(model, runtime="eager", checkpoint_sha256=checkpoints.pop())
+        record = record or store.accuracy(model, runtime="eager")
+        if record is not None:
+            return _measured(record, "measured")
     return quoted(model)
+
+
+def _measured(record: AccuracyRecord, kind: str) -> Top1:
+    return Top1(
+        record.top1,
+        kind,
+        {
+            "accuracy_id": record.id,
+            "dataset": record.dataset,
+            "runtime": record.runtime,
+            "dtype": record.dtype,
+            "checkpoint_sha256": record.checkpoint_sha256,
+            "artifact_sha256": record.artifact_sha256,
+            "images": record.images,
+            "source": record.source,
+            "created_at": record.created_at,
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -112,7 +159,7 @@ class Table2:
 
     @property
     def headers(self) -> list[str]:
-        return [MODEL_COLUMN, TOP1_COLUMN, *(c.header for c in self.columns)]
+        return [MODEL_COLUMN, TOP1_COLUMN, TOP1_SOURCE_COLUMN, *(c.header for c in self.columns)]
 
     def records(self) -> list[dict[str, Any]]:
         """One dict per row with the displayed values (ms and % rounded to 2 decimals)."""
@@ -121,6 +168,7 @@ class Table2:
             record: dict[str, Any] = {
                 MODEL_COLUMN: row.model,
                 TOP1_COLUMN: round(row.top1.value, 2) if row.top1 else None,
+                TOP1_SOURCE_COLUMN: row.top1.label if row.top1 else None,
             }
             for column, run in zip(self.columns, row.cells, strict=True):
                 record[column.header] = round(run.stats.median_ms, 2) if run and run.stats else None
@@ -212,7 +260,8 @@ def build_table2(
     rows = []
     for name in names:
         cells = tuple(newest.get(RunKey(name, c.device, runtime, dtype, c.emulated)) for c in columns)
-        rows.append(Table2Row(model=name, top1=resolve_top1(store, name, quoted_top1), cells=cells))
+        top1 = resolve_top1(store, name, quoted_top1, runs=cells)
+        rows.append(Table2Row(model=name, top1=top1, cells=cells))
     return Table2(runtime=runtime, dtype=dtype, columns=tuple(columns), rows=tuple(rows))
 
 

@@ -37,18 +37,18 @@ def test_nothing_is_drawn_while_a_runner_on_this_computer_measures(terminal) -> 
         assert "8/8" in written()  # recorded meanwhile, drawn once the window ends
 
 
-def test_the_display_steps_aside_for_the_exporter(terminal) -> None:
+def test_the_exports_stages_are_drawn_on_the_display(terminal) -> None:
     written = terminal()
     with SessionProgress() as hooks:
         hooks.stage("exporting skipnet_m")
         written()
-        with hooks.exporting("skipnet_m") as exporter_draws:
-            assert exporter_draws is True
-            written()  # the display's last frame, cleared
-            hooks.stage("exporting: lowering")
-            hooks.transfer("net.pte", 1, 2)
-            assert written() == ""
-        assert "exporting: lowering" in written()
+        with hooks.exporting("skipnet_m") as export_hooks:
+            export_hooks.stage_started("lower", "lower to XNNPACK")
+            assert "exporting skipnet_m: lower to XNNPACK" in written()
+            export_hooks.stage_started("quantize", "quantize int8", total=4)
+            export_hooks.advanced("quantize")
+            export_hooks.stage_finished("quantize", 0.1)
+    assert "1/4" in written()  # a bar for the calibration inputs
 
 
 def test_labels_are_data(terminal) -> None:

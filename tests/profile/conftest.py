@@ -26,7 +26,7 @@ WORKDIR = (*PHONE_TMP, "mobilebench")  # the built-in profiles' workdir
 
 
 def _export(name: str, runtime: str = "executorch", dtype: str = "fp32") -> Artifact:
-    return export_model(resolve_model(name), ExportOptions(runtime=runtime, dtype=dtype), progress=False)
+    return export_model(resolve_model(name), ExportOptions(runtime=runtime, dtype=dtype))
 
 
 @pytest.fixture(scope="session")

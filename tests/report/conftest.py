@@ -23,6 +23,7 @@ def _add_run(
     runtime: str = "executorch",
     dtype: str = "fp32",
     summary_only: bool = False,
+    artifact_sha256: str | None = None,
 ) -> int:
     """Insert one run; ``ok`` runs get ``timed_ms`` as samples (after one warm-up)."""
     meta = RunMeta(
@@ -35,6 +36,7 @@ def _add_run(
         warmup=1,
         iterations=len(timed_ms),
         runner_name="mobilebench_runner",
+        artifact_sha256=artifact_sha256,
     )
     run_id = store.start_run(meta)
     if status == "ok":

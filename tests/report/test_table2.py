@@ -49,7 +49,7 @@ def cells(table):
 def test_cells_follow_the_rules(store, filled):
     table = build_table2(store, quoted_top1=quoted)
     assert table.headers == [
-        "Model", "Top-1 (%)",
+        "Model", "Top-1 (%)", "Top-1 source",
         "pixel3 (ms)", "pixel4 (ms)", "emulator (ms, emulated)", "pixel4 (ms, emulated)",
     ]  # fmt: skip
     rows = cells(table)
@@ -60,8 +60,10 @@ def test_cells_follow_the_rules(store, filled):
     assert skip["pixel4 (ms, emulated)"] == 2.0  # never in the phone's column
     assert skip["emulator (ms, emulated)"] == 3.0
     assert skip["Top-1 (%)"] == 76.05  # measured beats the card's 76.2
+    assert skip["Top-1 source"] == "measured in eager PyTorch, imagenet"
     mnv3 = rows["mobilenet_v3_large"]
     assert mnv3["Top-1 (%)"] == 75.2 and mnv3["pixel4 (ms)"] == 24.25
+    assert mnv3["Top-1 source"] == "quoted (paper)"
     assert mnv3["pixel3 (ms)"] is None and mnv3["emulator (ms, emulated)"] is None
     ghost = rows["ghostnet"]
     assert ghost["Top-1 (%)"] is None  # neither measured nor quoted: empty
@@ -73,7 +75,9 @@ def test_chosen_devices_and_models_keep_their_order(store, filled):
     table = build_table2(
         store, devices=["pixel4", "pixel3", "pixel7"], models=["skipnet_m", "resnet50"], quoted_top1=quoted
     )
-    assert table.headers == ["Model", "Top-1 (%)", "pixel4 (ms)", "pixel4 (ms, emulated)", "pixel3 (ms)", "pixel7 (ms)"]
+    assert table.headers == [
+        "Model", "Top-1 (%)", "Top-1 source", "pixel4 (ms)", "pixel4 (ms, emulated)", "pixel3 (ms)", "pixel7 (ms)",
+    ]  # fmt: skip
     rows = cells(table)
     assert rows["skipnet_m"]["pixel7 (ms)"] is None
     assert rows["resnet50"] == {h: None for h in table.headers} | {"Model": "resnet50"}
@@ -81,8 +85,8 @@ def test_chosen_devices_and_models_keep_their_order(store, filled):
 
 def test_other_runtime_has_its_own_table(store, filled):
     table = build_table2(store, runtime="onnx", quoted_top1=quoted)
-    assert table.headers == ["Model", "Top-1 (%)", "pixel4 (ms)"]
-    assert table.records() == [{"Model": "ghostnet", "Top-1 (%)": None, "pixel4 (ms)": 11.0}]
+    assert table.headers == ["Model", "Top-1 (%)", "Top-1 source", "pixel4 (ms)"]
+    assert table.records() == [{"Model": "ghostnet", "Top-1 (%)": None, "Top-1 source": None, "pixel4 (ms)": 11.0}]
 
 
 def test_written_csv_and_provenance(store, filled, tmp_path):
@@ -91,9 +95,9 @@ def test_written_csv_and_provenance(store, filled, tmp_path):
     sidecar = write_table2(table, output, database=store.path)
     assert sidecar == provenance_path(output) == tmp_path / "out" / "table2.csv.provenance.json"
     rows = list(csv.reader(io.StringIO(output.read_text())))
-    assert rows[0] == ["Model", "Top-1 (%)", "pixel4 (ms)", "pixel4 (ms, emulated)", "pixel3 (ms)"]
-    assert rows[1] == ["ghostnet", "", "", "", "40.0"]
-    assert rows[3] == ["skipnet_m", "76.05", "27.0", "2.0", "35.5"]
+    assert rows[0] == ["Model", "Top-1 (%)", "Top-1 source", "pixel4 (ms)", "pixel4 (ms, emulated)", "pixel3 (ms)"]
+    assert rows[1] == ["ghostnet", "", "", "", "", "40.0"]
+    assert rows[3] == ["skipnet_m", "76.05", "measured in eager PyTorch, imagenet", "27.0", "2.0", "35.5"]
     provenance = json.loads(sidecar.read_text())
     assert provenance["database"] == str(store.path)
     by_model = {row["Model"]: row for row in provenance["rows"]}
@@ -119,7 +123,7 @@ def test_cli_table2(store, filled, db_path, tmp_path, cli):
     output = tmp_path / "t2.md"
     result = cli("table2", "--db", db_path, "--format", "md", "--output", output)
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.startswith("| Model | Top-1 (%) |") and output.read_text() == result.stdout
+    assert result.stdout.startswith("| Model | Top-1 (%) | Top-1 source |") and output.read_text() == result.stdout
     assert (tmp_path / "t2.md.provenance.json").is_file()
     assert result.stderr == f"wrote {output} and {output}.provenance.json\n"
     result = cli("table2", "--db", db_path)
@@ -139,3 +143,20 @@ def test_cli_table2_errors(tmp_path, db_path, store, cli, add_run):
         result = cli("table2", "--db", db_path, *args)
         assert result.exit_code == 2 and message in result.stderr, (args, result)
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_top1_is_the_timed_artifacts_when_it_was_measured(store, add_run):
+    """The artifact that was timed wins over an eager measurement and the card; another
+    artifact's accuracy (an int8 file, an older export) is never shown for this one."""
+    pte, other = "a" * 64, "b" * 64
+    add_run(store, "skipnet_m", "pixel4", [27.0] * 8, artifact_sha256=pte)
+    for top1, runtime, dtype, artifact in ((76.1, "eager", None, None), (75.0, "executorch", "int8", other),
+                                           (76.0, "executorch", "fp32", pte)):
+        store.record_accuracy(model="skipnet_m", checkpoint_sha256=None, dataset="imagenet", top1=top1, top5=None,
+                              source="mobilebench eval", runtime=runtime, dtype=dtype, artifact_sha256=artifact)
+    row = cells(build_table2(store, quoted_top1=quoted))["skipnet_m"]
+    assert (row["Top-1 (%)"], row["Top-1 source"]) == (76.0, "measured on the .pte, imagenet")
+    # Timed another artifact with no measurement of its own: the eager figure, said so.
+    add_run(store, "skipnet_m", "pixel4", [26.0] * 8, artifact_sha256="c" * 64)
+    row = cells(build_table2(store, quoted_top1=quoted))["skipnet_m"]
+    assert (row["Top-1 (%)"], row["Top-1 source"]) == (76.1, "measured in eager PyTorch, imagenet")
