@@ -53,7 +53,7 @@ from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.export import Artifact, ExportOptions
 from mobilebench.records import ComparisonRecord, Sample
 from mobilebench.store import ResultsStore
-from mobilebench.zoo.resolve import ResolvedModel
+from mobilebench.zoo.resolve import ArtifactFile, ResolvedModel
 
 Mode = Literal["interleaved", "alternating"]
 MODES = ("interleaved", "alternating")
@@ -233,13 +233,14 @@ class CompareSession:
         options = ExportOptions(runtime=session.config.runtime, dtype=session.config.dtype)
         label = f"{model.name} ({options.runtime} {options.dtype})"
         self.hooks.stage(f"exporting {which} {label}")
-        with self.hooks.exporting(label) as show_progress:
-            return session._export(model, options, show_progress)
+        with self.hooks.exporting(label) as export_hooks:
+            return session._export(model, options, export_hooks)
 
     def _check_runtimes(self, baseline: ResolvedModel, candidate: ResolvedModel) -> None:
         """A ready artifact fixes its runtime: the side's must agree, said on the command line."""
         for which, model, flag in (("baseline", baseline, "--runtime"), ("candidate", candidate, "--candidate-runtime")):
-            fixed, asked = model.artifact_runtime, self.sides[which].config.runtime
+            fixed = model.runtime if isinstance(model, ArtifactFile) else None
+            asked = self.sides[which].config.runtime
             if fixed is not None and fixed != asked:
                 raise UsageError(
                     f"{model.name} is a ready {fixed} artifact but the {which} would run {asked}: "

@@ -156,10 +156,9 @@ def add_device_options(parser: argparse.ArgumentParser, *, several: bool = False
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
-    """What runs the model: ``--runtime``, ``--dtype`` (and int8's ``--calibration``)."""
+    """What runs the model: ``--runtime``, ``--dtype``."""
     parser.add_argument("--runtime", choices=("executorch", "onnx"), default="executorch", help="what runs the model")
     parser.add_argument("--dtype", choices=("fp32", "int8"), default="fp32", help="int8: executorch only")
-    add_calibration_option(parser)
 
 
 def add_iteration_options(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from mobilebench.cli.console import echo_err
 from mobilebench.cli.parsing import (
+    add_calibration_option,
     add_db_option,
     add_device_options,
     add_format_option,
@@ -30,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="*", metavar="NAME", help="model cards or registry names (see `mobilebench models`)")
     add_device_options(parser, several=True)
     add_runtime_options(parser)
+    add_calibration_option(parser)
     add_iteration_options(parser)
     parser.add_argument("--repeat", metavar="R", type=bounded(int, minimum=1), default=1, help="runs per model, interleaved across models (A B A B)")
     add_run_condition_options(parser)

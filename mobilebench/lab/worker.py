@@ -202,7 +202,7 @@ class Worker:
 
     def _checked_export(self, job: JobRecord, resolved: ResolvedModel, options: ExportOptions) -> Artifact:
         """This host's export of the job's model, refused unless it is the submitter's."""
-        artifact = self._export(resolved, options, progress=False)
+        artifact = self._export(resolved, options)
         expected = job.artifact_sha256
         if expected and artifact.sha256 != expected:
             raise MobilebenchError(

@@ -125,19 +125,22 @@ def digits_model(tmp_path_factory: pytest.TempPathFactory) -> DigitsModel:
     from sklearn.datasets import load_digits
 
     from mobilebench.export import ExportOptions, export_model
-    from mobilebench.export.inputs import load_image
+    from mobilebench.train.calibration import calibration_for
+    from mobilebench.train.transforms import IMAGENET_MEAN, IMAGENET_STD, Preprocess, eval_resize_for
     from mobilebench.zoo.resolve import resolve_model
 
     root = tmp_path_factory.mktemp("digits")
     digits = load_digits()
-    images = root / "images"  # also the int8 calibration folder (its first 64 images)
+    images = root / "images"  # also the int8 calibration folder (a fixed sample of it)
     images.mkdir()
     paths = []
     for i, pixels in enumerate(digits.images):
         paths.append(images / f"{i:04d}.png")
         Image.fromarray((pixels * (255 / 16)).round().astype(np.uint8)).save(paths[-1])
     size = DIGITS_INPUT_SIZE
-    x = torch.cat([load_image(p, height=size, width=size) for p in paths])
+    # The pixels the folder calibration feeds: ImageNet statistics, resize and centre crop.
+    preprocess = Preprocess(size, IMAGENET_MEAN, IMAGENET_STD, "none", eval_resize_for(size))
+    x = torch.stack([preprocess(Image.open(p)) for p in paths])
     y = torch.as_tensor(digits.target)
     held_out = torch.arange(len(y)) % 5 == 0
 
@@ -173,8 +176,8 @@ def digits_model(tmp_path_factory: pytest.TempPathFactory) -> DigitsModel:
 
     resolved = resolve_model("mobilenet_v3_small", input_size=size, num_classes=10, checkpoint=checkpoint)
     pte = {
-        "fp32": export_model(resolved, ExportOptions(dtype="fp32"), progress=False).path,
-        "int8": export_model(resolved, ExportOptions(dtype="int8", calibration_dir=images), progress=False).path,
+        "fp32": export_model(resolved, ExportOptions(dtype="fp32")).path,
+        "int8": export_model(resolved, ExportOptions(dtype="int8", calibration=calibration_for(resolved, str(images)))).path,
     }
     picks = torch.nonzero(held_out).flatten()[:2].tolist()
     inputs = []

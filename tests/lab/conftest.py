@@ -27,7 +27,7 @@ from mobilebench.zoo.resolve import resolve_model
 
 @pytest.fixture(scope="session")
 def skipnet_cached(runner_binary: Path) -> None:
-    export_model(resolve_model("skipnet_m"), ExportOptions(), progress=False)
+    export_model(resolve_model("skipnet_m"), ExportOptions())
 
 
 @pytest.fixture

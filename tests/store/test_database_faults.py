@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def skipnet_cached(runner_binary: Path) -> None:
     """skipnet_m in the session's artifact cache, so the profiles below do not export."""
-    export_model(resolve_model("skipnet_m"), ExportOptions(), progress=False)
+    export_model(resolve_model("skipnet_m"), ExportOptions())
 
 
 def profile(db: str, iterations: int) -> subprocess.Popen:
