@@ -8,7 +8,7 @@ from pathlib import Path
 from mobilebench.bench.session import ProfileConfig
 from mobilebench.device import get_profile
 from mobilebench.errors import UsageError
-from mobilebench.export import Artifact, ExportOptions, export_model
+from mobilebench.export import Artifact, ExportHooks, ExportOptions, export_model
 from mobilebench.lab.queue import JobOptions, JobQueue, JobRecord, NewJob
 from mobilebench.store import ResultsStore
 from mobilebench.zoo.resolve import resolve_model
@@ -23,7 +23,7 @@ def submit_jobs(
     repeat: int = 1,
     devices_file: Path | None = None,
     export: Callable[..., Artifact] = export_model,
-    progress: bool = False,
+    hooks: ExportHooks | None = None,
 ) -> list[JobRecord]:
     """Queue ``repeat`` jobs per model, interleaved (A B A B ...); returns them.
 
@@ -44,7 +44,7 @@ def submit_jobs(
         raise UsageError("--checkpoint applies to a single model")
     export_options = ExportOptions(runtime=options.runtime, dtype=options.dtype)
     artifacts = [
-        export(resolve_model(name, checkpoint=checkpoint, input_size=options.input_size), export_options, progress=progress)
+        export(resolve_model(name, checkpoint=checkpoint, input_size=options.input_size), export_options, hooks=hooks)
         for name in names
     ]
     queue = JobQueue(store)
