@@ -30,15 +30,14 @@ bare words as strings); unknown keys and ill-typed values are errors.
 from __future__ import annotations
 
 import dataclasses
-import math
 import tomllib
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mobilebench.errors import UsageError
+from mobilebench.tomlconf import TomlFile, read_table, read_toml
 from mobilebench.train.bias_loss import NORMALIZATIONS
 from mobilebench.train.transforms import AUGMENTATIONS
 
@@ -121,7 +120,7 @@ class Recipe:
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in values and f.default is dataclasses.MISSING]
         if missing:
             raise UsageError(f"{source} lacks recipe keys {', '.join(missing)}")
-        return cls(**_coerce_all(values, source))
+        return cls(**_overrides(TomlFile(source, "", dict(values)), values))
 
 
 def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
@@ -196,52 +195,15 @@ def get_recipe(name: str) -> Recipe:
         raise UsageError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}") from None
 
 
-def _field_types() -> dict[str, Any]:
-    return typing.get_type_hints(Recipe)
-
-
-def _coerce(key: str, value: Any, annotation: Any, source: str) -> Any:
-    """``value`` as the field's type, or a UsageError naming the key and where it came from."""
-
-    def bad(expected: str) -> UsageError:
-        return UsageError(f"{source}: {key} must be {expected}, got {value!r}")
-
-    if annotation is bool:
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
-    if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not float(value).is_integer():
-            raise bad("an integer")
-        return int(value)
-    if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise bad("a number")
-        return float(value)
-    if annotation is str:
-        if not isinstance(value, str):
-            raise bad("a string")
-        return value
-    if typing.get_origin(annotation) is tuple:
-        items = list(value) if isinstance(value, list | tuple) else [value]
-        return tuple(_coerce(key, item, int, source) for item in items)
-    raise TypeError(f"recipe field {key} has an unsupported type {annotation}")  # a bug, not user input
-
-
-def _coerce_all(values: Mapping[str, Any], source: str) -> dict[str, Any]:
-    types = _field_types()
-    unknown = sorted(set(values) - set(types))
-    if unknown:
-        raise UsageError(
-            f"{source}: unknown recipe key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-            f"known keys: {', '.join(types)}"
-        )
-    return {k: _coerce(k, v, types[k], source) for k, v in values.items()}
+def _overrides(doc: TomlFile, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` checked against the recipe's fields (:mod:`mobilebench.tomlconf`)."""
+    return read_table(doc, dict(values), Recipe, label="recipe ")
 
 
 def apply_overrides(recipe: Recipe, overrides: Mapping[str, Any], *, source: str) -> Recipe:
-    """``recipe`` with ``overrides`` applied; unknown keys or bad values raise UsageError."""
-    return dataclasses.replace(recipe, **_coerce_all(overrides, source))
+    """``recipe`` with ``overrides`` (already parsed values) applied; unknown keys or bad
+    values raise a UsageError naming ``source``."""
+    return dataclasses.replace(recipe, **_overrides(TomlFile(source, "", dict(overrides)), overrides))
 
 
 def parse_set_option(text: str) -> tuple[str, Any]:
@@ -260,22 +222,13 @@ def parse_set_option(text: str) -> tuple[str, Any]:
         return key, raw
 
 
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    """The flat ``key = value`` table of a TOML recipe file."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise UsageError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
-    nested = [k for k, v in data.items() if isinstance(v, dict)]
+def load_config_file(path: str | Path) -> tuple[TomlFile, dict[str, Any]]:
+    """The flat ``key = value`` table of a TOML recipe file, and the file (for messages)."""
+    doc = read_toml(path, what="config file")
+    nested = [k for k, v in doc.data.items() if isinstance(v, dict)]
     if nested:
-        raise UsageError(
-            f"config file {path}: recipe keys are flat key = value pairs; found table(s) {', '.join(nested)}"
-        )
-    return data
+        raise UsageError(f"config file {path}: recipe keys are flat key = value pairs; found table(s) {', '.join(nested)}")
+    return doc, doc.data
 
 
 def build_recipe(
@@ -291,7 +244,8 @@ def build_recipe(
     """
     recipe = get_recipe(base)
     if config_file is not None:
-        recipe = apply_overrides(recipe, load_config_file(config_file), source=f"config file {config_file}")
+        doc, values = load_config_file(config_file)
+        recipe = dataclasses.replace(recipe, **_overrides(doc, values))
     if sets:
         recipe = apply_overrides(recipe, dict(parse_set_option(s) for s in sets), source="--set")
     if explicit:

@@ -88,7 +88,7 @@ def test_overrides(tmp_path: Path) -> None:
     )
     assert Recipe.from_dict(recipe.to_dict()) == recipe
     bad = {
-        "unknown recipe key lrr": dict(sets=["lrr=1"]),
+        "unknown key .lrr.; did you mean .lr.": dict(sets=["lrr=1"]),
         "epochs must be an integer": dict(sets=["epochs=2.5"]),
         "amp must be true or false": dict(sets=["amp=1"]),
         "optimizer must be one of": dict(sets=["optimizer=adam"]),
@@ -145,3 +145,10 @@ def test_ema_averages_parameters_and_buffers() -> None:
     assert ema.module.running_mean.tolist() == pytest.approx([1.0, 1.0])
     assert ema.module.num_batches_tracked.item() == 5
     assert not ema.module.weight.requires_grad and not ema.module.training
+
+
+def test_a_bad_value_in_a_config_file_names_its_line(tmp_path: Path) -> None:
+    config = tmp_path / "r.toml"
+    config.write_text('lr = 0.01\n# the schedule\nlr_milestones = ["ten"]\n')
+    with pytest.raises(UsageError, match=r"r.toml:3: recipe lr_milestones must be a list of integers, got \['ten'\]"):
+        build_recipe("cifar100", config_file=config)
