@@ -28,7 +28,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
+from scipy import special
 
 from mobilebench.errors import MobilebenchError
 from mobilebench.records import CI_METHOD_SUMMARY, LatencyStats
@@ -68,7 +68,7 @@ def median_ci_ranks(n: int, confidence: float = CI_CONFIDENCE) -> tuple[int, int
     if n < 1:
         return None
     ks = np.arange(n // 2 + 1)
-    tails = sps.binom.cdf(ks, n, 0.5)
+    tails = special.bdtr(ks, n, 0.5)  # the binomial CDF (what scipy.stats.binom.cdf computes)
     j = int(np.count_nonzero(tails <= (1 - confidence) / 2 * (1 + _TIE_SLACK)))
     if j == 0:
         return None
@@ -108,7 +108,7 @@ def summarize(
         p90_ms=p90,
         std_ms=std,
         cv=cv,
-        mad_ms=float(sps.median_abs_deviation(xs, scale=1.0)),
+        mad_ms=float(np.median(np.abs(xs - med))),
         ci_low_ms=ci[0] if ci else None,
         ci_high_ms=ci[1] if ci else None,
         ci_method=CI_METHOD if ci else CI_METHOD_TOO_FEW,
