@@ -22,6 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--runtime", choices=("executorch", "onnx"), default="executorch", help="runtime of the runs")
     parser.add_argument("--dtype", choices=("fp32", "int8"), default="fp32", help="dtype of the runs")
+    parser.add_argument(
+        "--columns",
+        metavar="METRIC,...",
+        type=comma_list,
+        help="per device, these numbers of its run (default: median_ms; also e.g. peak_rss_bytes, load_ms, "
+        "warm_load_ms, p90_ms, cv)",
+    )
     add_db_option(parser)
     parser.add_argument(
         "--output",
@@ -43,7 +50,14 @@ def run(args: argparse.Namespace) -> None:
     from mobilebench.store import ResultsStore
 
     with ResultsStore(args.db, create=False) as store:
-        table = build_table2(store, devices=args.devices, models=args.models, runtime=args.runtime, dtype=args.dtype)
+        table = build_table2(
+            store,
+            devices=args.devices,
+            models=args.models,
+            runtime=args.runtime,
+            dtype=args.dtype,
+            metrics=args.columns or ("median_ms",),
+        )
         if args.output is not None:
             sidecar = write_table2(table, args.output, database=store.location)
     emit(

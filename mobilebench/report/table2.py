@@ -13,8 +13,10 @@ Rules (the provenance sidecar repeats them):
   says which ("measured on the .pte, imagenet", "measured in eager PyTorch, ...",
   "quoted (...)").
 
-Columns: ``Model``, ``Top-1 (%)``, ``Top-1 source``, then one per device. Default devices: every device
-profile with a successful run of the chosen runtime and dtype.
+Columns: ``Model``, ``Top-1 (%)``, ``Top-1 source``, then per device one column per metric
+(default: the median latency; any of :data:`METRICS`, e.g. ``peak_rss_bytes``,
+``warm_load_ms``, from the same run). Default devices: every device profile with a
+successful run of the chosen runtime and dtype.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from mobilebench.report.formats import render
 from mobilebench.report.selection import RunKey, newest_ok_runs
 from mobilebench.records import AccuracyRecord, RunRecord
 from mobilebench.store import ResultsStore, utc_now
+from mobilebench.text import suggest
 
 MODEL_COLUMN = "Model"
 TOP1_COLUMN = "Top-1 (%)"
@@ -133,14 +136,26 @@ def _measured(record: AccuracyRecord, kind: str) -> Top1:
     )
 
 
+#: Per-run numbers a device's columns can show (``RunRecord.as_dict`` keys); the median
+#: latency is the paper's, and the default.
+METRICS = (
+    "median_ms", "mean_ms", "p10_ms", "p90_ms", "ci_low_ms", "ci_high_ms", "cv", "n",
+    "load_ms", "warm_load_ms", "first_ms", "peak_rss_bytes", "planned_memory_bytes",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class DeviceColumn:
     device: str
     emulated: bool
 
-    @property
-    def header(self) -> str:
-        return f"{self.device} (ms, emulated)" if self.emulated else f"{self.device} (ms)"
+    def header(self, metric: str = "median_ms") -> str:
+        """``pixel4 (ms)`` for the median latency (the paper's column), else
+        ``pixel4 peak_rss_bytes``; emulated columns say so."""
+        what = "ms" if metric == "median_ms" else metric
+        if metric == "median_ms":
+            return f"{self.device} (ms, emulated)" if self.emulated else f"{self.device} (ms)"
+        return f"{self.device} {what}" + (" (emulated)" if self.emulated else "")
 
 
 @dataclass(frozen=True)
@@ -156,10 +171,12 @@ class Table2:
     dtype: str
     columns: tuple[DeviceColumn, ...]
     rows: tuple[Table2Row, ...]
+    metrics: tuple[str, ...] = ("median_ms",)
 
     @property
     def headers(self) -> list[str]:
-        return [MODEL_COLUMN, TOP1_COLUMN, TOP1_SOURCE_COLUMN, *(c.header for c in self.columns)]
+        devices = [c.header(metric) for c in self.columns for metric in self.metrics]
+        return [MODEL_COLUMN, TOP1_COLUMN, TOP1_SOURCE_COLUMN, *devices]
 
     def records(self) -> list[dict[str, Any]]:
         """One dict per row with the displayed values (ms and % rounded to 2 decimals)."""
@@ -171,7 +188,9 @@ class Table2:
                 TOP1_SOURCE_COLUMN: row.top1.label if row.top1 else None,
             }
             for column, run in zip(self.columns, row.cells, strict=True):
-                record[column.header] = round(run.stats.median_ms, 2) if run and run.stats else None
+                values = run.as_dict() if run is not None else {}
+                for metric in self.metrics:
+                    record[column.header(metric)] = _rounded(values.get(metric))
             out.append(record)
         return out
 
@@ -184,7 +203,7 @@ class Table2:
                 {"value": row.top1.value, "kind": row.top1.kind, **row.top1.reference} if row.top1 else None
             )
             for column, run in zip(self.columns, row.cells, strict=True):
-                entry[column.header] = _run_provenance(run) if run else None
+                entry[column.header()] = _run_provenance(run) if run else None
             rows.append(entry)
         return {
             "generated_at": utc_now(),
@@ -245,9 +264,14 @@ def build_table2(
     models: Sequence[str] | None = None,
     runtime: str = "executorch",
     dtype: str = "fp32",
+    metrics: Sequence[str] = ("median_ms",),
     quoted_top1: QuotedTop1 = card_top1,
 ) -> Table2:
     """Table 2 from the store (see the module docstring for the rules)."""
+    if unknown := [m for m in metrics if m not in METRICS]:
+        raise UsageError(f"unknown Table 2 column {unknown[0]!r}; {suggest(unknown[0], METRICS, noun='columns')}")
+    if not metrics:
+        raise UsageError("name at least one column")
     newest = newest_ok_runs(store, runtime=runtime, dtype=dtype)
     if not newest and not models:
         raise UsageError(f"no successful {runtime}/{dtype} runs in {store.location}: run `mobilebench profile` first")
@@ -262,7 +286,12 @@ def build_table2(
         cells = tuple(newest.get(RunKey(name, c.device, runtime, dtype, c.emulated)) for c in columns)
         top1 = resolve_top1(store, name, quoted_top1, runs=cells)
         rows.append(Table2Row(model=name, top1=top1, cells=cells))
-    return Table2(runtime=runtime, dtype=dtype, columns=tuple(columns), rows=tuple(rows))
+    return Table2(runtime=runtime, dtype=dtype, columns=tuple(columns), rows=tuple(rows), metrics=tuple(metrics))
+
+
+def _rounded(value: Any) -> Any:
+    """Milliseconds and fractions to 2 decimals (bytes and counts stay whole)."""
+    return round(value, 2) if isinstance(value, float) else value
 
 
 def provenance_path(output: Path) -> Path:

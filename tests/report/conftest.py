@@ -24,6 +24,7 @@ def _add_run(
     dtype: str = "fp32",
     summary_only: bool = False,
     artifact_sha256: str | None = None,
+    peak_rss_bytes: int | None = None,
 ) -> int:
     """Insert one run; ``ok`` runs get ``timed_ms`` as samples (after one warm-up)."""
     meta = RunMeta(
@@ -37,6 +38,7 @@ def _add_run(
         iterations=len(timed_ms),
         runner_name="mobilebench_runner",
         artifact_sha256=artifact_sha256,
+        peak_rss_bytes=peak_rss_bytes,
     )
     run_id = store.start_run(meta)
     if status == "ok":

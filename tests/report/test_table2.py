@@ -160,3 +160,15 @@ def test_top1_is_the_timed_artifacts_when_it_was_measured(store, add_run):
     add_run(store, "skipnet_m", "pixel4", [26.0] * 8, artifact_sha256="c" * 64)
     row = cells(build_table2(store, quoted_top1=quoted))["skipnet_m"]
     assert (row["Top-1 (%)"], row["Top-1 source"]) == (76.1, "measured in eager PyTorch, imagenet")
+
+
+def test_columns_show_more_of_each_run(store, add_run, cli, db_path) -> None:
+    add_run(store, "skipnet_m", "pixel4", (27.0,) * 12, peak_rss_bytes=61_000_000)
+    add_run(store, "skipnet_m", "emulator", (13.0,) * 12, emulated=True)
+    result = cli("table2", "--db", db_path, "--columns", "median_ms,peak_rss_bytes,cv", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["pixel4 (ms)"] == 27.0 and row["pixel4 peak_rss_bytes"] == 61_000_000 and row["pixel4 cv"] == 0.0
+    assert row["emulator (ms, emulated)"] == 13.0 and row["emulator peak_rss_bytes (emulated)"] is None
+    wrong = cli("table2", "--db", db_path, "--columns", "peak_rss")
+    assert wrong.exit_code == 2 and "unknown Table 2 column 'peak_rss'; did you mean 'peak_rss_bytes'" in wrong.stderr
