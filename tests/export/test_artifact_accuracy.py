@@ -83,6 +83,18 @@ def test_int8_is_calibrated_on_the_training_digits(measured: dict[str, dict]) ->
     assert sidecar["export"]["quantization"]["weights"] == "int8 symmetric per-channel"
 
 
+def test_export_and_flops_take_the_checkpoint_alone(measured: dict[str, dict], digits_checkpoint: Path, cli) -> None:
+    result = cli("export", digits_checkpoint, "--format", "json")
+    assert result.exit_code == 0, result.output
+    exported = json.loads(result.stdout)
+    assert exported["cached"] and exported["sha256"] == measured["pte"]["artifact_sha256"]
+    assert exported["input_shape"] == [1, 3, 32, 32] and exported["provenance"]["model"]["options"] == {"width": 32}
+    result = cli("flops", digits_checkpoint, "--format", "json")
+    assert result.exit_code == 0, result.output
+    (cost,) = json.loads(result.stdout)
+    assert (cost["model"], cost["arch"], cost["input_size"]) == ("best", "test_digits_net", 32) and cost["flops"] > 0
+
+
 def test_profile_of_the_checkpoint_as_int8(measured: dict[str, dict], digits_checkpoint: Path, runner_binary, cli,
                                           tmp_path: Path) -> None:
     result = cli("profile", digits_checkpoint, "--dtype", "int8", "--device", "host", "--warmup", "1",
