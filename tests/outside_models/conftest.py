@@ -1,9 +1,9 @@
 """Models from outside the zoo (import paths, .pt2 programs, ready .pte/.onnx files).
 
-Fixtures: a small package of networks on sys.path,
-a ``.pt2`` program, ready ``.pte``/``.onnx`` files written with the libraries' own APIs
-(not mobilebench's exporter), and a check of the CLI's error line (the CLI itself runs
-through the suite-wide ``cli`` fixture of tests/conftest.py).
+Fixtures: a small package of networks on sys.path, a ``.pt2`` program, ready
+``.pte``/``.onnx`` files written with the libraries' own APIs (not mobilebench's
+exporter), and a check of the CLI's error line (the CLI itself runs through the
+suite-wide ``cli`` fixture of tests/conftest.py).
 
 The networks are tiny (one conv, 64x64 input) so exports take seconds. Everything that
 is costly is session-scoped; exports land in the session's shared artifact cache
