@@ -78,10 +78,10 @@ def test_interrupted_commit_leaves_nothing_that_looks_valid(tmp_path, monkeypatc
 def test_interrupted_atomic_write_leaves_no_file(tmp_path, monkeypatch) -> None:
     target = tmp_path / "x.json"
 
-    def failing_replace(src, dst):
+    def failing_rename(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(mobilebench.files.os, "replace", failing_replace)
+    monkeypatch.setattr(mobilebench.files.os, "rename", failing_rename)
     with pytest.raises(KeyboardInterrupt):
         artifact_cache.write_atomic(target, b"{}")
     assert list(tmp_path.iterdir()) == []
