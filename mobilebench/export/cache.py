@@ -41,7 +41,7 @@ from typing import Any
 
 from mobilebench import paths
 from mobilebench.errors import MobilebenchError
-from mobilebench.files import file_sha256, write_bytes_atomic
+from mobilebench.files import atomic_writer, file_sha256, write_bytes_atomic
 
 CACHE_FORMAT = 2
 #: Distributions whose versions enter the key (and the provenance).
@@ -109,6 +109,11 @@ class CacheEntry:
     def sidecar_path(self) -> Path:
         return self.artifact_path.with_suffix(".json")
 
+    @property
+    def etrecord_path(self) -> Path:
+        """The ETRecord of the artifact's lowering, where one was asked for."""
+        return self.artifact_path.with_suffix(".etrecord")
+
     @classmethod
     def for_export(
         cls, root: Path, *, name: str, runtime: str, dtype: str, dynamic_batch: bool, suffix: str, key: str
@@ -130,8 +135,9 @@ class CacheEntry:
             return None
         return provenance
 
-    def commit(self, data: bytes, provenance: dict[str, Any]) -> dict[str, Any]:
-        """Write a checked artifact's ``data`` into place, then its sidecar (last).
+    def commit(self, data: bytes, provenance: dict[str, Any], *, etrecord: Any = None) -> dict[str, Any]:
+        """Write a checked artifact's ``data`` into place, then its sidecar (last);
+        first its ``etrecord`` (an ExecuTorch ``ETRecord``), if given.
 
         Fills ``provenance["cache_key"]`` and ``provenance["artifact"]["file"/"sha256"/"size_bytes"]``
         and returns it as a later cache hit reads it.
@@ -139,6 +145,9 @@ class CacheEntry:
         self._remove_stale_partials()
         # An old sidecar must not vouch for the new file while the two are swapped.
         self.sidecar_path.unlink(missing_ok=True)
+        if etrecord is not None:
+            with atomic_writer(self.etrecord_path, mode=FILE_MODE, suffix=PARTIAL_SUFFIX) as handle:
+                etrecord.save(handle)
         write_atomic(self.artifact_path, data)
         provenance = {**provenance, "cache_key": self.key}
         provenance["artifact"] = {

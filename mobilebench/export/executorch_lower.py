@@ -80,19 +80,22 @@ def quantize_int8(graph_module: torch.fx.GraphModule, calibration: Iterable[torc
     return convert_pt2e(prepared)
 
 
-def lower_to_xnnpack(program: torch.export.ExportedProgram) -> EdgeProgramManager:
-    """``to_edge_transform_and_lower`` with the XNNPACK partitioner."""
+def lower_to_xnnpack(program: torch.export.ExportedProgram, *, etrecord: bool = False) -> EdgeProgramManager:
+    """``to_edge_transform_and_lower`` with the XNNPACK partitioner (``etrecord``: also
+    record the edge graph for an ETRecord, which :func:`serialize` then returns)."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
     try:
-        return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+        return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()], generate_etrecord=etrecord)
     except Exception as exc:  # the lowering stack raises assorted internal types
         raise MobilebenchError(
             f"ExecuTorch could not lower the model to XNNPACK: {condense_export_error(exc)}"
         ) from None
 
 
-def serialize(edge: EdgeProgramManager) -> bytes:
-    """The ``.pte`` flatbuffer of a lowered program."""
-    return bytes(edge.to_executorch().buffer)
+def serialize(edge: EdgeProgramManager, *, etrecord: bool = False) -> tuple[bytes, Any]:
+    """The ``.pte`` flatbuffer of a lowered program, and its ETRecord (``etrecord``: the
+    lowering recorded one) or None."""
+    program = edge.to_executorch()
+    return bytes(program.buffer), program.get_etrecord() if etrecord else None

@@ -50,12 +50,17 @@ class ExportOptions:
     other model is refused.
     ``dynamic_batch``: leave the batch dimension symbolic (ONNX: unbounded;
     ExecuTorch: 1..:data:`EXECUTORCH_MAX_BATCH`); the default is a static batch of 1.
+    ``etrecord`` (ExecuTorch): also keep the ETRecord of the lowering next to the
+    artifact, ExecuTorch's record of the edge graph a traced run is read against
+    (:mod:`mobilebench.bench.per_op`). The .pte bytes are the same with or without it;
+    an artifact cached without one is exported again to make it.
     """
 
     runtime: Runtime = "executorch"
     dtype: Dtype = "fp32"
     dynamic_batch: bool = False
     calibration: Calibration | None = None
+    etrecord: bool = False
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
@@ -66,6 +71,8 @@ class ExportOptions:
             raise UsageError("int8 export is implemented for the executorch runtime only; use --runtime executorch")
         if self.calibration is not None and self.dtype != "int8":
             raise UsageError("calibration only applies to int8 exports; add --dtype int8")
+        if self.etrecord and self.runtime != "executorch":
+            raise UsageError("an ETRecord records an ExecuTorch lowering; it needs --runtime executorch")
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,9 @@ class Artifact:
     ``input_shape`` is the shape the artifact was checked with (batch 1, NCHW);
     ``provenance`` is the content of the sidecar JSON next to ``path`` (hashes,
     versions, parity numbers, delegation, calibration, weights source);
-    ``cached`` tells whether this call found it in the cache instead of exporting.
+    ``cached`` tells whether this call found it in the cache instead of exporting;
+    ``etrecord_path`` is the ETRecord of its lowering, when one was kept
+    (``ExportOptions.etrecord``).
     """
 
     path: Path
@@ -85,3 +94,4 @@ class Artifact:
     input_shape: tuple[int, ...]
     provenance: dict[str, Any]
     cached: bool
+    etrecord_path: Path | None = None

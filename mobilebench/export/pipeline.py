@@ -156,6 +156,7 @@ def _artifact(entry: artifact_cache.CacheEntry, provenance: dict[str, Any], *, c
         input_shape=tuple(info["input_shape"]),
         provenance=provenance,
         cached=cached,
+        etrecord_path=entry.etrecord_path if entry.etrecord_path.is_file() else None,
     )
 
 
@@ -178,6 +179,11 @@ def export_model(
     cache, no parity check.
     """
     if isinstance(resolved, ArtifactFile):
+        if options.etrecord:
+            raise UsageError(
+                f"{resolved.name} is a ready artifact: there is no lowering of it to record (ETRecord); "
+                "give the model it was exported from (card, registry name, import path or .pt2)"
+            )
         return ready_artifact(resolved, options)
     if isinstance(resolved, ProgramFile) and options.dynamic_batch:
         raise UsageError(
@@ -196,7 +202,7 @@ def export_model(
         suffix=ARTIFACT_SUFFIX[options.runtime],
         key=key,
     )
-    if (provenance := entry.lookup()) is not None:
+    if (provenance := entry.lookup()) is not None and (not options.etrecord or entry.etrecord_path.is_file()):
         return _artifact(entry, provenance, cached=True)
 
     started = time.perf_counter()
@@ -219,7 +225,7 @@ def export_model(
         "export_seconds": round(time.perf_counter() - started, 2),
         "stage_seconds": run.seconds,
     }
-    return _artifact(entry, entry.commit(data, provenance), cached=False)
+    return _artifact(entry, entry.commit(data, provenance, etrecord=run.etrecord), cached=False)
 
 
 def _batch_range(options: ExportOptions) -> list[int | None]:
@@ -236,6 +242,7 @@ class _ExportRun:
     ) -> None:
         self.resolved, self.options, self.calibration, self.hooks = resolved, options, calibration, hooks
         self.seconds: dict[str, float] = {}
+        self.etrecord: Any = None  # ExecuTorch's ETRecord of the lowering, when asked for
         # torch.export specialises a batch of 1, so a dynamic batch is traced at 2.
         batch = 2 if options.dynamic_batch else 1
         self.example = fixed_input((batch, *resolved.input_shape[1:]), 0)
@@ -370,11 +377,11 @@ class _ExportRun:
         from mobilebench.export import executorch_lower
 
         with self.stage("lower", "lower to XNNPACK"):
-            edge = executorch_lower.lower_to_xnnpack(program)
+            edge = executorch_lower.lower_to_xnnpack(program, etrecord=self.options.etrecord)
         with self.stage("check", "check delegation"):
             delegation = executorch_lower.delegation_summary(edge)
         with self.stage("serialize", "serialize .pte"):
-            data = executorch_lower.serialize(edge)
+            data, self.etrecord = executorch_lower.serialize(edge, etrecord=self.options.etrecord)
         return data, delegation
 
     def onnx(self, program: torch.export.ExportedProgram) -> tuple[bytes, dict[str, Any]]:
