@@ -204,6 +204,17 @@ def test_operators_far_short_of_the_run_are_noted() -> None:
                              "other processes (a busy machine) or to work outside the operators",)  # fmt: skip
 
 
+def test_an_etrecord_needs_a_lowering(small: Traced) -> None:
+    from mobilebench.errors import UsageError
+    from mobilebench.export import ExportOptions, export_model
+    from mobilebench.zoo.resolve import resolve_model
+
+    with pytest.raises(UsageError, match="needs --runtime executorch"):
+        ExportOptions(runtime="onnx", etrecord=True)
+    with pytest.raises(UsageError, match="is a ready artifact: there is no lowering of it to record"):
+        export_model(resolve_model(str(small.pte)), ExportOptions(etrecord=True))
+
+
 def test_bad_traces_are_one_line_errors(run_runner: Callable[..., Any], small: Traced, tmp_path: Path) -> None:
     with pytest.raises(MobilebenchError, match="ETDump not found"):
         profile_ops(tmp_path / "none.etdp", small.etrecord, small.flops_by_module, warmup=0)
@@ -222,18 +233,26 @@ def test_bad_traces_are_one_line_errors(run_runner: Callable[..., Any], small: T
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["mobilenet_v3_large", "skipnet_m"])
 def test_zoo_models_profile_into_operators_that_add_up(
-    run_runner: Callable[..., Any], tmp_path: Path, name: str
+    run_runner: Callable[..., Any], zoo_pte: Callable[..., Any], tmp_path: Path, name: str
 ) -> None:
-    """The acceptance of a per-op profile: at least 10 operators, their multiply-adds add up
-    to fvcore's total within 20 % and their times to the traced run's median within 50 %."""
+    """The acceptance of a per-op profile, through the project's export: at least 10
+    operators, their multiply-adds add up to fvcore's total within 20 % and their times to
+    the traced run's median within 50 %."""
+    from mobilebench.export import ExportOptions, export_model
+    from mobilebench.files import file_sha256
     from mobilebench.flops import count_flops
     from mobilebench.zoo.resolve import resolve_model
 
+    plain = zoo_pte(name, "fp32")  # the latency artifact, cached without an ETRecord
     resolved = resolve_model(name)
-    traced = export_traced(resolved.build().eval(), resolved.input_shape, tmp_path)
-    etdump, _ = trace(run_runner, traced.pte, tmp_path)
+    artifact = export_model(resolved, ExportOptions(etrecord=True))
+    # The ETRecord is a record of the lowering, not a different program.
+    assert artifact.path == plain.path and artifact.sha256 == file_sha256(plain.path)
+    assert artifact.etrecord_path is not None and artifact.etrecord_path.is_file()
+    assert export_model(resolved, ExportOptions(etrecord=True)).cached
+    etdump, _ = trace(run_runner, artifact.path, tmp_path)
     report = count_flops(resolved)
-    profile = profile_ops(etdump, traced.etrecord, report.flops_by_module, warmup=WARMUP)
+    profile = profile_ops(etdump, artifact.etrecord_path, report.flops_by_module, warmup=WARMUP)
     assert len(profile.ops) >= 10
     assert profile.fvcore_macs == report.flops
     assert profile.macs == pytest.approx(report.flops, rel=0.20)
