@@ -11,9 +11,11 @@ from mobilebench.cli.parsing import (
     add_db_option,
     add_device_options,
     add_format_option,
+    add_calibration_option,
     add_run_condition_options,
     add_runtime_options,
     bounded,
+    calibrated_exporter,
     profile_config,
 )
 
@@ -69,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--warmup", metavar="N", type=bounded(int, minimum=0), help="warm-up pairs per invocation")
     add_run_condition_options(parser)
+    add_calibration_option(parser)
     parser.add_argument("--checkpoint", metavar="PATH", type=Path, help="checkpoint for both (else each NAME's own)")
     parser.add_argument(
         "--allow-input-mismatch", action="store_true", help="compare models whose input shapes differ"
@@ -105,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     models = [resolve_model(name, checkpoint=args.checkpoint) for name in (args.baseline, args.candidate)]
     with ResultsStore(args.db) as store:
         hooks = session_progress() if args.format == "table" else ProgressHooks()
-        session = CompareSession(config, store, hooks=hooks)
+        session = CompareSession(config, store, hooks=hooks, export=calibrated_exporter(args.calibration))
         with hooks:
             outcome = session.run(*models)
     result = as_dict(outcome)

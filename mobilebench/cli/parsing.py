@@ -116,6 +116,27 @@ def add_calibration_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration", metavar="SPEC", help=CALIBRATION_HELP)
 
 
+def calibrated_exporter(spec: str | None) -> Callable[..., Any]:
+    """The exporter a session takes (``export=``): int8 exports calibrated on the model's
+    own data, or on ``spec`` (``--calibration``); fp32 exports as they are."""
+    import dataclasses
+
+    from mobilebench.export import export_model
+
+    calibrations: dict[Any, Any] = {}
+
+    def export(resolved: Any, options: Any, hooks: Any) -> Any:
+        if options.dtype == "int8":
+            if resolved not in calibrations:
+                from mobilebench.train.calibration import calibration_for
+
+                calibrations[resolved] = calibration_for(resolved, spec)
+            options = dataclasses.replace(options, calibration=calibrations[resolved])
+        return export_model(resolved, options, hooks=hooks)
+
+    return export
+
+
 def default_workers() -> int:
     """Loader processes per training process: the machine's cores shared out, at most 8."""
     per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))

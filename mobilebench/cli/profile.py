@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ from mobilebench.cli.parsing import (
     add_run_condition_options,
     add_runtime_options,
     bounded,
+    calibrated_exporter,
     profile_config,
 )
 
@@ -49,9 +49,8 @@ def run(args: argparse.Namespace) -> None:
     from mobilebench.bench.session import ProfileSession
     from mobilebench.cli.progress import session_progress
     from mobilebench.errors import UsageError
-    from mobilebench.export import Artifact, ExportHooks, ExportOptions, export_model
     from mobilebench.store import ResultsStore
-    from mobilebench.zoo.resolve import ResolvedModel, resolve_model
+    from mobilebench.zoo.resolve import resolve_model
 
     names = list(args.names)
     if args.table2:
@@ -83,16 +82,7 @@ def run(args: argparse.Namespace) -> None:
             echo_err(f"warning: {warning}")
     if args.calibration is not None and args.dtype != "int8":
         raise UsageError("--calibration only applies to --dtype int8")
-    calibrations = {}
-    if args.dtype == "int8":
-        from mobilebench.train.calibration import calibration_for
-
-        calibrations = {model: calibration_for(model, args.calibration) for model in models}
-
-    def export(resolved: ResolvedModel, options: ExportOptions, hooks: ExportHooks) -> Artifact:
-        """The session's export, calibrated on each model's own data (int8)."""
-        calibration = calibrations.get(resolved)
-        return export_model(resolved, dataclasses.replace(options, calibration=calibration), hooks=hooks)
+    export = calibrated_exporter(args.calibration)
     with ResultsStore(args.db) as store:
         aborted = store.mark_stale_runs_aborted()
         if aborted:

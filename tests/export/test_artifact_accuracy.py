@@ -124,3 +124,16 @@ def test_a_wrong_class_count_or_input_size_is_caught(measured, digits_checkpoint
         Image.new("RGB", (40, 40), (9, 9, 9)).save(tmp_path / "pets" / "val" / name / "a.png")
     line = error_line(cli("eval", digits_checkpoint, "--dataset", "imagefolder", "--data", tmp_path / "pets", *common))
     assert "has classes the model was not trained on: cat, dog" in line
+
+
+def test_compare_fp32_and_int8_of_the_checkpoint(measured, digits_checkpoint: Path, runner_binary, cli, tmp_path) -> None:
+    """fp32 against int8 is one comparison; the int8 side is calibrated on the training
+    digits like every int8 export of the checkpoint (the same cached artifact)."""
+    args = ["compare", digits_checkpoint, digits_checkpoint, "--candidate-dtype", "int8", "--device", "host"]
+    result = cli(*args, "--pairs", "10", "--batches", "1", "--looks", "1", "--db", tmp_path / "c.sqlite", "--format", "json")
+    assert result.exit_code in (0, 1, 3), result.stderr
+    out = json.loads(result.stdout)
+    with ResultsStore(tmp_path / "c.sqlite", create=False) as store:
+        base, cand = (store.get_run(i) for i in out["runs"])
+    assert (base.meta.dtype, cand.meta.dtype) == ("fp32", "int8") and out["mode"] == "interleaved"
+    assert cand.meta.artifact_sha256 == measured["pte-int8"]["artifact_sha256"]
