@@ -10,12 +10,14 @@ COLUMNS = ("name", "kind", "arch", "input_size", "num_classes", "checkpoint", "t
            "accuracy_source", "paper_flops", "paper_params", "description")
 
 
-def _rows() -> list[dict[str, object]]:
-    from mobilebench.zoo.cards import load_cards
+def _rows() -> tuple[list[dict[str, object]], dict[str, str]]:
+    """The rows of the cards that read and of the architectures; and the broken cards."""
+    from mobilebench.zoo.cards import scan_cards
     from mobilebench.zoo.registry import get_model_entry, list_models
 
+    cards, broken = scan_cards()
     rows: list[dict[str, object]] = []
-    for card in load_cards().values():
+    for card in cards.values():
         rows.append({
             "name": card.name,
             "kind": "card",
@@ -30,12 +32,14 @@ def _rows() -> list[dict[str, object]]:
             "paper_params": card.paper.params if card.paper else None,
             "description": card.description,
         })
+    for name, error in broken.items():
+        rows.append({column: None for column in COLUMNS} | {"name": name, "kind": "card (broken)", "description": error})
     for name in list_models():
         entry = get_model_entry(name)
         rows.append({column: None for column in COLUMNS} | {
             "name": name, "kind": "arch", "arch": name, "description": entry.description,
         })
-    return rows
+    return rows, broken
 
 
 def _display(row: dict[str, object]) -> dict[str, object]:
@@ -55,12 +59,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """List model cards (models/*.toml) and the architectures of the registry."""
-    from mobilebench.cli.console import emit
+    from mobilebench.cli.console import echo_err, emit
 
-    rows = _rows()
+    rows, broken = _rows()
     if args.format == "table":
         columns = [c for c in COLUMNS if c not in ("num_classes", "accuracy_source", "description")]
         emit(columns, [_display(r) for r in rows], "table",
              title="Models (cards first, then architectures; NAME works with flops/export/profile)")
-        return
-    emit(COLUMNS, rows, args.format)
+    else:
+        emit(COLUMNS, rows, args.format)
+    for error in broken.values():
+        echo_err(f"warning: {error}")

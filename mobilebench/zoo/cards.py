@@ -178,6 +178,22 @@ def load_cards(directory: str | Path | None = None) -> dict[str, ModelCard]:
     return {path.stem: read_card(path) for path in sorted(folder.glob("*.toml"))}
 
 
+def scan_cards(directory: str | Path | None = None) -> tuple[dict[str, ModelCard], dict[str, str]]:
+    """Like :func:`load_cards`, but a broken card does not hide the others: the cards
+    that read, and the one-line error of each that did not, both by name."""
+    folder = Path(directory) if directory is not None else cards_dir()
+    if not folder.is_dir():
+        return load_cards(directory), {}
+    cards: dict[str, ModelCard] = {}
+    broken: dict[str, str] = {}
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            cards[path.stem] = read_card(path)
+        except UsageError as exc:
+            broken[path.stem] = str(exc)
+    return cards, broken
+
+
 def get_card(name: str) -> ModelCard | None:
     """The card called ``name`` in :func:`cards_dir`, or None. Only that file is parsed."""
     if not name or "/" in name or "\\" in name or name.startswith("."):

@@ -30,9 +30,14 @@ def test_table_and_csv(cards_folder, cli):
     assert next(r for r in rows if r["name"] == "skipnet_xs" and r["kind"] == "card")["top5"] == "88.9"
 
 
-def test_bad_card_is_reported(cards_folder, cli):
+def test_a_broken_card_is_listed_with_its_error_and_hides_no_other(cards_folder, cli):
     (cards_folder / "broken.toml").write_text('arch = "skipnet_m"\nweights = "x.pth"\n')
-    result = cli("models")
-    assert result.exit_code == 2 and result.stdout == ""
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
-    assert "broken.toml:2: unknown key 'weights'" in result.stderr
+    result = cli("models", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.stdout) if r["kind"] != "arch"}
+    assert rows["skipnet_m"]["kind"] == "card" and rows["skipnet_m"]["top1"] == 76.2
+    assert rows["broken"]["kind"] == "card (broken)" and "broken.toml:2: unknown key 'weights'" in rows["broken"]["description"]
+    (warning,) = result.stderr.strip().splitlines()
+    assert warning.startswith("warning: model card ") and "broken.toml:2: unknown key 'weights'" in warning
+    table = cli("models")
+    assert table.exit_code == 0 and "card (broken)" in table.stdout and "skipnet_xs" in table.stdout
