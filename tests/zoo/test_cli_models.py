@@ -38,6 +38,6 @@ def test_a_broken_card_is_listed_with_its_error_and_hides_no_other(cards_folder,
     assert rows["skipnet_m"]["kind"] == "card" and rows["skipnet_m"]["top1"] == 76.2
     assert rows["broken"]["kind"] == "card (broken)" and "broken.toml:2: unknown key 'weights'" in rows["broken"]["description"]
     (warning,) = result.stderr.strip().splitlines()
-    assert warning.startswith("warning: model card ") and "broken.toml:2: unknown key 'weights'" in warning
+    assert warning.startswith("warning: ") and "broken.toml:2: unknown key 'weights'" in warning
     table = cli("models")
     assert table.exit_code == 0 and "card (broken)" in table.stdout and "skipnet_xs" in table.stdout
