@@ -31,6 +31,7 @@ import os
 import re
 import signal
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from mobilebench.bench.hooks import ProgressHooks
+from mobilebench.bench.per_op import OpProfile, profile_ops
 from mobilebench.bench.pushed_files import PushLedger
 from mobilebench.bench.runner_builds import plan_runner, refused_for_its_abi, wrong_abi_message
 from mobilebench.bench.runners import RunnerOutput, RunnerRequest
@@ -49,6 +51,7 @@ from mobilebench.device.state import DeviceState
 from mobilebench.errors import MobilebenchError, Terminated, UsageError
 from mobilebench.export import Artifact, ExportHooks, ExportOptions, export_model
 from mobilebench.files import file_sha256
+from mobilebench.flops import count_flops
 from mobilebench.records import LatencyStats, RunMeta, RunRecord
 from mobilebench.store import ResultsStore
 from mobilebench.zoo.resolve import ResolvedModel
@@ -85,7 +88,10 @@ class ProfileConfig:
     the profile's pinned core. ``cooldown_c`` waits (polling every ``cooldown_poll_s``)
     until the pinned core's thermal zone reads below it, failing after
     ``cooldown_timeout_s``. ``runner_timeout_s`` bounds one runner invocation.
-    ``devices_file`` is an extra devices.toml read after the usual ones.
+    ``devices_file`` is an extra devices.toml read after the usual ones. ``per_op``
+    makes every run a traced one (:mod:`mobilebench.bench.per_op`): an ExecuTorch event
+    trace of every iteration, read into one row per operator; such runs are stored with
+    purpose ``per-op``, apart from latency runs (tracing costs time).
     """
 
     device: str
@@ -104,6 +110,7 @@ class ProfileConfig:
     runner_timeout_s: float = 600.0
     connect_timeout_s: float = 10.0
     devices_file: Path | None = None
+    per_op: bool = False
 
     def __post_init__(self) -> None:
         if self.runtime not in ("executorch", "onnx"):
@@ -120,6 +127,8 @@ class ProfileConfig:
             raise UsageError("timeouts must be positive")
         if self.max_iterations is not None and self.target_rel_ci is None:
             raise UsageError("--max-iterations only applies with --target-rel-ci")
+        if self.per_op and self.runtime != "executorch":
+            raise UsageError("--per-op profiles ExecuTorch programs: drop --runtime onnx")
         # Validates warm-up/iterations/CI target the same way the runners will.
         self.request("model")
 
@@ -142,6 +151,8 @@ class ProfileOutcome:
     model: str
     record: RunRecord
     notes: list[str] = field(default_factory=list)
+    #: The operators of a traced run (``ProfileConfig.per_op``), slowest first.
+    ops: OpProfile | None = None
 
 
 class IterationCounter:
@@ -349,7 +360,7 @@ class ProfileSession:
         """
         if not models:
             raise UsageError("no models to profile")
-        options = ExportOptions(runtime=self.config.runtime, dtype=self.config.dtype)
+        options = ExportOptions(runtime=self.config.runtime, dtype=self.config.dtype, etrecord=self.config.per_op)
         artifacts = []
         for resolved in models:
             label = f"{resolved.name} ({self.config.runtime} {self.config.dtype})"
@@ -394,7 +405,11 @@ class ProfileSession:
             output, before, after = self._measure(device, binary, remote_model, before)
             samples = [replace(s, pair=pair) for s in output.samples] if pair is not None else output.samples
             meta, notes, stats = self.finish_meta(meta, output, before, after)
-            self.store.complete_run(run_id, meta, stats, samples)
+            ops = self._read_trace(device, resolved, artifact, output, run_id) if self.config.per_op else None
+            if ops is not None:
+                notes += list(ops.notes)
+                meta = replace(meta, warnings=tuple(notes))
+            self.store.complete_run(run_id, meta, stats, samples, ops=ops.ops if ops else ())
         except MobilebenchError as exc:
             stored = self._fail(run_id, str(exc), meta)
             state = "stored as failed" if stored else "left running, the next profile marks it aborted"
@@ -407,7 +422,22 @@ class ProfileSession:
             raise
         record = self.store.get_run(run_id)
         assert record is not None
-        return ProfileOutcome(run_id=run_id, model=resolved.name, record=record, notes=notes)
+        return ProfileOutcome(run_id=run_id, model=resolved.name, record=record, notes=notes, ops=ops)
+
+    def _read_trace(
+        self, device: Device, resolved: ResolvedModel, artifact: Artifact, output: RunnerOutput, run_id: int
+    ) -> OpProfile:
+        """Pull a traced run's ETDump and read it, with the export's ETRecord, into one
+        row per operator carrying fvcore's multiply-adds."""
+        if output.trace is None or artifact.etrecord_path is None:
+            raise MobilebenchError(f"{resolved.name}: the traced run left no event trace to read")
+        self.hooks.stage(f"reading the operators of {resolved.name}")
+        with tempfile.TemporaryDirectory(prefix="mobilebench-trace-") as folder:
+            local = Path(folder) / "trace.etdp"
+            device.pull(output.trace.path, local)
+            device.run(["rm", "-f", "--", output.trace.path], timeout_s=30, idempotent=True)
+            flops = count_flops(resolved).flops_by_module
+            return profile_ops(local, artifact.etrecord_path, flops, warmup=output.trace.warmup, run_id=run_id)
 
     # -- the parts of a run (also used by comparisons) -----------------------------------
 
@@ -434,6 +464,7 @@ class ProfileSession:
             warmup=self.config.warmup,
             iterations=self.config.iterations,
             comparison_id=comparison_id,
+            purpose="per-op" if self.config.per_op else "latency",
             extra={
                 "driver_host": socket.gethostname(),
                 "random_init": resolved.checkpoint_sha256 is None,
@@ -594,6 +625,10 @@ class ProfileSession:
     ) -> tuple[RunnerOutput, DeviceState, DeviceState]:
         """Run the runner; its parsed output and the device state right before and after."""
         request = self.config.request(remote_model)
+        if self.config.per_op:
+            folder = f"{self.profile.workdir.rstrip('/')}/traces"
+            device.run(["mkdir", "-p", "--", folder], timeout_s=30, idempotent=True)
+            request = replace(request, etdump=f"{folder}/{remote_model.rsplit('/', 1)[-1]}.etdp")
         adapter = self.runner.adapter
         argv = ["taskset", taskset_mask(self.cpu), *self.runner.launcher, *adapter.argv(binary, request)]
         total = None if request.target_rel_ci else request.warmup + request.iterations

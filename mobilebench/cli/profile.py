@@ -39,8 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--table2", action="store_true", help=f"profile the paper's Table 2 models: {', '.join(TABLE2_MODELS)}"
     )
+    parser.add_argument(
+        "--per-op",
+        action="store_true",
+        help="a traced run: one row per operator with its time, fvcore's multiply-adds and the achieved GMAC/s "
+        "(stored apart from latency runs: tracing costs time)",
+    )
+    parser.add_argument("--top", metavar="N", type=bounded(int, minimum=1), default=15, help="operators shown with --per-op")
     add_db_option(parser)
-    add_format_option(parser, ("table", "json"), help="json: every stored column")
+    add_format_option(parser, ("table", "csv", "json"), help="csv: the summary rows (with --per-op the operators); json: every stored column")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -73,6 +80,7 @@ def run(args: argparse.Namespace) -> None:
             target_rel_ci=args.target_rel_ci,
             max_iterations=args.max_iterations,
             repeat=args.repeat,
+            per_op=args.per_op,
         )
         for i, device in enumerate(devices)
     ]
@@ -97,7 +105,7 @@ def run(args: argparse.Namespace) -> None:
                 session.run(models)
         finally:
             # Runs completed before a failure are stored; show them before the error.
-            _print_outcomes(session.outcomes, args.format)
+            _print_outcomes(session.outcomes, args.format, top=args.top)
 
 
 def _profile_on_devices(configs: list[Any], db: Any, models: list[Any], fmt: str, export: Any) -> None:
@@ -121,11 +129,19 @@ def _profile_on_devices(configs: list[Any], db: Any, models: list[Any], fmt: str
         raise MobilebenchError(f"{len(failed)} of {len(results)} devices failed: {detail}")
 
 
-def _print_outcomes(outcomes: list[ProfileOutcome], fmt: str) -> None:
+def _print_outcomes(outcomes: list[ProfileOutcome], fmt: str, *, top: int = 15) -> None:
     from mobilebench.cli.console import emit
+    from mobilebench.report import ops as op_table
 
     if fmt == "json":
-        print(json.dumps([o.record.as_dict() for o in outcomes], indent=2, default=str))
+        print(json.dumps([_as_json(o) for o in outcomes], indent=2, default=str))
+        return
+    if fmt == "csv":
+        if any(o.ops is not None for o in outcomes):
+            rows = [{"run": o.run_id, "model": o.model, **row} for o in outcomes if o.ops for row in op_table.op_rows(o.ops.ops)]
+            emit(("run", "model", *op_table.COLUMNS), rows, "csv")
+        else:
+            emit(SUMMARY_COLUMNS, [_summary_row(o) for o in outcomes], "csv")
         return
     # One table per model (its runs in order), in the order the models were profiled.
     by_model: dict[str, list[ProfileOutcome]] = {}
@@ -136,9 +152,43 @@ def _print_outcomes(outcomes: list[ProfileOutcome], fmt: str) -> None:
         device = m.device_profile + (" (emulated)" if m.emulated else "")
         title = f"{model} on {device}: {m.runtime} {m.dtype}, cpu{m.cpu}, {m.runner_name}"
         emit(SUMMARY_COLUMNS, [_summary_row(o) for o in runs], "table", title=title)
+        for outcome in runs:
+            if outcome.ops is not None:
+                _print_ops(outcome, top)
     for outcome in outcomes:
         for note in outcome.notes:
             echo_err(f"warning: {outcome.model} (run {outcome.run_id}): {note}")
+
+
+def _print_ops(outcome: ProfileOutcome, top: int) -> None:
+    from mobilebench.cli.console import echo_err, emit
+    from mobilebench.report import ops as op_table
+
+    profile = outcome.ops
+    assert profile is not None
+    variant = "the program as measured" if profile.variant == "program" else f"a per-operator-delegated export, {profile.slowdown:.2f}x slower"
+    title = (
+        f"run {outcome.run_id}, {outcome.model}: the {min(top, len(profile.ops))} slowest of {len(profile.ops)} operators "
+        f"({variant}; medians of {profile.iterations} traced iterations)"
+    )
+    emit(op_table.COLUMNS, op_table.op_rows(profile.ops, top=top), "table", title=title)
+    share = profile.ops_ms / profile.median_ms if profile.median_ms else 0.0
+    echo_err(
+        f"note: the operators add up to {profile.ops_ms:.3f} ms of the traced run's median {profile.median_ms:.3f} ms "
+        f"({share:.0%}); multiply-adds {profile.macs / 1e6:.1f}M of fvcore's {profile.fvcore_macs / 1e6:.1f}M; "
+        "a traced run is slower than an untraced one and is stored apart (purpose per-op)"
+    )
+
+
+def _as_json(outcome: ProfileOutcome) -> dict[str, Any]:
+    """The stored run; a traced run also has ``ops`` (name, kind, delegate, ms, macs, ...)
+    and ``per_op`` (how they add up)."""
+    run = outcome.record.as_dict()
+    if outcome.ops is not None:
+        summary = outcome.ops.as_dict()
+        run["ops"] = summary.pop("ops")
+        run["per_op"] = summary
+    return run
 
 
 SUMMARY_COLUMNS = (

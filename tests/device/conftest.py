@@ -111,4 +111,4 @@ def skipnet_pte() -> Path:
     from mobilebench.export import ExportOptions, export_model
     from mobilebench.zoo.resolve import resolve_model
 
-    return export_model(resolve_model("skipnet_m"), ExportOptions(runtime="executorch", dtype="fp32"), progress=False).path
+    return export_model(resolve_model("skipnet_m"), ExportOptions(runtime="executorch", dtype="fp32")).path

@@ -188,7 +188,7 @@ def test_resume_and_overwrite_guards(ce_run: Path, cli) -> None:
         (): "already holds a training run",
         ("--resume", "--lr", "0.2"): "lr: 0.05 -> 0.2",
         ("--resume", "--seed", "2"): "seed",
-        ("--resume", "--set", "no_such_key=1"): "unknown recipe key no_such_key",
+        ("--resume", "--set", "no_such_key=1"): "--set: unknown key 'no_such_key'",
     }.items():
         # A UsageError: exit 2 and one "error: ..." line.
         result = cli(*base, *extra)
