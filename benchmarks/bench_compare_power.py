@@ -29,7 +29,8 @@ slow changes hit all of them alike. Reported, from this one run: per method and
 workload the verdict counts, the rate of the right verdict (A/A: ``same``; 5 %:
 ``slower``; ``unknown`` counts as a miss), the false-verdict rate (A/A: slower or
 faster; 5 %: same or faster), the range of the ratios and the median seconds per
-verdict (wall time of the CLI calls, a fresh Python process each). Goal (issue 15): A/A
+verdict (wall time of the CLI calls, a fresh Python process each; for compare also its own
+``seconds``, from its start to the verdict). Goal (issue 15): A/A
 ``same`` in >= 19/20, the 5 % workload ``slower`` in >= 19/20, <= 60 s per verdict.
 
 Usage: .venv/bin/python benchmarks/bench_compare_power.py [--trials 20] [--threshold 0.02]
@@ -158,9 +159,9 @@ def mobilebench(args: list[str], env: dict[str, str]) -> subprocess.CompletedPro
 
 
 def compare_once(base: Path, cand: Path, *, threshold: float, max_seconds: float | None, db: Path,
-                 env: dict[str, str], workload: str) -> Outcome:  # fmt: skip
+                 env: dict[str, str], workload: str, extra: list[str]) -> Outcome:  # fmt: skip
     argv = ["compare", str(base), str(cand), "--device", "host", "--threshold", str(threshold)]
-    argv += ["--format", "json", "--db", str(db)]
+    argv += ["--format", "json", "--db", str(db), *extra]
     if max_seconds is not None:
         argv += ["--max-seconds", str(max_seconds)]
     started = time.perf_counter()
@@ -169,7 +170,7 @@ def compare_once(base: Path, cand: Path, *, threshold: float, max_seconds: float
     if done.returncode not in (0, 1, 3):
         raise SystemExit(f"compare failed ({done.returncode}): {done.stderr.strip()}")
     data = json.loads(done.stdout)
-    detail = {k: data.get(k) for k in ("ci_low", "ci_high", "pairs", "seconds")}
+    detail = {k: data.get(k) for k in ("ci_low", "ci_high", "pairs", "looks", "seconds")}
     return Outcome("compare", workload, data["verdict"], data["ratio"], seconds, detail)
 
 
@@ -300,6 +301,10 @@ def summarize(outcomes: list[Outcome]) -> list[dict]:
                     "ratio_max": max(ratios) if ratios else None,
                     "median_s": statistics.median(o.seconds for o in mine),
                     "max_s": max(o.seconds for o in mine),
+                    "median_own_s": statistics.median(own)
+                    if (own := [o.detail["seconds"] for o in mine if o.detail.get("seconds")])
+                    else None,
+                    "max_own_s": max(own) if own else None,
                 }
             )
     return rows
@@ -320,13 +325,14 @@ def print_table(rows: list[dict], noise: dict[str, dict]) -> None:
     for label, found in noise.items():
         print(describe(label, found))
     header = f"{'method':8} {'workload':11} {'n':>3} {'same':>4} {'slow':>4} {'fast':>4} {'unkn':>4} "
-    header += f"{'right':>6} {'false':>6} {'ratios':>15} {'median s':>8} {'max s':>6}"
+    header += f"{'right':>6} {'false':>6} {'ratios':>15} {'median s':>8} {'max s':>6} {'own med':>7} {'own max':>7}"
     print(header)
     for r in rows:
         ratios = f"{r['ratio_min']:.3f}-{r['ratio_max']:.3f}" if r["ratio_min"] is not None else ""
         print(
             f"{r['method']:8} {r['workload']:11} {r['trials']:>3} {r['same']:>4} {r['slower']:>4} {r['faster']:>4} "
             f"{r['unknown']:>4} {r['right']:>6.0%} {r['false']:>6.0%} {ratios:>15} {r['median_s']:>8.1f} {r['max_s']:>6.1f}"
+            + (f" {r['median_own_s']:>7.1f} {r['max_own_s']:>7.1f}" if r["median_own_s"] is not None else "")
         )
     for r in rows:
         if r["method"] == "compare":
@@ -346,12 +352,14 @@ def main() -> None:
     parser.add_argument("--true-batches", type=int, default=12, help="invocations of the true-ratio run (0: skip)")
     parser.add_argument("--true-pairs", type=int, default=100, help="pairs per invocation of the true-ratio run")
     parser.add_argument("--cpu", type=int, default=0, help="core of the direct runner calls (the host profile's)")
+    parser.add_argument("--compare-args", default="", help="extra arguments of compare, e.g. '--pairs 30 --batches 8'")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write every outcome here")
     args = parser.parse_args()
     methods = args.methods.split(",")
     rng = random.Random(args.seed)
     env = dict(os.environ)
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench_compare_power.") as tmp:
         work = Path(tmp)
         db = work / "results.sqlite"
@@ -378,13 +386,15 @@ def main() -> None:
                     cand = a_copy if workload == "aa" else b
                     if method == "compare":
                         o = compare_once(a, cand, threshold=args.threshold, max_seconds=args.max_seconds, db=db,
-                                         env=env, workload=workload)  # fmt: skip
+                                         env=env, workload=workload, extra=args.compare_args.split())  # fmt: skip
                     else:
                         o = old_once(a, cand, threshold=args.threshold, db=db, env=env, workload=workload)
                     outcomes.append(o)
                     print(f"trial {trial}/{args.trials} {method:7} {workload:4} {o.verdict:7} "
                           f"ratio {o.ratio:.4f} {o.seconds:5.1f} s {o.detail}", file=sys.stderr)  # fmt: skip
         rows = summarize(outcomes)
+        print(f"load average of this machine: {load_start} at the start, {os.getloadavg()} at the end "
+              f"({os.cpu_count()} CPUs); compare args: {args.compare_args or 'defaults'}")  # fmt: skip
         print_table(rows, noise)
         if args.json:
             args.json.write_text(json.dumps({"noise": noise, "rows": rows,
