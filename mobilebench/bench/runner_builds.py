@@ -28,7 +28,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from mobilebench.bench.runners import RunnerAdapter, RunnerRequest, get_adapter
+from mobilebench.bench.measurement import RunnerRequest
+from mobilebench.bench.runners import RunnerAdapter, get_adapter
 from mobilebench.device import CommandResult, DeviceProfile
 from mobilebench.device.base import start_failure
 from mobilebench.device.state import normalize_abi

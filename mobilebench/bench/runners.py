@@ -93,44 +93,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from mobilebench.bench.measurement import RunnerRequest
 from mobilebench.bench.stats import summarize, summary_stats
 from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.records import LatencyStats, Sample
-
-
-@dataclass(frozen=True)
-class RunnerRequest:
-    """What to run.
-
-    ``iterations`` timed runs after ``warmup`` untimed ones. With ``target_rel_ci`` the
-    runner keeps going after ``iterations`` until the 95 % CI of the median is within
-    ``±target_rel_ci`` of it (see :func:`mobilebench.bench.stats.ci_is_tight`), up to
-    ``max_iterations`` (runner default when None). ``input_shape`` is needed only for
-    models with dynamic input dimensions. ``etdump``: where the runner writes an
-    ExecuTorch event trace of every execution, warm-up included (a traced run, for
-    :mod:`mobilebench.bench.per_op`; its latencies include the tracing).
-    """
-
-    model_path: str
-    warmup: int
-    iterations: int
-    threads: int = 1
-    target_rel_ci: float | None = None
-    max_iterations: int | None = None
-    input_shape: tuple[int, ...] | None = None
-    etdump: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.warmup < 0:
-            raise UsageError(f"warm-up iterations must be >= 0, got {self.warmup}")
-        if self.iterations < 1:
-            raise UsageError(f"iterations must be >= 1, got {self.iterations}")
-        if self.threads < 1:
-            raise UsageError(f"threads must be >= 1, got {self.threads}")
-        if self.target_rel_ci is not None and not 0 < self.target_rel_ci < 1:
-            raise UsageError(f"target relative CI must be between 0 and 1, got {self.target_rel_ci}")
-        if self.max_iterations is not None and self.max_iterations < self.iterations:
-            raise UsageError(f"max iterations ({self.max_iterations}) must be >= iterations ({self.iterations})")
 
 
 @dataclass(frozen=True)

@@ -37,13 +37,14 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from mobilebench.bench.hooks import ProgressHooks
+from mobilebench.bench.measurement import Measurement
 from mobilebench.bench.per_op import OpProfile, profile_ops
 from mobilebench.bench.pushed_files import PushLedger
 from mobilebench.bench.runner_builds import plan_runner, refused_for_its_abi, wrong_abi_message
-from mobilebench.bench.runners import RunnerOutput, RunnerRequest
+from mobilebench.bench.runners import RunnerOutput
 from mobilebench.bench.stats import warnings as stats_warnings
 from mobilebench.device import Device, DeviceProfile, connect, get_profile
 from mobilebench.device.cache import trim_model_cache
@@ -55,9 +56,6 @@ from mobilebench.flops import count_flops
 from mobilebench.records import LatencyStats, RunMeta, RunRecord
 from mobilebench.store import ResultsStore
 from mobilebench.zoo.resolve import ResolvedModel
-
-Runtime = Literal["executorch", "onnx"]
-DType = Literal["fp32", "int8"]
 
 #: A pinned core this warm (degrees C) when a run starts without a cool-down gets a
 #: warning: phones throttle from the low 40s, and react-native-executorch waits for 37 C.
@@ -78,69 +76,34 @@ def _export_with_cache(resolved: ResolvedModel, options: ExportOptions, hooks: E
     return export_model(resolved, options, hooks=hooks)
 
 
-@dataclass(frozen=True)
-class ProfileConfig:
-    """How to measure. Times are seconds, temperatures degrees C.
+@dataclass(frozen=True, kw_only=True)
+class ProfileConfig(Measurement):
+    """How to measure (:class:`Measurement`) on which device, and how to run a session.
 
-    ``iterations`` timed iterations follow ``warmup`` untimed ones; with
-    ``target_rel_ci`` the runner continues until the 95 % confidence interval of the
-    median is within ±target_rel_ci of it, up to ``max_iterations``. ``cpu`` overrides
-    the profile's pinned core. ``cooldown_c`` waits (polling every ``cooldown_poll_s``)
-    until the pinned core's thermal zone reads below it, failing after
-    ``cooldown_timeout_s``. ``runner_timeout_s`` bounds one runner invocation.
-    ``devices_file`` is an extra devices.toml read after the usual ones. ``per_op``
-    makes every run a traced one (:mod:`mobilebench.bench.per_op`): an ExecuTorch event
-    trace of every iteration, read into one row per operator; such runs are stored with
-    purpose ``per-op``, apart from latency runs (tracing costs time).
+    ``cooldown_poll_s`` is how often the cool-down reads the temperature. ``repeat``
+    measures every model that many times, interleaved. ``devices_file`` is an extra
+    devices.toml read after the usual ones. ``per_op`` makes every run a traced one
+    (:mod:`mobilebench.bench.per_op`): an ExecuTorch event trace of every iteration,
+    read into one row per operator; such runs are stored with purpose ``per-op``, apart
+    from latency runs (tracing costs time).
     """
 
     device: str
     address: str | None = None
-    runtime: Runtime = "executorch"
-    dtype: DType = "fp32"
-    warmup: int = 10
-    iterations: int = 50
-    target_rel_ci: float | None = None
-    max_iterations: int | None = None
-    cpu: int | None = None
-    cooldown_c: float | None = None
-    cooldown_timeout_s: float = 300.0
     cooldown_poll_s: float = 5.0
     repeat: int = 1
-    runner_timeout_s: float = 600.0
     connect_timeout_s: float = 10.0
     devices_file: Path | None = None
     per_op: bool = False
 
     def __post_init__(self) -> None:
-        if self.runtime not in ("executorch", "onnx"):
-            raise UsageError(f"unknown runtime {self.runtime!r}; use executorch or onnx")
-        if self.dtype not in ("fp32", "int8"):
-            raise UsageError(f"unknown dtype {self.dtype!r}; use fp32 or int8")
-        if self.runtime == "onnx" and self.dtype != "fp32":
-            raise UsageError("int8 is available for the executorch runtime only")
+        super().__post_init__()
         if self.repeat < 1:
             raise UsageError(f"--repeat must be >= 1, got {self.repeat}")
-        if self.cpu is not None and self.cpu < 0:
-            raise UsageError(f"--cpu must be >= 0, got {self.cpu}")
-        if self.cooldown_timeout_s <= 0 or self.runner_timeout_s <= 0 or self.cooldown_poll_s <= 0:
+        if self.cooldown_poll_s <= 0 or self.connect_timeout_s <= 0:
             raise UsageError("timeouts must be positive")
-        if self.max_iterations is not None and self.target_rel_ci is None:
-            raise UsageError("--max-iterations only applies with --target-rel-ci")
         if self.per_op and self.runtime != "executorch":
             raise UsageError("--per-op profiles ExecuTorch programs: drop --runtime onnx")
-        # Validates warm-up/iterations/CI target the same way the runners will.
-        self.request("model")
-
-    def request(self, model_path: str) -> RunnerRequest:
-        return RunnerRequest(
-            model_path=model_path,
-            warmup=self.warmup,
-            iterations=self.iterations,
-            threads=1,
-            target_rel_ci=self.target_rel_ci,
-            max_iterations=self.max_iterations,
-        )
 
 
 @dataclass

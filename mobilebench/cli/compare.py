@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from mobilebench.cli.parsing import (
+    add_calibration_option,
     add_db_option,
     add_device_options,
     add_format_option,
-    add_calibration_option,
     add_run_condition_options,
     add_runtime_options,
     bounded,
@@ -20,19 +20,9 @@ from mobilebench.cli.parsing import (
 )
 
 COLUMNS = (
-    "baseline",
-    "candidate",
-    "device",
-    "mode",
-    "baseline ms",
-    "candidate ms",
-    "ratio",
-    "interval",
-    "threshold",
-    "pairs",
-    "seconds",
-    "verdict",
-)
+    "baseline", "candidate", "device", "mode", "baseline ms", "candidate ms", "ratio", "interval",
+    "threshold", "pairs", "seconds", "verdict",
+)  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,9 +10,8 @@ from typing import Any
 from mobilebench.cli.console import console, echo_err
 from mobilebench.cli.parsing import add_calibration_option, add_format_option, bounded
 from mobilebench.errors import UsageError
-from mobilebench.text import printable
 from mobilebench.export import Artifact, ExportHooks
-
+from mobilebench.text import printable
 
 CSV_COLUMNS = (
     "name",

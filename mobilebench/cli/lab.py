@@ -18,6 +18,7 @@ from mobilebench.cli.parsing import (
     add_run_condition_options,
     add_runtime_options,
     bounded,
+    measurement_options,
 )
 
 JOB_COLUMNS = ("id", "model", "device", "status", "run_id", "attempts", "error")
@@ -109,20 +110,8 @@ def _submit(args: argparse.Namespace) -> None:
     from mobilebench.lab.submit import submit_jobs
     from mobilebench.store import ResultsStore
 
-    options = JobOptions(
-        runtime=args.runtime,
-        dtype=args.dtype,
-        warmup=args.warmup,
-        iterations=args.iterations,
-        target_rel_ci=args.target_rel_ci,
-        max_iterations=args.max_iterations,
-        cpu=args.cpu,
-        cooldown_c=args.cooldown_c,
-        cooldown_timeout_s=args.cooldown_timeout,
-        runner_timeout_s=args.runner_timeout,
-        checkpoint=str(args.checkpoint.expanduser().resolve()) if args.checkpoint else None,
-        input_size=args.input_size,
-    )
+    checkpoint = str(args.checkpoint.expanduser().resolve()) if args.checkpoint else None
+    options = JobOptions(**measurement_options(args), checkpoint=checkpoint, input_size=args.input_size)
     with ResultsStore(args.db) as store:
         jobs = submit_jobs(
             store, args.names, device=args.device, options=options, repeat=args.repeat, devices_file=args.devices_file

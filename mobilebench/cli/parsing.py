@@ -227,20 +227,28 @@ def add_run_condition_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def profile_config(args: argparse.Namespace, **overrides: Any) -> Any:
-    """The :class:`~mobilebench.bench.session.ProfileConfig` of the options above."""
-    from mobilebench.bench.session import ProfileConfig
-
+def measurement_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`~mobilebench.bench.measurement.Measurement` keyword arguments of the
+    options above (the iteration options too, where the command has them)."""
     values = dict(
-        device=args.device,
-        address=args.address,
         runtime=args.runtime,
         dtype=args.dtype,
         cpu=args.cpu,
         cooldown_c=args.cooldown_c,
         cooldown_timeout_s=args.cooldown_timeout,
         runner_timeout_s=args.runner_timeout,
-        devices_file=args.devices_file,
     )
+    if hasattr(args, "iterations"):  # add_iteration_options
+        values.update(
+            warmup=args.warmup, iterations=args.iterations, target_rel_ci=args.target_rel_ci, max_iterations=args.max_iterations
+        )
+    return values
+
+
+def profile_config(args: argparse.Namespace, **overrides: Any) -> Any:
+    """The :class:`~mobilebench.bench.session.ProfileConfig` of the options above."""
+    from mobilebench.bench.session import ProfileConfig
+
+    values = dict(measurement_options(args), device=args.device, address=args.address, devices_file=args.devices_file)
     values.update(overrides)
     return ProfileConfig(**values)

@@ -75,10 +75,6 @@ def run(args: argparse.Namespace) -> None:
             args,
             device=device,
             address=addresses[i] if addresses else None,
-            warmup=args.warmup,
-            iterations=args.iterations,
-            target_rel_ci=args.target_rel_ci,
-            max_iterations=args.max_iterations,
             repeat=args.repeat,
             per_op=args.per_op,
         )

@@ -36,8 +36,8 @@ from rich.progress import (
 )
 
 from mobilebench.bench.hooks import ProgressHooks
-from mobilebench.export import ExportHooks
 from mobilebench.cli.console import console
+from mobilebench.export import ExportHooks
 from mobilebench.text import printable
 
 if TYPE_CHECKING:

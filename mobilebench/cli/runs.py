@@ -7,22 +7,11 @@ from typing import Any
 
 from mobilebench.cli.parsing import add_db_option, add_format_option, bounded
 from mobilebench.store import RUN_STATUSES, process_alive
+
 BRIEF_COLUMNS = (
-    "id",
-    "created",
-    "status",
-    "model",
-    "device",
-    "runtime",
-    "dtype",
-    "median_ms",
-    "ci_ms",
-    "n",
-    "cv",
-    "runner",
-    "comparison",
-    "notes",
-)
+    "id", "created", "status", "model", "device", "runtime", "dtype", "median_ms", "ci_ms", "n",
+    "cv", "runner", "comparison", "notes",
+)  # fmt: skip
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -93,8 +93,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Train with the paper's recipe (Bias Loss with --loss bias); resumable, DDP under torchrun."""
-    from mobilebench.errors import UsageError
     from mobilebench.cli.console import emit
+    from mobilebench.errors import UsageError
     from mobilebench.train.recipes import build_recipe, recipe_to_toml
 
     effective = build_recipe(

@@ -45,6 +45,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from mobilebench.bench.measurement import Measurement
 from mobilebench.device import DeviceProfile
 from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.schema import JOB_STATUSES, jobs_table, phone_leases_table, runs_table
@@ -54,23 +55,12 @@ from mobilebench.store import ResultsStore, database_time, utc_now
 MAX_ATTEMPTS = 3
 
 
-@dataclass(frozen=True)
-class JobOptions:
-    """How to export and measure a job's model: the options of ``mobilebench profile``
-    (see :class:`mobilebench.bench.session.ProfileConfig` for units). ``checkpoint`` is a
-    path the worker's host must be able to read; the artifact hash check catches a
-    different file there."""
+@dataclass(frozen=True, kw_only=True)
+class JobOptions(Measurement):
+    """How to export and measure a job's model: a :class:`Measurement` and the model's
+    ``checkpoint`` (a path the worker's host must be able to read; the artifact hash
+    check catches a different file there) and ``input_size``."""
 
-    runtime: str = "executorch"
-    dtype: str = "fp32"
-    warmup: int = 10
-    iterations: int = 50
-    target_rel_ci: float | None = None
-    max_iterations: int | None = None
-    cpu: int | None = None
-    cooldown_c: float | None = None
-    cooldown_timeout_s: float = 300.0
-    runner_timeout_s: float = 600.0
     checkpoint: str | None = None
     input_size: int | None = None
 
@@ -85,12 +75,6 @@ class JobOptions:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
-
-    def measurement(self) -> dict[str, Any]:
-        """The :class:`~mobilebench.bench.session.ProfileConfig` keyword arguments."""
-        values = asdict(self)
-        del values["checkpoint"], values["input_size"]
-        return values
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,10 @@
 """Training recipes: every hyper-parameter of a run, as one frozen dataclass.
 
-Built-in recipes (``RECIPES``):
-
-- ``imagenet``: the paper's EfficientNet-style ImageNet recipe. RMSProp with TensorFlow
-  semantics (:class:`mobilebench.train.optim.RMSpropTF`: decay 0.9, momentum 0.9,
-  eps 1e-3 inside the square root, accumulator started at 1; the EfficientNet reference
-  recipe, and timm's ``rmsproptf`` with ``--opt-eps .001``); lr 0.032 for a total batch
-  of 512, linear warm-up from 1e-6 over 3 epochs, then x0.97 every 2.4 epochs (the
-  staircase counts from epoch 0, as in TF and timm, so the first decay is already applied
-  when warm-up ends); weight decay 1e-5 on weights only (biases and norm parameters
-  excluded, as in timm); EMA of the weights with decay 0.99995 per step; BatchNorm
-  momentum 0.01 (TF's 0.99); random-resized crop 224 + flip. The paper does not state
-  the epoch count: 350, the EfficientNet reference recipe's.
-- ``cifar100``: SGD lr 0.1 momentum 0.9, weight decay 5e-4 (all parameters), lr x0.2 at
-  epochs 60, 120 and 160, 200 epochs, random crop with 4 px padding + flip + rotation in
-  [-15, 15] degrees. The batch size is not in the paper: 128, the usual CIFAR-100 code's.
-- ``digits``: not from the paper; a smoke-test recipe for ``--dataset digits``: SGD
-  (Nesterov) lr 0.05 for a batch of 64, one warm-up epoch, x0.1 after epoch 4 of 6, no
-  augmentation. MobileNetV3-Small at width 0.5 reaches about 95% held-out top-1 in
-  132 steps (about a minute on a 2-core CPU).
+The built-in recipes (``RECIPES``) are data, in ``recipes.toml`` beside this module,
+each with a comment on where its values come from: ``imagenet`` (the paper's
+EfficientNet-style recipe: RMSProp with TensorFlow semantics, EMA of the weights),
+``cifar100`` (the paper's SGD recipe) and ``digits`` (not from the paper: a one-minute
+smoke test for ``--dataset digits``).
 
 ``batch_size`` is the total over all processes (each of N processes takes
 ``batch_size / N``); ``lr`` is the peak learning rate for that total batch and is not
@@ -49,7 +35,7 @@ AMP_DTYPES = ("float16", "bfloat16")
 
 @dataclass(frozen=True)
 class Recipe:
-    """All hyper-parameters of a training run (see the module docstring for the values)."""
+    """All hyper-parameters of a training run (the built-in values: ``recipes.toml``)."""
 
     name: str
     epochs: int
@@ -128,64 +114,18 @@ def _check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
         raise UsageError(f"recipe {key} must be one of {', '.join(choices)}, not {value!r}")
 
 
-IMAGENET = Recipe(
-    name="imagenet",
-    epochs=350,
-    batch_size=512,
-    optimizer="rmsprop_tf",
-    lr=0.032,
-    momentum=0.9,
-    rmsprop_decay=0.9,
-    rmsprop_eps=1e-3,
-    weight_decay=1e-5,
-    decay_norm_and_bias=False,
-    lr_schedule="exponential_step",
-    warmup_epochs=3.0,
-    warmup_lr=1e-6,
-    lr_decay=0.97,
-    lr_decay_epochs=2.4,
-    ema_decay=0.99995,
-    bn_momentum=0.01,
-    input_size=224,
-    augment="inception",
-)
+RECIPES_FILE = Path(__file__).with_name("recipes.toml")
 
-CIFAR100 = Recipe(
-    name="cifar100",
-    epochs=200,
-    batch_size=128,
-    optimizer="sgd",
-    lr=0.1,
-    momentum=0.9,
-    weight_decay=5e-4,
-    lr_schedule="multistep",
-    lr_decay=0.2,
-    lr_milestones=(60, 120, 160),
-    bn_momentum=0.1,
-    input_size=32,
-    augment="cifar",
-)
 
-DIGITS = Recipe(
-    name="digits",
-    epochs=6,
-    batch_size=64,
-    optimizer="sgd",
-    lr=0.05,
-    momentum=0.9,
-    nesterov=True,
-    weight_decay=5e-5,
-    lr_schedule="multistep",
-    lr_decay=0.1,
-    lr_milestones=(4,),
-    warmup_epochs=1.0,
-    warmup_lr=0.005,
-    bn_momentum=0.1,
-    input_size=32,
-    augment="none",
-)
+def _builtin_recipes() -> dict[str, Recipe]:
+    doc = read_toml(RECIPES_FILE, what="built-in recipes")
+    return {
+        name: Recipe(name=name, **read_table(doc, table, Recipe, name, label="recipe "))
+        for name, table in doc.data.items()
+    }
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in (IMAGENET, CIFAR100, DIGITS)}
+
+RECIPES: dict[str, Recipe] = _builtin_recipes()
 
 
 def get_recipe(name: str) -> Recipe:

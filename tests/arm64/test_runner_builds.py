@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mobilebench.bench.measurement import RunnerRequest
 from mobilebench.bench.runner_builds import (
     HOST_ABI,
     NATIVE_RUNNER_BUILDS,
@@ -20,7 +21,6 @@ from mobilebench.bench.runner_builds import (
     refused_for_its_abi,
     wrong_abi_message,
 )
-from mobilebench.bench.runners import RunnerRequest
 from mobilebench.device import CommandResult, get_profile, load_profiles
 from mobilebench.errors import MobilebenchError, UsageError
 

@@ -81,7 +81,7 @@ def test_cli_usage_errors_are_one_line(cli, tmp_path: Path) -> None:
         (["profile", "--device", "host"], "name at least one model"),
         (["profile", "skipnet_m", "--device", "nokia"], "unknown device profile 'nokia'"),
         (["profile", "skipnet_m", "--runtime", "onnx", "--dtype", "int8"], "int8 is available"),
-        (["profile", "skipnet_m", "--format", "csv"], "--format: invalid choice: 'csv'"),
+        (["profile", "skipnet_m", "--format", "xml"], "--format: invalid choice: 'xml'"),
         (["profile", "skipnet_m", "--iterations", "0"], "--iterations: 0 is below the minimum 1"),
         (["profile", "skipnet_m", "--warmup", "ten"], "--warmup: 'ten' is not an integer"),
         (["profile", "skipnet_m", "--target-rel-ci", "0"], "--target-rel-ci: 0 must be greater than 0"),

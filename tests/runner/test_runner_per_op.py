@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from mobilebench.bench.measurement import RunnerRequest
 from mobilebench.bench.per_op import OpProfile, profile_ops
-from mobilebench.bench.runners import RunnerRequest, get_adapter
+from mobilebench.bench.runners import get_adapter
 from mobilebench.errors import MobilebenchError
 
 WARMUP, ITERATIONS = 2, 12
