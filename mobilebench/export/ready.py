@@ -7,17 +7,18 @@ on the runtime its suffix names, exactly as it was exported: asking for the othe
 runtime, int8 or a dynamic batch is an error rather than a silent conversion.
 
 :func:`artifact_signature` reads a file's input shape and class count with the runtime
-libraries (``onnx``, ``executorch.runtime``).
+libraries (``onnx``, ``executorch.runtime``), once per file content.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mobilebench.errors import MobilebenchError, UsageError
-from mobilebench.export.cache import CACHE_FORMAT, library_versions
+from mobilebench.export.cache import CACHE_FORMAT, default_cache_root, library_versions, write_atomic
 from mobilebench.export.options import Artifact, ExportOptions
 from mobilebench.files import file_sha256
 from mobilebench.toolchain import captured_native_stderr, last_lines
@@ -28,15 +29,53 @@ NOT_VERIFIED = "ready artifact, not verified"
 _RUNTIME_LABEL = {"executorch": "ExecuTorch .pte", "onnx": "ONNX"}
 
 
-def artifact_signature(path: Path, input_size: int | None = None) -> FileSignature:
+def artifact_signature(path: Path, input_size: int | None = None, *, sha256: str | None = None) -> FileSignature:
     """Input shape (and class count) of a ready ``.pte`` or ``.onnx`` file, checked to be
-    one ``N x C x H x W`` image tensor (of side ``input_size``, when given)."""
+    one ``N x C x H x W`` image tensor (of side ``input_size``, when given).
+
+    With the file's ``sha256`` the shapes read are kept in the artifact cache under it:
+    reading a ``.pte`` imports ExecuTorch's exporter (seconds), once per file."""
+    inputs, output = _cached_shapes(path, sha256) if sha256 else _read_shapes(path)
+    if len(inputs) != 1:
+        raise UsageError(f"{path.name} takes {len(inputs)} inputs; mobilebench feeds exactly one image tensor")
+    shape = inputs[0]
     if path.suffix.lower() == ".onnx":
-        return _onnx_signature(path, input_size)
-    return _pte_signature(path, input_size)
+        if len(shape) == 4 and not isinstance(shape[0], int):
+            shape[0] = 1  # a symbolic batch: the ONNX runners feed batch 1
+        return FileSignature(check_image_input(path, shape, input_size), last_dim(output))
+    # An ExecuTorch program states the largest shape it was planned for; the runner
+    # feeds exactly that, so that is what is measured and recorded.
+    if len(shape) != 4:
+        raise UsageError(
+            f"{path.name} takes input {shape_text(shape)}, not a 4-d image tensor (NxCxHxW); mobilebench feeds one NCHW image"
+        )
+    check_requested_size(path, tuple(shape), input_size)
+    return FileSignature(tuple(shape), last_dim(output))
 
 
-def _onnx_signature(path: Path, input_size: int | None) -> FileSignature:
+Shapes = tuple[list[list[Any]], list[Any]]  # the inputs' shapes, the first output's
+
+
+def _cached_shapes(path: Path, sha256: str) -> Shapes:
+    entry = default_cache_root() / "ready" / f"{sha256}.json"
+    try:
+        cached = json.loads(entry.read_text())
+        return cached["inputs"], cached["output"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not read before (or a damaged entry): read the file
+    inputs, output = _read_shapes(path)
+    try:
+        write_atomic(entry, json.dumps({"inputs": inputs, "output": output}).encode())
+    except OSError:
+        pass  # a read-only or full cache costs the next call the same seconds, nothing else
+    return inputs, output
+
+
+def _read_shapes(path: Path) -> Shapes:
+    return _onnx_shapes(path) if path.suffix.lower() == ".onnx" else _pte_shapes(path)
+
+
+def _onnx_shapes(path: Path) -> Shapes:
     import onnx
 
     try:
@@ -44,28 +83,22 @@ def _onnx_signature(path: Path, input_size: int | None) -> FileSignature:
     except Exception as exc:  # protobuf DecodeError and friends
         raise UsageError(f"{path} is not a readable ONNX file ({type(exc).__name__}: {exc})") from None
     initializers = {t.name for t in proto.graph.initializer}
-    inputs = [i for i in proto.graph.input if i.name not in initializers]
-    if len(inputs) != 1:
-        raise UsageError(f"{path.name} takes {len(inputs)} inputs; mobilebench feeds exactly one image tensor")
 
-    def dims(info: Any) -> list[object]:
+    def dims(info: Any) -> list[Any]:
         return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in info.type.tensor_type.shape.dim]
 
-    shape = dims(inputs[0])
-    if len(shape) == 4 and not isinstance(shape[0], int):
-        shape[0] = 1  # a symbolic batch: the ONNX runners feed batch 1
-    out_shape = dims(proto.graph.output[0]) if proto.graph.output else []
-    return FileSignature(check_image_input(path, shape, input_size), last_dim(out_shape))
+    inputs = [dims(i) for i in proto.graph.input if i.name not in initializers]
+    return inputs, dims(proto.graph.output[0]) if proto.graph.output else []
 
 
-def _pte_signature(path: Path, input_size: int | None) -> FileSignature:
+def _pte_shapes(path: Path) -> Shapes:
     from executorch.runtime import Runtime
 
     with captured_native_stderr() as log:  # the runtime logs on fd 2
         try:
             method = Runtime.get().load_program(path).metadata("forward")
-            shapes = [list(method.input_tensor_meta(i).sizes()) for i in range(method.num_inputs())]
-            out_shape = list(method.output_tensor_meta(0).sizes()) if method.num_outputs() else []
+            inputs = [list(method.input_tensor_meta(i).sizes()) for i in range(method.num_inputs())]
+            output = list(method.output_tensor_meta(0).sizes()) if method.num_outputs() else []
         except Exception as exc:  # the pybind layer raises RuntimeError/ValueError variants
             failure: Exception | None = exc
         else:
@@ -76,17 +109,7 @@ def _pte_signature(path: Path, input_size: int | None) -> FileSignature:
             f"{path} is not a loadable ExecuTorch program with a forward method ({failure})"
             + (f" (runtime log: {detail})" if detail else "")
         )
-    if len(shapes) != 1:
-        raise UsageError(f"{path.name} takes {len(shapes)} inputs; mobilebench feeds exactly one image tensor")
-    # An ExecuTorch program states the largest shape it was planned for; the runner
-    # feeds exactly that, so that is what is measured and recorded.
-    shape = tuple(shapes[0])
-    if len(shape) != 4:
-        raise UsageError(
-            f"{path.name} takes input {shape_text(shape)}, not a 4-d image tensor (NxCxHxW); mobilebench feeds one NCHW image"
-        )
-    check_requested_size(path, shape, input_size)
-    return FileSignature(shape, last_dim(out_shape))
+    return inputs, output
 
 
 def ready_artifact(resolved: ArtifactFile, options: ExportOptions) -> Artifact:
@@ -112,7 +135,7 @@ def ready_artifact(resolved: ArtifactFile, options: ExportOptions) -> Artifact:
         raise MobilebenchError(
             f"{source} changed since it was resolved (sha256 {str(resolved.checkpoint_sha256)[:12]} -> {sha[:12]})"
         )
-    signature = artifact_signature(source, resolved.input_size)
+    signature = artifact_signature(source, resolved.input_size, sha256=sha)
     provenance: dict[str, Any] = {
         "format": CACHE_FORMAT,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -1,9 +1,13 @@
-"""Ready ``.pte``/``.onnx`` files: used as they are (no export, no cache), refused where
-they cannot serve (FLOPs, the other runtime, int8)."""
+"""Ready ``.pte``/``.onnx`` files: used as they are (no export, no cache entry of an
+artifact; their shapes are remembered by content), refused where they cannot serve
+(FLOPs, the other runtime, int8)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,6 +41,28 @@ def test_export_returns_the_file_as_it_is(request, tmp_path: Path, no_cards, fix
         export_model(resolve_model(str(path), input_size=32), ExportOptions(runtime=runtime), cache_dir=cache)
     with pytest.raises(MobilebenchError, match="there is no PyTorch model in it to build"):
         resolved.build()
+
+
+def test_a_ready_programs_shapes_are_read_once_per_content(ready_pte: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MOBILEBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    sha = hashlib.sha256(ready_pte.read_bytes()).hexdigest()
+    assert artifact_signature(ready_pte, sha256=sha).input_shape == (1, 3, 64, 64)
+    entry = tmp_path / "cache" / "artifacts" / "ready" / f"{sha}.json"
+    assert json.loads(entry.read_text())["inputs"] == [[1, 3, 64, 64]]
+    # A new process answers from the entry, without importing ExecuTorch's exporter.
+    code = (
+        "import sys; from pathlib import Path; from mobilebench.export.ready import artifact_signature; "
+        f"s = artifact_signature(Path({str(ready_pte)!r}), sha256={sha!r}); "
+        "print(s.input_shape, s.num_classes, 'executorch.exir' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[0] == "(1, 3, 64, 64) 10 False", done
+    # The checks still apply to remembered shapes; a damaged entry is read again.
+    with pytest.raises(UsageError, match="takes input 1x3x64x64, but 1x3x32x32 was asked for"):
+        artifact_signature(ready_pte, 32, sha256=sha)
+    entry.write_text("{not json")
+    assert artifact_signature(ready_pte, sha256=sha).num_classes == 10
+    assert json.loads(entry.read_text())["output"] == [1, 10]
 
 
 def test_refusals(ready_pte: Path, ready_onnx: Path, tmp_path: Path, no_cards) -> None:
