@@ -229,6 +229,12 @@ def _matching(table: sa.Table, filters: dict[str, Any]) -> list[sa.ColumnElement
     return [table.c[name] == value for name, value in filters.items() if value is not None]
 
 
+def _check_choice(value: str | None, choices: Sequence[str], what: str) -> None:
+    """A filter's value: None (any) or one of ``choices``."""
+    if value is not None and value not in choices:
+        raise UsageError(f"unknown {what} {value!r}; expected one of {', '.join(choices)}")
+
+
 def _check_limit(limit: int | None) -> None:
     if limit is not None and limit < 1:
         raise UsageError(f"limit must be >= 1, got {limit}")
@@ -258,8 +264,7 @@ def runs_query(
     a comparison. With ``newest_per_key`` only the newest matching run of each
     :data:`RUN_KEY` is kept (a window query), e.g. Table 2's ``status="ok",
     purpose="latency", newest_per_key=True``; ``limit`` applies after that."""
-    if status is not None and status not in RUN_STATUSES:
-        raise UsageError(f"unknown run status {status!r}; expected one of {', '.join(RUN_STATUSES)}")
+    _check_choice(status, RUN_STATUSES, "run status")
     _check_limit(limit)
     where = _matching(
         runs_table,
@@ -752,9 +757,9 @@ class ResultsStore:
         status: str | None = None,
         limit: int | None = None,
     ) -> list[ComparisonRecord]:
-        """Comparisons matching every given filter, newest first."""
-        if status is not None and status not in RUN_STATUSES:
-            raise UsageError(f"unknown comparison status {status!r}; expected one of {', '.join(RUN_STATUSES)}")
+        """Comparisons matching every given filter, newest first; ``device`` is the device
+        profile's name."""
+        _check_choice(status, RUN_STATUSES, "comparison status")
         _check_limit(limit)
         table = comparisons_table
         where = _matching(table, {"baseline": baseline, "candidate": candidate, "device_profile": device, "status": status})
@@ -831,8 +836,7 @@ class ResultsStore:
         limit: int | None = None,
     ) -> list[AccuracyRecord]:
         """Accuracy records matching every given filter, newest first."""
-        if runtime is not None and runtime not in ACCURACY_RUNTIMES:
-            raise UsageError(f"unknown accuracy runtime {runtime!r}; expected one of {', '.join(ACCURACY_RUNTIMES)}")
+        _check_choice(runtime, ACCURACY_RUNTIMES, "accuracy runtime")
         _check_limit(limit)
         table = accuracy_table
         where = _matching(

@@ -134,7 +134,11 @@ class ComparisonFailed(MobilebenchError):
 
 
 class CompareSession:
-    """Compares two models on one device and stores everything (see the module docstring)."""
+    """Compares two models on one device and stores everything (see the module docstring).
+
+    Each side is a :class:`ProfileSession` of its own configuration; the two share the
+    store, the progress display and the exporter.
+    """
 
     def __init__(
         self,
@@ -144,9 +148,9 @@ class CompareSession:
         hooks: ProgressHooks | None = None,
         export: Exporter | None = None,
     ) -> None:
+        self.hooks = hooks or ProgressHooks()  # one display for both sides
         self.config = config
         self.store = store
-        self.hooks = hooks or ProgressHooks()
         self.sides = {which: ProfileSession(config.side(which), store, hooks=self.hooks, export=export) for which in SIDES}
         self.mode: Mode = config.mode or ("interleaved" if self._can_interleave() else "alternating")
         if self.mode == "interleaved" and not self._can_interleave():

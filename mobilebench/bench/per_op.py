@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import re
 import statistics
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -151,8 +152,12 @@ def profile_ops(
         if not Path(path).is_file():
             raise MobilebenchError(f"{what} not found: {path}")
     try:
-        record = parse_etrecord(str(etrecord))
-        inspector = Inspector(etdump_path=str(etdump), etrecord=record)
+        with warnings.catch_warnings():
+            # The devtools warn per graph node about kwargs they do not model and about
+            # the tensor data a latency trace does not keep: nothing a user can act on.
+            warnings.simplefilter("ignore", UserWarning)
+            record = parse_etrecord(str(etrecord))
+            inspector = Inspector(etdump_path=str(etdump), etrecord=record)
     except Exception as exc:  # the devtools raise assorted internal types on bad files
         raise MobilebenchError(f"cannot read the trace {etdump} with {etrecord}: {type(exc).__name__}: {exc}") from None
     events = [event for block in inspector.event_blocks if block.name == "Execute" for event in block.events]

@@ -50,6 +50,15 @@ def test_ci_ranks_small_n_by_hand():
     assert median_ci_ranks(9) == (2, 8)  # 1 - 2*10/512 = 96.1%
 
 
+@pytest.mark.parametrize("confidence", [0.8, 0.9, 0.95, 0.99])
+def test_ci_ranks_agree_with_scipys_binomial_for_every_n(confidence):
+    # The exact integer tail against scipy's, for every sample count a run has.
+    for n in range(1, 1201):
+        ranks = median_ci_ranks(n, confidence)
+        j = int(np.count_nonzero(binom.cdf(np.arange(n // 2 + 1), n, 0.5) <= (1 - confidence) / 2 * (1 + 1e-12)))
+        assert ranks == ((j, n + 1 - j) if j else None), n
+
+
 @pytest.mark.parametrize("n", [6, 7, 13, 20, 31, 50, 101, 400])
 def test_ci_ranks_are_the_tightest_with_95_percent_coverage(n):
     j, k = median_ci_ranks(n)
