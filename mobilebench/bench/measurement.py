@@ -51,7 +51,6 @@ class RunnerRequest:
             raise UsageError(f"max iterations ({self.max_iterations}) must be >= iterations ({self.iterations})")
 
 
-
 @dataclass(frozen=True, kw_only=True)
 class Measurement:
     """How one model is measured, wherever it runs: the options a profile and a lab job
