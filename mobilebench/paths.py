@@ -5,7 +5,8 @@ All locations honour an environment variable first so tests and CI can isolate t
 - ``MOBILEBENCH_CONFIG_DIR`` (else ``$XDG_CONFIG_HOME/mobilebench``, else
   ``~/.config/mobilebench``): user ``devices.toml`` and the ADB RSA key pair.
 - ``MOBILEBENCH_CACHE_DIR`` (else ``$XDG_CACHE_HOME/mobilebench``, else
-  ``~/.cache/mobilebench``): exported artifacts.
+  ``~/.cache/mobilebench``): exported artifacts (``artifacts/``), the shapes of ready
+  ones (``ready-artifacts/``), the host work dir, what was pushed where.
 - ``MOBILEBENCH_DB`` (else ``results/mobilebench.sqlite`` under the current directory):
   the results database, a file path or a ``postgresql://`` URL.
 """

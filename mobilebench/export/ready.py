@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mobilebench import paths
 from mobilebench.errors import MobilebenchError, UsageError
-from mobilebench.export.cache import CACHE_FORMAT, default_cache_root, library_versions, write_atomic
+from mobilebench.export.cache import CACHE_FORMAT, library_versions, write_atomic
 from mobilebench.export.options import Artifact, ExportOptions
 from mobilebench.files import file_sha256
 from mobilebench.toolchain import captured_native_stderr, last_lines
@@ -33,7 +34,7 @@ def artifact_signature(path: Path, input_size: int | None = None, *, sha256: str
     """Input shape (and class count) of a ready ``.pte`` or ``.onnx`` file, checked to be
     one ``N x C x H x W`` image tensor (of side ``input_size``, when given).
 
-    With the file's ``sha256`` the shapes read are kept in the artifact cache under it:
+    With the file's ``sha256`` the shapes read are kept under it in the user's cache:
     reading a ``.pte`` imports ExecuTorch's exporter (seconds), once per file."""
     inputs, output = _cached_shapes(path, sha256) if sha256 else _read_shapes(path)
     if len(inputs) != 1:
@@ -57,7 +58,7 @@ Shapes = tuple[list[list[Any]], list[Any]]  # the inputs' shapes, the first outp
 
 
 def _cached_shapes(path: Path, sha256: str) -> Shapes:
-    entry = default_cache_root() / "ready" / f"{sha256}.json"
+    entry = paths.cache_dir() / "ready-artifacts" / f"{sha256}.json"
     try:
         cached = json.loads(entry.read_text())
         return cached["inputs"], cached["output"]

@@ -47,7 +47,7 @@ def test_a_ready_programs_shapes_are_read_once_per_content(ready_pte: Path, tmp_
     monkeypatch.setenv("MOBILEBENCH_CACHE_DIR", str(tmp_path / "cache"))
     sha = hashlib.sha256(ready_pte.read_bytes()).hexdigest()
     assert artifact_signature(ready_pte, sha256=sha).input_shape == (1, 3, 64, 64)
-    entry = tmp_path / "cache" / "artifacts" / "ready" / f"{sha}.json"
+    entry = tmp_path / "cache" / "ready-artifacts" / f"{sha}.json"
     assert json.loads(entry.read_text())["inputs"] == [[1, 3, 64, 64]]
     # A new process answers from the entry, without importing ExecuTorch's exporter.
     code = (
