@@ -28,6 +28,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from scipy import special
 
 from mobilebench.errors import MobilebenchError
 from mobilebench.records import CI_METHOD_SUMMARY, LatencyStats
@@ -45,7 +46,7 @@ MAX_FREQ_CHANGE = 0.05
 MAX_TEMP_RISE_C = 10.0
 
 # A binomial tail equal to the allowed miss probability counts as allowed; the slack
-# absorbs the rounding of the allowed probability to a float at such ties.
+# absorbs the last-bit rounding of scipy's incomplete beta function at such ties.
 _TIE_SLACK = 1e-12
 
 
@@ -66,15 +67,9 @@ def median_ci_ranks(n: int, confidence: float = CI_CONFIDENCE) -> tuple[int, int
     """
     if n < 1:
         return None
-    # The binomial CDF exactly, in integers: P(B <= k) = sum_{i <= k} C(n, i) / 2^n.
-    allowed = (1 - confidence) / 2 * (1 + _TIE_SLACK)
-    total, below, term, j = 1 << n, 0, 1, 0
-    for k in range(n // 2 + 1):
-        below += term  # C(n, k)
-        if below / total > allowed:
-            break
-        j += 1
-        term = term * (n - k) // (k + 1)
+    ks = np.arange(n // 2 + 1)
+    tails = special.bdtr(ks, n, 0.5)  # the binomial CDF (what scipy.stats.binom.cdf computes)
+    j = int(np.count_nonzero(tails <= (1 - confidence) / 2 * (1 + _TIE_SLACK)))
     if j == 0:
         return None
     return j, n + 1 - j
