@@ -157,6 +157,8 @@ class PhoneEmulator:
     @thermal.setter
     def thermal(self, model: ThermalModel) -> None:
         self.sensors.thermal = model
+        if self._threads:  # running: the sysfs shows the new model now, not at the next tick
+            self.refresh()
 
     @property
     def address(self) -> str:
