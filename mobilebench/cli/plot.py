@@ -21,8 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--y", type=str.lower, choices=("top1", "gmacs"), help="vertical axis (default: top1; gmacs with --x macs)"
     )
     parser.add_argument(
-        "--run", dest="run_id", metavar="ID", type=bounded(int, minimum=1), help="the per-op run for --x macs (default: the newest)"
-    )
+        "--run", dest="run_id", metavar="ID", type=bounded(int, minimum=1),
+        help="the per-op run for --x macs (default: the newest)",
+    )  # fmt: skip
     parser.add_argument(
         "--device", metavar="PROFILE", help="device profile for --x latency (default: the only one with runs)"
     )
@@ -79,14 +80,15 @@ def _plot_ops(args: argparse.Namespace) -> None:
     from mobilebench.store import ResultsStore
 
     with ResultsStore(args.db, create=False) as store:
+        where = store.location
         if args.run_id is not None:
             run = store.get_run(args.run_id)
             if run is None or run.meta.purpose != "per-op":
-                raise UsageError(f"run {args.run_id} is not a per-op profile in {store.location}; see `mobilebench runs`")
+                raise UsageError(f"run {args.run_id} is not a per-op profile in {where}: see `mobilebench runs`")
         else:
             newest = store.runs(purpose="per-op", status="ok", limit=1)
             if not newest:
-                raise UsageError(f"no per-op profile in {store.location}: run `mobilebench profile NAME --per-op` first")
+                raise UsageError(f"no per-op profile in {where}: run `mobilebench profile NAME --per-op` first")
             (run,) = newest
         ops = store.ops(run.id)
     m = run.meta

@@ -127,13 +127,14 @@ def _profile_on_devices(configs: list[Any], db: Any, models: list[Any], fmt: str
 
 def _print_outcomes(outcomes: list[ProfileOutcome], fmt: str, *, top: int = 15) -> None:
     from mobilebench.cli.console import emit
-    from mobilebench.report import ops as op_table
 
     if fmt == "json":
         print(json.dumps([_as_json(o) for o in outcomes], indent=2, default=str))
         return
     if fmt == "csv":
         if any(o.ops is not None for o in outcomes):
+            from mobilebench.report import ops as op_table
+
             rows = [{"run": o.run_id, "model": o.model, **row} for o in outcomes if o.ops for row in op_table.op_rows(o.ops.ops)]
             emit(("run", "model", *op_table.COLUMNS), rows, "csv")
         else:
@@ -162,7 +163,10 @@ def _print_ops(outcome: ProfileOutcome, top: int) -> None:
 
     profile = outcome.ops
     assert profile is not None
-    variant = "the program as measured" if profile.variant == "program" else f"a per-operator-delegated export, {profile.slowdown:.2f}x slower"
+    if profile.variant == "program":
+        variant = "the program as measured"
+    else:
+        variant = f"a per-operator-delegated export, {profile.slowdown:.2f}x slower"
     title = (
         f"run {outcome.run_id}, {outcome.model}: the {min(top, len(profile.ops))} slowest of {len(profile.ops)} operators "
         f"({variant}; medians of {profile.iterations} traced iterations)"
