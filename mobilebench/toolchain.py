@@ -16,7 +16,9 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+
+from mobilebench.errors import MobilebenchError
 
 #: Loggers of the tool chain that print while working.
 NOISY_LOGGERS = ("torch", "torchao", "executorch", "onnxscript", "onnx_ir")
@@ -69,3 +71,20 @@ def last_lines(text: str, count: int = 3) -> str:
     """The last ``count`` non-empty lines of a captured log, joined with `` | ``."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return " | ".join(lines[-count:])
+
+
+@contextlib.contextmanager
+def native_errors(message: Callable[[Exception], str], error: type[MobilebenchError] = MobilebenchError) -> Iterator[None]:
+    """Run native runtime calls with their C++ log captured (:func:`captured_native_stderr`);
+    an exception from them becomes one ``error`` saying ``message(exception)`` and the
+    log's last lines. The pybind layers raise assorted RuntimeError/ValueError types."""
+    with captured_native_stderr() as log:
+        try:
+            yield
+        except Exception as exc:
+            failure: Exception | None = exc
+        else:
+            failure = None
+    if failure is not None:
+        detail = last_lines(log[0]) if log else ""
+        raise error(message(failure) + (f" (runtime log: {detail})" if detail else "")) from None

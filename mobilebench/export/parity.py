@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from mobilebench.errors import MobilebenchError
 from mobilebench.export.options import FP32_RELATIVE_TOLERANCE
-from mobilebench.toolchain import captured_native_stderr, last_lines
+from mobilebench.toolchain import native_errors
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,22 +50,9 @@ class ExecutorchSession:
         with self._native_log():
             return self._method.execute([x])[0].detach().numpy().copy()
 
-    @contextlib.contextmanager
-    def _native_log(self) -> Iterator[None]:
+    def _native_log(self) -> contextlib.AbstractContextManager[None]:
         """The runtime's C++ log goes to a temp file; a failure becomes one line with its tail."""
-        with captured_native_stderr() as native_log:
-            try:
-                yield
-            except Exception as exc:  # the pybind layer raises RuntimeError/ValueError variants
-                failure: Exception | None = exc
-            else:
-                failure = None
-        if failure is not None:
-            detail = last_lines(native_log[0]) if native_log else ""
-            raise MobilebenchError(
-                f"the ExecuTorch runtime could not run {self.what}: {failure}"
-                + (f" (runtime log: {detail})" if detail else "")
-            )
+        return native_errors(lambda exc: f"the ExecuTorch runtime could not run {self.what}: {exc}")
 
 
 class OnnxSession:

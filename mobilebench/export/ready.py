@@ -22,7 +22,7 @@ from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.export.cache import CACHE_FORMAT, library_versions, write_atomic
 from mobilebench.export.options import Artifact, ExportOptions
 from mobilebench.files import file_sha256
-from mobilebench.toolchain import captured_native_stderr, last_lines
+from mobilebench.toolchain import native_errors
 from mobilebench.zoo.outside import FileSignature, check_image_input, check_requested_size, last_dim, shape_text
 from mobilebench.zoo.resolve import ArtifactFile
 
@@ -95,21 +95,13 @@ def _onnx_shapes(path: Path) -> Shapes:
 def _pte_shapes(path: Path) -> Shapes:
     from executorch.runtime import Runtime
 
-    with captured_native_stderr() as log:  # the runtime logs on fd 2
-        try:
-            method = Runtime.get().load_program(path).metadata("forward")
-            inputs = [list(method.input_tensor_meta(i).sizes()) for i in range(method.num_inputs())]
-            output = list(method.output_tensor_meta(0).sizes()) if method.num_outputs() else []
-        except Exception as exc:  # the pybind layer raises RuntimeError/ValueError variants
-            failure: Exception | None = exc
-        else:
-            failure = None
-    if failure is not None:
-        detail = last_lines(log[0]) if log else ""
-        raise UsageError(
-            f"{path} is not a loadable ExecuTorch program with a forward method ({failure})"
-            + (f" (runtime log: {detail})" if detail else "")
-        )
+    def refused(exc: Exception) -> str:
+        return f"{path} is not a loadable ExecuTorch program with a forward method ({exc})"
+
+    with native_errors(refused, UsageError):
+        method = Runtime.get().load_program(path).metadata("forward")
+        inputs = [list(method.input_tensor_meta(i).sizes()) for i in range(method.num_inputs())]
+        output = list(method.output_tensor_meta(0).sizes()) if method.num_outputs() else []
     return inputs, output
 
 
