@@ -1,19 +1,17 @@
 """What one measurement is: the options every profile, comparison and lab job shares
 (:class:`Measurement`) and the request a runner receives (:class:`RunnerRequest`).
 
-Kept apart from the runners and the session so that the lab's queue can validate and
-store a job's options without importing either.
+Kept apart from the runners and the session, which the lab's queue, validating and
+storing a job's options, has no use for.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mobilebench.errors import UsageError
-
-if TYPE_CHECKING:  # the export package imports numpy; the lab queue needs neither
-    from mobilebench.export.options import Dtype, Runtime
+from mobilebench.export.options import Dtype, Runtime
 
 
 @dataclass(frozen=True)
