@@ -9,12 +9,10 @@ cache, where the workers find it.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ import pytest
 
 from mobilebench.export import ExportOptions, export_model
 from mobilebench.zoo.resolve import resolve_model
+from tests.processes import wait_for
 
 
 @pytest.fixture(scope="session")
@@ -116,41 +115,6 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
         yield pool
     finally:
         pool.stop_all()
-
-
-def wait_for(condition: Callable[[], object], timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-
-
-def runners_running() -> list[int]:
-    """Native runner processes below this one (the emulators run them for the workers)."""
-    parents: dict[int, int] = {}
-    names: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
-        parents[int(entry.name)], names[int(entry.name)] = int(rest[1]), name
-    me, found = os.getpid(), []
-    for pid, name in names.items():
-        if not name.startswith("mobilebench_run"):  # comm is cut at 15 characters
-            continue
-        ancestor = parents.get(pid)
-        while ancestor not in (None, 0, 1, me):
-            ancestor = parents.get(ancestor)
-        if ancestor == me:
-            found.append(pid)
-    return found
 
 
 def submitted_ids(result) -> list[int]:

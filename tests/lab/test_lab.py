@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from mobilebench.lab.queue import JobQueue
 from mobilebench.schema import jobs_table
 from mobilebench.store import ResultsStore
+from tests.processes import runners_below, wait_for
 
-from .conftest import runners_running, submitted_ids, wait_for
+from .conftest import submitted_ids
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +42,7 @@ def test_a_worker_killed_mid_job_holds_it_until_its_lease_expires(results_db, ph
     ids = submit(cli, results_db, "--warmup", "1", "--iterations", "60", repeat=3)
     first = workers.start(results_db, phone, "--lease-s", "2")
     # Kill it while the runner measures its first job (the run row is 'running').
-    wait_for(lambda: first.alive() and runners_running(), 180, "the first worker's runner")
+    wait_for(lambda: first.alive() and runners_below(), 180, "the first worker's runner")
     with ResultsStore(results_db, create=False) as store:
         (killed_job,) = JobQueue(store).jobs(status="running")
         (killed_run,) = store.runs(status="running")
@@ -121,7 +122,7 @@ def test_a_terminated_worker_puts_its_job_back(tmp_path, phones, workers, cli, s
     db, phone = str(tmp_path / "lab.sqlite"), phones()
     (job_id,) = submit(cli, db, "--warmup", "1", "--iterations", "60")
     first = workers.start(db, phone)
-    wait_for(lambda: first.alive() and runners_running(), 180, "the worker's runner")
+    wait_for(lambda: first.alive() and runners_below(), 180, "the worker's runner")
     assert workers.terminate(first) == 128 + signal.SIGTERM
     with ResultsStore(db, create=False) as store:
         (job,) = JobQueue(store).jobs()

@@ -17,33 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from mobilebench.device.emulator.physics import descendants
 from mobilebench.store import ResultsStore
+from tests.processes import runners_below, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def runners_below(pid: int) -> list[int]:
-    """Processes below ``pid`` whose command name is the native runner's."""
-    found = []
-    for child, _parent in descendants(pid):
-        try:
-            comm = Path(f"/proc/{child}/comm").read_text().strip()
-        except OSError:
-            continue
-        if comm.startswith("mobilebench_run"):  # comm is cut at 15 characters
-            found.append(child)
-    return found
-
-
-def wait_for(condition, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def test_sigkill_mid_run_leaves_a_running_row_that_is_then_aborted(cli, phone, tmp_path: Path, skipnet_pte) -> None:
