@@ -1,8 +1,8 @@
 """Keeping the PyTorch / ExecuTorch / ONNX tool chain quiet while mobilebench reports.
 
 The libraries log internal traces, deprecation notes and graph dumps while they load
-programs, export and lower models, and ExecuTorch's C++ runtime writes to file
-descriptor 2 directly. mobilebench reports the outcome itself (one line on failure), so
+programs, export and lower models, and ExecuTorch's runtime writes to file descriptor 2
+directly and to ``sys.stderr`` from its Python bindings. mobilebench reports the outcome itself (one line on failure), so
 both the zoo (loading ``.pt2`` programs) and the exporter (capture, lowering, running
 artifacts) wrap those calls in the helpers here.
 """
@@ -49,22 +49,26 @@ def quiet_toolchain() -> Iterator[None]:
 
 @contextlib.contextmanager
 def captured_native_stderr() -> Iterator[list[str]]:
-    """Send file descriptor 2 to a temporary file for the block (the ExecuTorch runtime's
-    C++ code logs CPU probing and thread-pool resets there). Yields a list that holds the
-    captured text once the block ends, for error messages."""
+    """Send file descriptor 2 to a temporary file for the block, and ``sys.stderr`` to a
+    buffer: the ExecuTorch runtime's C++ code logs CPU probing and thread-pool resets to
+    the first, its Python bindings to the second (which is not fd 2 under pytest or in a
+    notebook). Yields a list that holds the captured text once the block ends, for error
+    messages."""
     sys.stderr.flush()
     saved = os.dup(2)
     captured: list[str] = []
+    python_side = io.StringIO()
     with tempfile.TemporaryFile(mode="w+b") as sink:
         os.dup2(sink.fileno(), 2)
         try:
-            yield captured
+            with contextlib.redirect_stderr(python_side):
+                yield captured
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             sink.seek(0)
-            captured.append(sink.read().decode("utf-8", "replace"))
+            captured.append(sink.read().decode("utf-8", "replace") + python_side.getvalue())
 
 
 def last_lines(text: str, count: int = 3) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,21 @@ def test_a_native_failure_is_one_error_with_the_logs_tail(capfd) -> None:
     with native_errors(lambda exc: "unused"):
         os.write(2, b"chatter\n")
     assert capfd.readouterr().err == ""
+
+
+def test_the_bindings_log_through_sys_stderr_is_kept_too(capsys) -> None:
+    """ExecuTorch's Python bindings print their log to ``sys.stderr``, which is not fd 2
+    under pytest or in a notebook: that is captured as well."""
+    from executorch.extension.pybindings import portable_lib
+
+    capsys.readouterr()  # what importing it logged (torchao's CUDA kernels)
+    with native_errors(lambda exc: "unused"):
+        portable_lib._unsafe_reset_threadpool(1)
+    assert capsys.readouterr().err == ""
+    with pytest.raises(MobilebenchError, match=r"\(runtime log: .*python side\)$"):
+        with native_errors(lambda exc: "failed"):
+            print("python side", file=sys.stderr)
+            raise RuntimeError("x")
 
 
 def test_the_runtime_refuses_a_file_that_is_no_program(tmp_path: Path) -> None:

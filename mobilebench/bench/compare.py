@@ -46,7 +46,6 @@ from mobilebench.bench.session import (
     ProfileConfig,
     ProfileSession,
     interruption,
-    taskset_mask,
 )
 from mobilebench.device import Device, connect
 from mobilebench.errors import MobilebenchError, UsageError
@@ -316,13 +315,12 @@ class CompareSession:
             before = session.cool_down(device, before)
             ledger = session.ledger(before)
             remote = [session.push_artifact(device, ledger, artifacts[which]) for which in SIDES]
-            binary = session._push_runner(device, ledger)
+            binary = session.push_runner(device, ledger)
             request = InterleavedRequest(
                 model_paths=(remote[0], remote[1]), warmup=self.config.warmup, pairs=self.config.pairs_per_batch
             )
             adapter = session.runner.adapter
-            launcher = session.runner.launcher
-            argv = ["taskset", taskset_mask(session.cpu), *launcher, *adapter.interleaved_argv(binary, request)]
+            argv = session.pinned(adapter.interleaved_argv(binary, request))
             outputs, before, after = session.run_runner(
                 device,
                 argv,

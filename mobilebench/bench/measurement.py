@@ -24,7 +24,10 @@ class RunnerRequest:
     ``max_iterations`` (runner default when None). ``input_shape`` is needed only for
     models with dynamic input dimensions. ``etdump``: where the runner writes an
     ExecuTorch event trace of every execution, warm-up included (a traced run, for
-    :mod:`mobilebench.bench.per_op`; its latencies include the tracing).
+    :mod:`mobilebench.bench.per_op`; its latencies include the tracing). ``input_file``:
+    the input, raw little-endian float32, instead of the runner's generated one;
+    ``dump_output``: where the runner writes output 0 of its last run, raw float32 (for
+    :mod:`mobilebench.bench.agreement`).
     """
 
     model_path: str
@@ -35,6 +38,8 @@ class RunnerRequest:
     max_iterations: int | None = None
     input_shape: tuple[int, ...] | None = None
     etdump: str | None = None
+    input_file: str | None = None
+    dump_output: str | None = None
 
     def __post_init__(self) -> None:
         if self.warmup < 0:

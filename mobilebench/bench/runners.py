@@ -247,10 +247,14 @@ class JsonLinesAdapter:
             argv += ["--max-iterations", str(req.max_iterations)]
         if req.input_shape is not None:
             argv += ["--input-shape", _shape_arg(req.input_shape)]
+        if self.name != "mobilebench_runner" and (req.etdump or req.input_file or req.dump_output):
+            raise UsageError(f"{self.name} cannot read an input file or write a trace or outputs; use mobilebench_runner")
+        if req.input_file is not None:
+            argv += ["--input", req.input_file]
         if req.etdump is not None:
-            if self.name != "mobilebench_runner":
-                raise UsageError(f"{self.name} cannot write an ExecuTorch event trace; use mobilebench_runner")
             argv += ["--etdump", req.etdump]
+        if req.dump_output is not None:
+            argv += ["--dump-output", req.dump_output]
         return argv
 
     def interleaved_argv(self, binary: str, req: InterleavedRequest) -> list[str]:
@@ -502,6 +506,8 @@ class ExecutorRunnerAdapter:
             raise UsageError("executor_runner takes the input shape from the .pte; do not pass one")
         if req.etdump is not None:
             raise UsageError("traced runs (per-operator profiles) need mobilebench_runner, not executor_runner")
+        if req.input_file is not None or req.dump_output is not None:
+            raise UsageError("checking a device's outputs needs mobilebench_runner, not executor_runner")
         return [
             binary,
             f"--model_path={req.model_path}",
@@ -596,8 +602,8 @@ class OrtPerfTestAdapter:
     def argv(self, binary: str, req: RunnerRequest) -> list[str]:
         if req.target_rel_ci is not None:
             raise UsageError("onnxruntime_perf_test cannot stop adaptively; use a fixed iteration count")
-        if req.etdump is not None:
-            raise UsageError("onnxruntime_perf_test cannot write an ExecuTorch event trace; use mobilebench_runner")
+        if req.etdump is not None or req.input_file is not None or req.dump_output is not None:
+            raise UsageError("onnxruntime_perf_test cannot read an input file or write a trace or outputs; use mobilebench_runner")
         return [
             binary, "-m", "times", "-r", str(req.iterations),
             "-x", str(req.threads), "-y", "1", "-e", "cpu", "-I", "-s",

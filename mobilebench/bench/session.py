@@ -289,12 +289,17 @@ def throttle_snapshots(before: DeviceState, after: DeviceState) -> tuple[dict, d
 
 
 class ProfileSession:
-    """Profiles models on one device and stores every run (see the module docstring)."""
+    """Profiles models on one device and stores every run (see the module docstring).
+
+    Without a ``store`` it only reaches the device: the parts that read its state, push
+    and run (:meth:`read_state`, :meth:`push_artifact`, :meth:`push_runner`,
+    :meth:`run_runner`) serve :mod:`mobilebench.bench.agreement`, which stores nothing.
+    """
 
     def __init__(
         self,
         config: ProfileConfig,
-        store: ResultsStore,
+        store: ResultsStore | None,
         *,
         hooks: ProgressHooks | None = None,
         export: Exporter | None = None,
@@ -353,6 +358,8 @@ class ProfileSession:
         ``comparison_id`` and ``pair`` mark a run as one half of a pair of whole runs in
         a comparison (:mod:`mobilebench.bench.compare`): every sample carries ``pair``.
         """
+        if self.store is None:
+            raise UsageError("a profile session without a results store cannot profile")
         meta = self.run_meta(resolved, artifact, comparison_id=comparison_id)
         run_id = self.store.start_run(meta)
         try:
@@ -362,7 +369,7 @@ class ProfileSession:
             meta = self._with_state(meta, before, None)
             ledger = self.ledger(before)
             remote_model = self.push_artifact(device, ledger, artifact)
-            binary = self._push_runner(device, ledger)
+            binary = self.push_runner(device, ledger)
             # Frequency and temperatures right before and right after the runner (the
             # state above may be a push earlier); identity and free space stay as read.
             output, before, after = self._measure(device, binary, remote_model, before)
@@ -576,7 +583,7 @@ class ProfileSession:
         self._pushed.add(remote)
         return remote
 
-    def _push_runner(self, device: Device, ledger: PushLedger) -> str:
+    def push_runner(self, device: Device, ledger: PushLedger) -> str:
         """Push the runner's files that the device lacks (the bundle's, one by one);
         its path on the device."""
         for file in self.runner.files:
@@ -593,13 +600,17 @@ class ProfileSession:
             device.run(["mkdir", "-p", "--", folder], timeout_s=30, idempotent=True)
             request = replace(request, etdump=f"{folder}/{remote_model.rsplit('/', 1)[-1]}.etdp")
         adapter = self.runner.adapter
-        argv = ["taskset", taskset_mask(self.cpu), *self.runner.launcher, *adapter.argv(binary, request)]
+        argv = self.pinned(adapter.argv(binary, request))
         total = None if request.target_rel_ci else request.warmup + request.iterations
         output, before, after = self.run_runner(
             device, argv, state, total=total, parse=lambda out: adapter.parse(out, request=request)
         )
         self.hooks.iteration(len(output.samples), len(output.samples))
         return output, before, after
+
+    def pinned(self, runner_argv: Sequence[str]) -> list[str]:
+        """The runner's command line pinned to the measured core, under the build's launcher."""
+        return ["taskset", taskset_mask(self.cpu), *self.runner.launcher, *runner_argv]
 
     def run_runner(
         self, device: Device, argv: list[str], state: DeviceState, *, total: int | None, parse: Callable[[str], T]

@@ -1,10 +1,12 @@
 """``mobilebench eval``: top-1/top-5 of a model on a dataset, in eager PyTorch or as its
-exported artifact in its own runtime, stored with the checkpoint's and artifact's hashes."""
+exported artifact in its own runtime, stored with the checkpoint's and artifact's hashes;
+with ``--device``, whether a device computes the .pte's outputs as this computer does."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mobilebench.cli.console import echo_err
 from mobilebench.cli.export import StagesDisplay
@@ -12,6 +14,7 @@ from mobilebench.cli.parsing import (
     DATASET_HELP,
     add_calibration_option,
     add_db_option,
+    add_device_options,
     add_format_option,
     bounded,
     default_workers,
@@ -19,9 +22,17 @@ from mobilebench.cli.parsing import (
 from mobilebench.errors import UsageError
 from mobilebench.text import printable
 
+if TYPE_CHECKING:
+    from mobilebench.bench.agreement import Agreement
+    from mobilebench.train.evaluate import EvalResult
+
 EVAL_COLUMNS = (
     "model", "runtime", "dtype", "dataset", "split", "weights", "top1", "top5", "count", "input_size",
     "checkpoint_sha256", "artifact_sha256",
+)
+DEVICE_COLUMNS = (
+    "device", "device_model", "device_abi", "device_runner", "device_inputs", "device_top1_same", "device_max_rel_diff",
+    "device_tolerance", "device_agrees",
 )
 
 
@@ -74,14 +85,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cache-dir", metavar="DIR", type=Path, help="artifact cache folder (default: <user cache>/mobilebench/artifacts)"
     )
+    add_device_options(
+        parser,
+        default=None,
+        help="also run some of the split's images through the .pte on this device (see `mobilebench devices`) "
+        "and check its outputs agree with this computer's",
+    )
+    parser.add_argument(
+        "--device-inputs", metavar="N", type=bounded(int, minimum=1), default=20,
+        help="images checked on --device, spread evenly over the split",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tolerance", metavar="REL", type=bounded(float, minimum=0, maximum=1),
+        help="--device: largest accepted |device - host| relative to the output's scale "
+        "(default: the dtype's, shown as device_tolerance)",
+    )  # fmt: skip
     add_db_option(parser)
     parser.add_argument("--update-card", action="store_true", help="also write the accuracy into the model card")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show a progress bar")
     add_format_option(parser, ("table", "csv", "json"), help="json: every field")
 
 
-def run(args: argparse.Namespace) -> None:
-    """Measure top-1/top-5 (single centre crop) and record it in the accuracy table."""
+def run(args: argparse.Namespace) -> int:
+    """Measure top-1/top-5 (single centre crop) and record it in the accuracy table; with
+    ``--device``, exit 1 when the device's outputs do not agree with this computer's."""
     from mobilebench.cli.console import emit
     from mobilebench.cli.progress import training_progress
     from mobilebench.store import ResultsStore
@@ -105,15 +132,21 @@ def run(args: argparse.Namespace) -> None:
         workers=default_workers() if args.workers is None else args.workers,
         dataset_name=args.dataset_name,
         cache_dir=args.cache_dir,
+        keep_outputs=args.device_inputs if args.device else 0,
     )
     if args.calibration is not None and args.dtype != "int8":
         raise UsageError("--calibration only applies to --dtype int8")
+    if args.device and args.runtime in ("eager", "onnx"):
+        raise UsageError("--device runs the .pte on the device: use --runtime executorch")
+    if args.tolerance is not None and not args.device:
+        raise UsageError("--tolerance applies to the --device check")
     if args.update_card and get_card(args.name) is None:
         raise UsageError(f"--update-card: {args.name} has no model card to update")
     with training_progress(args.progress) as progress, StagesDisplay(enabled=args.progress) as stages:
         result = evaluate_named(request, progress=progress, export_hooks=stages)
     for warning in result.warnings:
         echo_err(f"warning: {printable(warning)}")
+    agreement = _check_on_device(args, result) if args.device else None
 
     top1, top5 = round(result.top1, 3), round(result.top5, 3)
     with ResultsStore(args.db) as store:
@@ -134,4 +167,62 @@ def run(args: argparse.Namespace) -> None:
     row = result.as_dict()
     row["top1"], row["top5"], row["seconds"] = top1, top5, round(result.seconds, 1)
     columns = list(row) if args.format == "json" else list(EVAL_COLUMNS)
-    emit(columns, [row], args.format, title="accuracy (%)")
+    if agreement is None:
+        emit(columns, [row], args.format, title="accuracy (%)")
+    elif args.format == "table":  # two tables: one row of all columns is too wide to read
+        emit(columns, [row], args.format, title="accuracy (%)")
+        emit(DEVICE_COLUMNS, [_agreement_row(agreement)], args.format, title="on-device check")
+    else:
+        device = _agreement_row(agreement)
+        emit([*columns, *(device if args.format == "json" else DEVICE_COLUMNS)], [{**row, **device}], args.format)
+    if agreement is not None and not agreement.agrees:
+        echo_err(
+            f"{agreement.device} does not compute what this computer computes: |device - host| reached "
+            f"{agreement.max_rel_diff:.3g} of the output's scale (tolerance {agreement.tolerance:g}); "
+            f"top-1 the same on {agreement.top1_same} of {agreement.inputs} images"
+        )
+        return 1
+    return 0
+
+
+def _check_on_device(args: argparse.Namespace, result: EvalResult) -> Agreement:
+    """Run the kept images on ``args.device`` and compare (see :mod:`mobilebench.bench.agreement`)."""
+    from mobilebench.bench.agreement import check_on_device
+    from mobilebench.bench.hooks import ProgressHooks
+    from mobilebench.bench.session import ProfileConfig
+    from mobilebench.cli.progress import session_progress
+
+    kept = result.host_outputs
+    if kept is None:
+        raise UsageError("--device checks an exported .pte: use --runtime executorch")
+    config = ProfileConfig(
+        device=args.device,
+        address=args.address,
+        devices_file=args.devices_file,
+        cpu=args.cpu,
+        dtype=result.dtype,
+        warmup=0,
+        iterations=1,
+    )
+    hooks = session_progress() if args.progress and args.format == "table" else ProgressHooks()
+    with hooks:
+        agreement = check_on_device(
+            config, kept.artifact, kept.inputs, kept.outputs, tolerance=args.tolerance, hooks=hooks
+        )
+    for note in agreement.notes:
+        echo_err(f"warning: {note}")
+    return agreement
+
+
+def _agreement_row(agreement: Agreement) -> dict[str, Any]:
+    return {
+        "device": agreement.device,
+        "device_model": agreement.device_model,
+        "device_abi": agreement.abi,
+        "device_runner": agreement.runner,
+        "device_inputs": agreement.inputs,
+        "device_top1_same": agreement.top1_same,
+        "device_max_rel_diff": agreement.max_rel_diff,
+        "device_tolerance": agreement.tolerance,
+        "device_agrees": agreement.agrees,
+    }

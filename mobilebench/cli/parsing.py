@@ -154,11 +154,14 @@ def _format_name(text: str) -> str:
     return "markdown" if value == "md" else value
 
 
-def add_device_options(parser: argparse.ArgumentParser, *, several: bool = False) -> None:
+def add_device_options(
+    parser: argparse.ArgumentParser, *, several: bool = False, default: str | None = "host", help: str = ""
+) -> None:
     """Where to measure: ``--device``, ``--address``, ``--devices-file``, ``--cpu``.
 
     With ``several``, ``--device`` and ``--address`` may be repeated (``--address`` then
-    goes with the ``--device`` in the same position); ``args.device`` is a list.
+    goes with the ``--device`` in the same position); ``args.device`` is a list. Else
+    ``--device`` defaults to ``default``, and ``help`` says what it is for.
     """
     if several:
         parser.add_argument(
@@ -170,7 +173,9 @@ def add_device_options(parser: argparse.ArgumentParser, *, several: bool = False
             help="HOST:PORT of an ADB-over-TCP device, overriding the profile; one per --device when repeated",
         )  # fmt: skip
     else:
-        parser.add_argument("--device", "-d", metavar="PROFILE", default="host", help="device profile (see `mobilebench devices`)")
+        parser.add_argument(
+            "--device", "-d", metavar="PROFILE", default=default, help=help or "device profile (see `mobilebench devices`)"
+        )
         parser.add_argument("--address", metavar="HOST:PORT", help="HOST:PORT of an ADB-over-TCP device, overriding the profile")
     parser.add_argument("--devices-file", metavar="PATH", type=Path, help="extra devices.toml, read last (highest priority)")
     parser.add_argument("--cpu", metavar="N", type=bounded(int, minimum=0), help="core to pin to (default: the profile's)")

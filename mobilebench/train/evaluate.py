@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,8 @@ class EvalRequest:
     ``weights``: ``auto``, ``ema`` or ``plain`` (see the module docstring).
     ``dataset_name``: the name stored with the result (default: ``cifar100``,
     ``digits``, or the data folder's name for ``imagefolder``, e.g. ``imagenet``).
+    ``keep_outputs``: for an artifact, keep that many of the split's inputs, spread
+    evenly over it, with the artifact's outputs for them (:class:`HostOutputs`).
     """
 
     name: str
@@ -142,6 +144,18 @@ class EvalRequest:
     workers: int = 4
     dataset_name: str | None = None
     cache_dir: Path | None = None
+    keep_outputs: int = 0
+
+
+@dataclass(frozen=True)
+class HostOutputs:
+    """Some of the split's inputs as the artifact received them (float32, its input
+    shape) and its output 0 for each on this computer: the reference an on-device check
+    (:mod:`mobilebench.bench.agreement`) compares the device's outputs with."""
+
+    artifact: Artifact
+    inputs: tuple[np.ndarray, ...]
+    outputs: tuple[np.ndarray, ...]
 
 
 @dataclass(frozen=True)
@@ -150,6 +164,8 @@ class EvalResult:
 
     ``runtime``/``dtype``: what computed the predictions; ``artifact_sha256``/``artifact``
     the exported file it ran (None for eager). ``warnings`` for the command to print.
+    ``host_outputs``: what :attr:`EvalRequest.keep_outputs` asked to keep (not part of
+    :meth:`as_dict`).
     """
 
     model: str
@@ -169,6 +185,7 @@ class EvalResult:
     artifact_sha256: str | None = None
     artifact: str | None = None
     warnings: tuple[str, ...] = ()
+    host_outputs: HostOutputs | None = field(default=None, repr=False, compare=False)
 
     @property
     def source(self) -> str:
@@ -179,7 +196,7 @@ class EvalResult:
         return f"measured on the {kind} ({self.dtype}, {self.runtime}) by mobilebench eval on {self.dataset}"
 
     def as_dict(self) -> dict[str, Any]:
-        row = asdict(self)
+        row = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "host_outputs"}
         row["warnings"] = list(self.warnings)
         return row
 
@@ -244,14 +261,25 @@ class _FixedMode(nn.Module):
 
 class _ArtifactModule(_FixedMode):
     """An artifact in its runtime, as a module the evaluation loop can call: a batch is
-    run one image at a time (the artifact's static batch of 1)."""
+    run one image at a time (the artifact's static batch of 1). The images whose index
+    in the split is in ``keep`` are kept in ``kept`` with their outputs."""
 
     def __init__(self, session: Callable[[torch.Tensor], np.ndarray]) -> None:
         super().__init__(nn.Identity())
         self.session = session
+        self.keep: frozenset[int] = frozenset()
+        self.kept: list[tuple[np.ndarray, np.ndarray]] = []
+        self.seen = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(np.concatenate([self.session(image.contiguous()) for image in x.split(1)]))
+        outputs = []
+        for image in x.split(1):
+            output = self.session(image.contiguous())
+            if self.seen in self.keep:
+                self.kept.append((image.cpu().numpy().astype(np.float32), np.array(output, dtype=np.float32)))
+            self.seen += 1
+            outputs.append(output)
+        return torch.from_numpy(np.concatenate(outputs))
 
 
 def _weights_of(resolved: ResolvedModel, weights: str) -> tuple[nn.Module, str]:
@@ -333,6 +361,8 @@ def evaluate_named(
         raise UsageError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
     if runtime != "executorch" and request.dtype != "fp32":
         raise UsageError(f"--dtype {request.dtype} is measured on an ExecuTorch artifact: add --runtime executorch")
+    if request.keep_outputs and runtime == "eager":
+        raise UsageError("keeping outputs for an on-device check needs an exported artifact: add --runtime executorch")
     kind = check_dataset_kind(request.dataset or (training.dataset_kind if training else None) or "imagefolder")
     data = request.data
     if data is None and training is not None and training.dataset_kind == kind:
@@ -366,6 +396,9 @@ def evaluate_named(
     mapping = _label_map(list(dataset.classes), list(training.classes) if training else None, num_outputs, where)
     if isinstance(resolved, ProgramFile) and len(dataset) % batch_size:
         raise UsageError(f"{resolved.name} takes batches of exactly {batch_size}; {len(dataset)} images do not divide")
+    if isinstance(model, _ArtifactModule) and request.keep_outputs:
+        spread = np.linspace(0, len(dataset) - 1, min(request.keep_outputs, len(dataset)))
+        model.keep = frozenset(spread.round().astype(int).tolist())
     preprocess = preprocess_for(kind, input_size, "none")
     sampler = EpochBatchSampler(len(dataset), batch_size, seed=0, shuffle=False)
     loader = make_loader(dataset, preprocess, sampler, workers=request.workers, pin_memory=ctx.device.type == "cuda")
@@ -378,6 +411,10 @@ def evaluate_named(
         label=f"{resolved.name} on {split}" + (f" ({runtime} {request.dtype})" if runtime != "eager" else ""),
     )
     checkpoint = resolved.checkpoint or getattr(resolved, "source", None)
+    kept = model.kept if isinstance(model, _ArtifactModule) else []
+    host_outputs = None
+    if kept and artifact is not None:
+        host_outputs = HostOutputs(artifact, tuple(x for x, _ in kept), tuple(y for _, y in kept))
     return EvalResult(
         model=resolved.name,
         arch=resolved.arch,
@@ -396,4 +433,5 @@ def evaluate_named(
         artifact_sha256=artifact.sha256 if artifact else None,
         artifact=str(artifact.path) if artifact else None,
         warnings=resolved.warnings,
+        host_outputs=host_outputs,
     )

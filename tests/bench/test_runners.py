@@ -96,6 +96,17 @@ def test_a_traced_run_names_its_trace():
             get_adapter(name).argv("x", req)
 
 
+def test_an_output_check_passes_its_input_and_asks_for_the_output():
+    """The on-device check (mobilebench.bench.agreement): one given input, output 0 dumped."""
+    req = RunnerRequest("m.pte", warmup=0, iterations=1, input_file="/d/in.f32", dump_output="/d/out.f32")
+    argv = get_adapter("mobilebench_runner").argv("runner", req)
+    assert argv[argv.index("--input") + 1] == "/d/in.f32" and argv.index("--input") > argv.index("--model")
+    assert argv[argv.index("--dump-output") + 1] == "/d/out.f32"
+    for name in ("ort_python", "executor_runner", "onnxruntime_perf_test"):
+        with pytest.raises(UsageError, match="mobilebench_runner"):
+            get_adapter(name).argv("x", req)
+
+
 def test_native_runner_output_without_memory_fields_still_parses():
     """Older runner builds: no warm load, no memory; the fields stay None."""
     events = [json.loads(line) for line in native_output().splitlines()]
