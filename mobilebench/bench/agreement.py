@@ -105,19 +105,21 @@ def check_on_device(
         remote_model = session.push_artifact(device, ledger, artifact)
         binary = session.push_runner(device, ledger)
         remote = f"{session.profile.workdir.rstrip('/')}/check"
-        request = RunnerRequest(
-            model_path=remote_model, warmup=0, iterations=1, input_file=f"{remote}/input.f32", dump_output=f"{remote}/output.f32"
-        )
         adapter = session.runner.adapter
-        argv = session.pinned(adapter.argv(binary, request))
         device.run(["mkdir", "-p", "--", remote], timeout_s=30, idempotent=True)
         try:
             for k, (x, host) in enumerate(zip(inputs, expected)):
                 hooks.stage(f"checking input {k + 1} of {len(inputs)} on {name}")
+                # A name per input: an output the runner did not write cannot pass for one.
+                request = RunnerRequest(
+                    model_path=remote_model, warmup=0, iterations=1,
+                    input_file=f"{remote}/input-{k}.f32", dump_output=f"{remote}/output-{k}.f32",
+                )  # fmt: skip
                 local_input, local_output = Path(folder, f"input-{k}.f32"), Path(folder, f"output-{k}.f32")
                 np.ascontiguousarray(x, dtype="<f4").tofile(local_input)
                 device.push(local_input, request.input_file)
-                session.run_runner(device, argv, state, total=1, parse=lambda out: adapter.parse(out, request=request))
+                argv = session.pinned(adapter.argv(binary, request))
+                session.run_runner(device, argv, state, total=1, parse=lambda out, r=request: adapter.parse(out, request=r))
                 device.pull(request.dump_output, local_output)
                 out = np.fromfile(local_output, dtype="<f4")
                 diffs.append(relative_difference(out, host))
