@@ -54,8 +54,12 @@ def test_memory_and_both_loads_are_reported_for_a_zoo_model(
 
 def test_peak_rss_is_the_kernels_high_water_mark(runner_path: Path, tiny_pte: Path) -> None:
     """The reported figure is VmHWM in bytes: at least what /proc showed mid-run, and not
-    more than what a few further iterations could add."""
-    argv = [str(runner_path), "--model", str(tiny_pte), "--warmup", "2", "--iterations", "200"]
+    more than what a few further iterations could add.
+
+    The runner prints far more lines than the pipe holds (64 KiB, about a thousand), so
+    when line 100 is read it is still running, blocked on the pipe at worst: a runner
+    that had already exited would leave a zombie without a VmHWM to read."""
+    argv = [str(runner_path), "--model", str(tiny_pte), "--warmup", "2", "--iterations", "5000"]
     seen_kib = 0
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
         assert proc.stdout is not None
