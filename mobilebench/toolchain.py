@@ -10,6 +10,7 @@ artifacts) wrap those calls in the helpers here.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import logging
 import os
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
+from types import ModuleType
 
 from mobilebench.errors import MobilebenchError
 
@@ -45,6 +47,13 @@ def quiet_toolchain() -> Iterator[None]:
     finally:
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
+
+
+def quiet_import(name: str) -> ModuleType:
+    """Import a tool-chain module with the tool chain quiet: importing ExecuTorch's runtime
+    imports torchao, which logs every CUDA kernel library it cannot load."""
+    with quiet_toolchain():
+        return importlib.import_module(name)
 
 
 @contextlib.contextmanager

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import re
 import statistics
-import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ from typing import Any
 
 from mobilebench.errors import MobilebenchError
 from mobilebench.records import OpRecord
+from mobilebench.toolchain import quiet_toolchain
 
 #: ``variant`` of a profile of the program as it is measured (delegate calls split into
 #: the delegate's own operators), and of a per-operator-delegated export (every operator
@@ -152,10 +152,9 @@ def profile_ops(
         if not Path(path).is_file():
             raise MobilebenchError(f"{what} not found: {path}")
     try:
-        with warnings.catch_warnings():
-            # The devtools warn per graph node about kwargs they do not model and about
-            # the tensor data a latency trace does not keep: nothing a user can act on.
-            warnings.simplefilter("ignore", UserWarning)
+        # The devtools warn per graph node about kwargs they do not model and about the
+        # tensor data a latency trace does not keep: nothing a user can act on.
+        with quiet_toolchain():
             record = parse_etrecord(str(etrecord))
             inspector = Inspector(etdump_path=str(etdump), etrecord=record)
     except Exception as exc:  # the devtools raise assorted internal types on bad files

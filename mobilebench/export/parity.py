@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from mobilebench.errors import MobilebenchError
 from mobilebench.export.options import FP32_RELATIVE_TOLERANCE
-from mobilebench.toolchain import native_errors, quiet_toolchain
+from mobilebench.toolchain import native_errors, quiet_import
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,9 +38,8 @@ class ExecutorchSession:
     calling it runs ``forward`` on one input and returns the first output."""
 
     def __init__(self, artifact: Artifact, *, what: str = "the .pte") -> None:
-        with quiet_toolchain():  # importing it imports torchao, which logs the CUDA kernels it cannot load
-            from executorch.extension.pybindings import portable_lib
-            from executorch.runtime import Runtime
+        portable_lib = quiet_import("executorch.extension.pybindings.portable_lib")
+        Runtime = quiet_import("executorch.runtime").Runtime  # noqa: N806 - the library's class
 
         self.what = _name(artifact, what)
         with self._native_log():

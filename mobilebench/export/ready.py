@@ -22,7 +22,7 @@ from mobilebench.errors import MobilebenchError, UsageError
 from mobilebench.export.cache import CACHE_FORMAT, library_versions, write_atomic
 from mobilebench.export.options import Artifact, ExportOptions
 from mobilebench.files import file_sha256
-from mobilebench.toolchain import native_errors
+from mobilebench.toolchain import native_errors, quiet_import
 from mobilebench.zoo.outside import FileSignature, check_image_input, check_requested_size, last_dim, shape_text
 from mobilebench.zoo.resolve import ArtifactFile
 
@@ -93,7 +93,7 @@ def _onnx_shapes(path: Path) -> Shapes:
 
 
 def _pte_shapes(path: Path) -> Shapes:
-    from executorch.runtime import Runtime
+    Runtime = quiet_import("executorch.runtime").Runtime  # noqa: N806 - the library's class
 
     def refused(exc: Exception) -> str:
         return f"{path} is not a loadable ExecuTorch program with a forward method ({exc})"

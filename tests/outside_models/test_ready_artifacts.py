@@ -65,6 +65,16 @@ def test_a_ready_programs_shapes_are_read_once_per_content(ready_pte: Path, tmp_
     assert json.loads(entry.read_text())["output"] == [1, 10]
 
 
+def test_reading_a_programs_shapes_prints_nothing(ready_pte: Path, tmp_path: Path) -> None:
+    """In a fresh process (the first ExecuTorch import there), as a user's first profile of a .pte."""
+    code = (
+        "from pathlib import Path; from mobilebench.export.ready import artifact_signature; "
+        f"artifact_signature(Path({str(ready_pte)!r}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert (done.stdout, done.stderr) == ("", "")
+
+
 def test_refusals(ready_pte: Path, ready_onnx: Path, tmp_path: Path, no_cards) -> None:
     onnx = resolve_model(str(ready_onnx))
     with pytest.raises(UsageError, match=r"ready_tiny.onnx is a ready ONNX file: it runs on onnx, not executorch; use --runtime onnx"):
